@@ -1,0 +1,278 @@
+"""Reading and writing the ledger's rows inside a transaction the caller holds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from heliod.adapters.store import schema as t
+from heliod.adapters.store.store import upsert
+from heliod.rewards.energy import Anomaly
+from heliod.rewards.ledger import Decision, LedgerState
+from heliod.rewards.register import ShareRow
+from heliod.rewards.verify import MintRecord
+
+ReadingRow = tuple[int, str, int, int | None, int | None]
+BUCKET_US = 300_000_000  # energy is kept per 5-minute bucket of P's timestamp
+
+
+def load_state(conn: Connection) -> LedgerState:
+    """The accountant's persisted state, or a fresh one."""
+    text = conn.execute(select(t.accountant.c.state).where(t.accountant.c.id == 1)).scalar()
+    return LedgerState() if text is None else LedgerState.from_json(text)
+
+
+def save_state(conn: Connection, state: LedgerState, now_us: int) -> None:
+    """Persist the accountant's state (and its position) in the caller's transaction."""
+    upsert(
+        conn,
+        t.accountant,
+        [{"id": 1, "state": state.to_json(), "updated_us": now_us}],
+        keys=["id"],
+        replace=["state", "updated_us"],
+    )
+    upsert(
+        conn,
+        t.positions,
+        [{"consumer": "accountant", "position": state.position, "updated_us": now_us}],
+        keys=["consumer"],
+        replace=["position", "updated_us"],
+    )
+
+
+def energy_readings(
+    conn: Connection, after: int, devices: Sequence[str], limit: int | None
+) -> list[ReadingRow]:
+    """Energy readings of the given devices after reading id `after`, in store order."""
+    r = t.readings.c
+    stmt = (
+        select(r.id, r.device, r.ts_us, r.energy_mwh, r.range_mwh)
+        .where(r.id > after, r.device.in_(list(devices)), r.energy_mwh.is_not(None))
+        .order_by(r.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [tuple(row) for row in conn.execute(stmt)]  # type: ignore[misc]
+
+
+def stream_energy_readings(
+    conn: Connection, devices: Sequence[str], upto: int, chunk: int = 20_000
+) -> Iterator[ReadingRow]:
+    """Every energy reading up to id `upto`, fetched in chunks (memory flat in the count)."""
+    after = 0
+    while True:
+        rows = energy_readings(conn, after, devices, chunk)
+        for row in rows:
+            if row[0] > upto:
+                return
+            yield row
+        if len(rows) < chunk:
+            return
+        after = rows[-1][0]
+
+
+def max_reading_id(conn: Connection) -> int:
+    """Id of the newest stored reading (0: none)."""
+    return int(conn.execute(select(func.max(t.readings.c.id))).scalar() or 0)
+
+
+def decisions_after(conn: Connection, after_id: int) -> list[Decision]:
+    """Anomaly decisions recorded after decision id `after_id`, in order."""
+    d, a = t.decisions.c, t.anomalies.c
+    stmt = (
+        select(
+            d.id, a.plant, a.device, a.reading_id, d.accept, a.delta_mwh, d.decided_us, d.position
+        )
+        .join(t.anomalies, t.anomalies.c.id == d.anomaly_id)
+        .where(d.id > after_id)
+        .order_by(d.id)
+    )
+    return [
+        Decision(row[0], row[1], row[2], row[3], bool(row[4]), int(row[5] or 0), row[6], row[7])
+        for row in conn.execute(stmt)
+    ]
+
+
+def insert_anomalies(conn: Connection, items: Iterable[tuple[str, Anomaly]], now_us: int) -> None:
+    """Record anomalies (plant, anomaly); quarantined jumps wait for a decision."""
+    rows = [
+        {
+            "plant": plant,
+            "device": a.device,
+            "kind": str(a.kind),
+            "status": "quarantined" if a.kind == "implausible_jump" else "recorded",
+            "reading_id": a.reading_id,
+            "reading_at_us": a.reading_at_us,
+            "value_mwh": a.value_mwh,
+            "previous_mwh": a.previous_mwh,
+            "delta_mwh": a.delta_mwh,
+            "credited_mwh": a.credited_mwh,
+            "created_us": now_us,
+        }
+        for plant, a in items
+    ]
+    if rows:
+        conn.execute(insert(t.anomalies), rows)
+
+
+def add_energy(conn: Connection, buckets: dict[tuple[str, str, int], int]) -> None:
+    """Add accepted energy to the 5-minute buckets (plant, device, start)."""
+    upsert(
+        conn,
+        t.energy_buckets,
+        [
+            {"plant": p, "device": d, "start_us": s, "e_mwh": e}
+            for (p, d, s), e in sorted(buckets.items())
+            if e
+        ],
+        keys=["plant", "device", "start_us"],
+        add=["e_mwh"],
+    )
+
+
+def insert_mint(
+    conn: Connection,
+    record: MintRecord,
+    credits: dict[str, int],
+    balances: dict[str, int],
+    event: str,
+    state_before: str,
+    now_us: int,
+) -> None:
+    """A mint, its credits and the new balances of the backers it credited."""
+    conn.execute(
+        insert(t.mints).values(
+            plant=record.plant,
+            mwh_index=record.mwh_index,
+            completed_at_us=record.completed_at_us,
+            units=record.units,
+            register_pos=record.register_pos,
+            undistributed_after=record.undistributed_after,
+            committed_us=now_us,
+            event=event,
+            state_before=state_before,
+        )
+    )
+    if credits:
+        conn.execute(
+            insert(t.credits),
+            [
+                {"plant": record.plant, "mwh_index": record.mwh_index, "backer": b, "units": u}
+                for b, u in sorted(credits.items())
+            ],
+        )
+        upsert(
+            conn,
+            t.balances,
+            [{"plant": record.plant, "backer": b, "units": balances[b]} for b in sorted(credits)],
+            keys=["plant", "backer"],
+            replace=["units"],
+        )
+
+
+def share_rows(conn: Connection, plant: str, after_id: int = 0) -> list[ShareRow]:
+    """Register rows of a plant stored after row id `after_id`, in store order."""
+    s = t.shares.c
+    stmt = (
+        select(s.id, s.backer, s.weight, s.valid_from_us)
+        .where(s.plant == plant, s.id > after_id)
+        .order_by(s.id)
+    )
+    return [ShareRow(row[0], row[1], Decimal(row[2]), row[3]) for row in conn.execute(stmt)]
+
+
+def last_share_id(conn: Connection) -> int:
+    """Id of the newest register row of any plant (0: none)."""
+    return int(conn.execute(select(func.max(t.shares.c.id))).scalar() or 0)
+
+
+def mint_records(conn: Connection, plant: str) -> list[MintRecord]:
+    """Stored mints of a plant, in order."""
+    m = t.mints.c
+    stmt = (
+        select(
+            m.plant, m.mwh_index, m.completed_at_us, m.units, m.register_pos, m.undistributed_after
+        )
+        .where(m.plant == plant)
+        .order_by(m.mwh_index)
+    )
+    return [MintRecord(*row) for row in conn.execute(stmt)]
+
+
+def credits_by_mint(conn: Connection, plant: str) -> dict[int, dict[str, int]]:
+    """Stored credits of a plant grouped by MWh number."""
+    c = t.credits.c
+    out: dict[int, dict[str, int]] = {}
+    for k, backer, units in conn.execute(
+        select(c.mwh_index, c.backer, c.units).where(c.plant == plant).order_by(c.id)
+    ):
+        per = out.setdefault(int(k), {})
+        per[backer] = per.get(backer, 0) + int(units)
+    return out
+
+
+def balances_of(conn: Connection, plant: str) -> dict[str, int]:
+    """The balances table of a plant."""
+    b = t.balances.c
+    return {
+        backer: int(units)
+        for backer, units in conn.execute(select(b.backer, b.units).where(b.plant == plant))
+    }
+
+
+def decide(conn: Connection, anomaly_id: int, accept: bool, now_us: int) -> None:
+    """Record an operator's decision at the current end of the readings."""
+    position = int(conn.execute(select(func.max(t.readings.c.id))).scalar() or 0)
+    conn.execute(
+        insert(t.decisions).values(
+            anomaly_id=anomaly_id, accept=accept, decided_us=now_us, position=position
+        )
+    )
+    a = t.anomalies.c
+    row = conn.execute(select(a.delta_mwh).where(a.id == anomaly_id)).one()
+    conn.execute(
+        update(t.anomalies)
+        .where(a.id == anomaly_id)
+        .values(
+            status="accepted" if accept else "rejected",
+            decided_us=now_us,
+            credited_mwh=int(row[0] or 0) if accept else 0,
+        )
+    )
+
+
+def event_body(
+    plant: str,
+    mwh_index: int,
+    completed_at: str,
+    symbol: str,
+    decimals: int,
+    units: int,
+    credits: dict[str, int],
+    undistributed: int,
+) -> str:
+    """The push body of §6, serialized once, at commit, byte for byte."""
+    return json.dumps(
+        {
+            "event": "mint",
+            "id": f"{plant}:{mwh_index}",
+            "plant": plant,
+            "mwh_index": mwh_index,
+            "completed_at": completed_at,
+            "symbol": symbol,
+            "decimals": decimals,
+            "units": units,
+            "credits": [{"backer": b, "units": u} for b, u in sorted(credits.items())],
+            "undistributed_units": undistributed,
+        },
+        separators=(",", ":"),
+    )
+
+
+def reset_derived(conn: Connection) -> None:
+    """Drop everything the accountant derived (for tests rebuilding a ledger from readings)."""
+    for table in (t.credits, t.balances, t.mints, t.energy_buckets, t.accountant):
+        conn.execute(delete(table))

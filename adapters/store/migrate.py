@@ -1,0 +1,43 @@
+"""Schema migrations with Alembic, run at start so a gateway upgraded in the field keeps its data."""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+
+def alembic_config(url: str = "") -> AlembicConfig:
+    """Alembic configuration pointing at the migrations shipped in the package."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(files("heliod.adapters.store") / "migrations"))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (a no-op when it is current)."""
+    cfg = alembic_config()
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+        current = MigrationContext.configure(conn).get_current_revision()
+    logging.getLogger("heliod.store").info("upgrading the store schema from %s to %s", current, head)
+    with engine.connect() as conn:
+        conn.execution_options(heliod_write=True)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,204 @@
+"""The store's tables (SQLAlchemy Core). Times are integer µs since the epoch (UTC) and
+energy integer mWh, so SQLite and PostgreSQL hold exactly the same numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes an INTEGER PRIMARY KEY the rowid (auto-increment, 64-bit anyway).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ExactInt(TypeDecorator[int]):
+    """Token units: integers that may exceed 64 bits (10^decimals with decimals ≤ 18).
+
+    PostgreSQL keeps them as NUMERIC(78, 0); SQLite, whose INTEGER is 64-bit and whose
+    NUMERIC silently becomes a float, keeps their decimal text.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """NUMERIC on PostgreSQL, TEXT elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(78, 0))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """int → the column's representation."""
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return int(value)
+        return str(int(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        """Back to a Python int, exactly."""
+        return None if value is None else int(value)
+
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("device", String(64), nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("energy_mwh", BigInteger),
+    Column("power_mw", BigInteger),
+    Column("extra", Text),  # JSON {field: "decimal text"} for the other numeric fields
+    Column("range_mwh", BigInteger),  # energy register range, for rollovers (Modbus only)
+    Column("received_us", BigInteger, nullable=False),
+    Index("ix_readings_device_ts", "device", "ts_us"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device", String(64), primary_key=True),
+    Column("last_energy_ts_us", BigInteger),
+    Column("last_ts_us", BigInteger),
+    Column("last_reading_id", BigInteger),
+    Column("readings", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0),
+)
+
+rejected_readings = Table(
+    "rejected_readings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("device", String(64), nullable=False),
+    Column("ts_us", BigInteger),
+    Column("received_us", BigInteger, nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("field", String(64)),
+    Column("value", Text),
+    Index("ix_rejected_readings_device", "device"),
+)
+
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("plant", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("reading_id", BigInteger, nullable=False),
+    Column("reading_at_us", BigInteger, nullable=False),
+    Column("value_mwh", BigInteger, nullable=False),
+    Column("previous_mwh", BigInteger),
+    Column("delta_mwh", BigInteger),
+    Column("credited_mwh", BigInteger, nullable=False, default=0),
+    Column("created_us", BigInteger, nullable=False),
+    Column("decided_us", BigInteger),
+    UniqueConstraint("kind", "device", "reading_id"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("anomaly_id", BigInteger, ForeignKey("anomalies.id"), nullable=False, unique=True),
+    Column("accept", Boolean, nullable=False),
+    Column("decided_us", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),  # last reading id committed before it
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("plant", String(64), nullable=False),
+    Column("backer", String(128), nullable=False),
+    Column("weight", Text, nullable=False),  # exact decimal text
+    Column("valid_from_us", BigInteger, nullable=False),
+    Column("stored_us", BigInteger, nullable=False),
+    Index("ix_shares_plant_backer", "plant", "backer"),
+)
+
+mints = Table(
+    "mints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("plant", String(64), nullable=False),
+    Column("mwh_index", BigInteger, nullable=False),
+    Column("completed_at_us", BigInteger, nullable=False),
+    Column("units", ExactInt, nullable=False),
+    Column("register_pos", BigInteger, nullable=False),  # last share row id it saw
+    Column("undistributed_after", ExactInt, nullable=False),
+    Column("committed_us", BigInteger, nullable=False),
+    Column("event", Text, nullable=False),  # the push body, fixed at commit (§6)
+    Column("state_before", Text, nullable=False),  # ledger state replays can start from
+    UniqueConstraint("plant", "mwh_index"),
+)
+
+credits = Table(
+    "credits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("plant", String(64), nullable=False),
+    Column("mwh_index", BigInteger, nullable=False),
+    Column("backer", String(128), nullable=False),
+    Column("units", ExactInt, nullable=False),
+    Index("ix_credits_plant_mwh", "plant", "mwh_index"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("backer", String(128), primary_key=True),
+    Column("units", ExactInt, nullable=False),
+)
+
+energy_buckets = Table(
+    "energy_buckets",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("start_us", BigInteger, primary_key=True),  # 5-minute bucket, by P's timestamp
+    Column("e_mwh", BigInteger, nullable=False),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+accountant = Table(
+    "accountant",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)

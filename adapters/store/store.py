@@ -1,0 +1,229 @@
+"""The local store: the record of every reading, and the ledger beside it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from heliod.adapters.store import schema as t
+from heliod.adapters.store.engine import (
+    StoreError,
+    check_integrity,
+    make_engine,
+    read_tx,
+    write_tx,
+)
+from heliod.adapters.store.migrate import upgrade
+from heliod.rewards.ingest import check
+from heliod.rewards.readings import ENERGY, POWER, Reading
+from heliod.rewards.times import to_us
+from heliod.rewards.units import MAX_ENERGY_WH, wh_to_mwh
+
+# A range so large that no valid counter can be above 90 % of it can never roll over.
+_NO_ROLLOVER_ABOVE_WH = MAX_ENERGY_WH * 2
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What one `Store.ingest` committed."""
+
+    stored: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
+    last_id: int = 0
+
+
+class Store:
+    """SQLite or PostgreSQL behind one API; open it with `Store.open(url)`."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect, refuse a damaged file, and bring the schema up to date."""
+        engine = make_engine(url)
+        try:
+            check_integrity(engine, url)
+            if migrate:
+                upgrade(engine)
+        except StoreError:
+            engine.dispose()
+            raise
+        except Exception as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open the store at {_redact(url)}: {exc}") from exc
+        return cls(engine, url)
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A serialized writer transaction."""
+        with write_tx(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot."""
+        with read_tx(self.engine) as conn:
+            yield conn
+
+    def ingest(self, items: Sequence[Reading], now_us: int) -> IngestResult:
+        """Commit a batch of readings in one transaction, rejecting per §4 what must be."""
+        result = IngestResult()
+        if not items:
+            return result
+        with self.write() as conn:
+            result = ingest_in(conn, items, now_us)
+        return result
+
+    # -- consumer positions (accountant, exporter, publisher, ...) ---------------------
+
+    def position(self, consumer: str) -> int:
+        """The last reading id `consumer` has fully handled (0: none)."""
+        with self.read() as conn:
+            return get_position(conn, consumer)
+
+    def set_position(self, consumer: str, position: int, now_us: int) -> None:
+        """Record that `consumer` has handled every reading up to `position`."""
+        with self.write() as conn:
+            set_position(conn, consumer, position, now_us)
+
+
+def ingest_in(conn: Connection, items: Sequence[Reading], now_us: int) -> IngestResult:
+    """`Store.ingest` inside an open writer transaction."""
+    result = IngestResult()
+    names = sorted({r.device for r in items})
+    heads = {
+        row.device: row
+        for row in conn.execute(select(t.devices).where(t.devices.c.device.in_(names)))
+    }
+    last_energy = {d: heads[d].last_energy_ts_us if d in heads else None for d in names}
+    counts: dict[str, list[int]] = {d: [0, 0, 0] for d in names}  # kept, rejected, last ts
+    rows: list[dict[str, object]] = []
+    bad: list[dict[str, object]] = []
+    for r in items:
+        ts_us = to_us(r.ts)
+        fields = dict(r.fields)
+        verdict = check(ts_us, fields, last_energy[r.device], now_us)
+        if not verdict.kept:
+            value = fields.get(verdict.field) if verdict.field else None
+            bad.append(
+                {
+                    "device": r.device,
+                    "ts_us": ts_us,
+                    "received_us": now_us,
+                    "reason": str(verdict.rejection),
+                    "field": verdict.field,
+                    "value": None if value is None else str(value),
+                }
+            )
+            counts[r.device][1] += 1
+            result.rejected.append((r.device, str(verdict.rejection)))
+            continue
+        energy = fields.pop(ENERGY, None)
+        power = fields.pop(POWER, None)
+        if energy is not None:
+            last_energy[r.device] = ts_us
+        rng = r.counter_range_wh
+        rows.append(
+            {
+                "device": r.device,
+                "ts_us": ts_us,
+                "energy_mwh": None if energy is None else wh_to_mwh(energy),
+                "power_mw": None if power is None else wh_to_mwh(power),
+                "extra": _extra(fields),
+                "range_mwh": None
+                if rng is None or not rng.is_finite() or rng > _NO_ROLLOVER_ABOVE_WH
+                else wh_to_mwh(rng),
+                "received_us": now_us,
+            }
+        )
+        counts[r.device][0] += 1
+        counts[r.device][2] = max(counts[r.device][2], ts_us)
+    if rows:
+        conn.execute(insert(t.readings), rows)
+        result.stored = len(rows)
+    if bad:
+        conn.execute(insert(t.rejected_readings), bad)
+    last_id = conn.execute(select(func.max(t.readings.c.id))).scalar() or 0
+    result.last_id = int(last_id)
+    for device in names:
+        kept, rejected, last_ts = counts[device]
+        head = heads.get(device)
+        values = {
+            "last_energy_ts_us": last_energy[device],
+            "readings": (head.readings if head else 0) + kept,
+            "rejected": (head.rejected if head else 0) + rejected,
+        }
+        if kept:
+            values["last_ts_us"] = max(last_ts, (head.last_ts_us or 0) if head else 0)
+        if head is None:
+            conn.execute(insert(t.devices).values(device=device, **values))
+        else:
+            conn.execute(update(t.devices).where(t.devices.c.device == device).values(**values))
+    return result
+
+
+def _extra(fields: dict[str, Decimal]) -> str | None:
+    if not fields:
+        return None
+    return json.dumps({k: str(v) for k, v in sorted(fields.items())}, separators=(",", ":"))
+
+
+def get_position(conn: Connection, consumer: str) -> int:
+    """Position of a consumer inside an open transaction."""
+    value = conn.execute(
+        select(t.positions.c.position).where(t.positions.c.consumer == consumer)
+    ).scalar()
+    return int(value or 0)
+
+
+def set_position(conn: Connection, consumer: str, position: int, now_us: int) -> None:
+    """Upsert a consumer's position inside an open writer transaction."""
+    upsert(
+        conn,
+        t.positions,
+        [{"consumer": consumer, "position": position, "updated_us": now_us}],
+        keys=["consumer"],
+        replace=["position", "updated_us"],
+    )
+
+
+def upsert(
+    conn: Connection,
+    table: t.Table,
+    rows: Sequence[dict[str, object]],
+    *,
+    keys: Sequence[str],
+    replace: Sequence[str] = (),
+    add: Sequence[str] = (),
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE: `replace` columns take the new value, `add` ones sum."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    changes = {c: stmt.excluded[c] for c in replace}
+    changes.update({c: table.c[c] + stmt.excluded[c] for c in add})
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes), rows)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""The command implementations behind `heliod COMMAND`; daemon/cli.py parses and dispatches."""

@@ -1,0 +1,278 @@
+"""`account`, `balances`, `ledger verify`, `ledger export`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from heliod.adapters.store import ledger_repo as repo
+from heliod.adapters.store import schema as t
+from heliod.daemon.accountant import Accountant, PlantBook, plant_books
+from heliod.daemon.commands.context import Context, Failure, now_us
+from heliod.daemon.output import amount, print_json, print_table
+from heliod.rewards.ledger import Ledger, LedgerState
+from heliod.rewards.register import Register
+from heliod.rewards.times import rfc3339
+from heliod.rewards.units import mwh_to_wh
+from heliod.rewards.verify import verify_plant
+
+
+def account(ctx: Context) -> int:
+    """Account every stored reading §4 allows, mint and credit, then exit."""
+    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us)
+    result = accountant.run()
+    data = {
+        "readings": result.readings,
+        "anomalies": result.anomalies,
+        "mints": [{"plant": p, "mwh_index": k} for p, k in result.mints],
+        "position": result.position,
+    }
+    if ctx.json:
+        print_json(data)
+    else:
+        minted = ", ".join(f"{p}:{k}" for p, k in result.mints) or "none"
+        print(
+            f"accounted {result.readings} readings up to reading {result.position}; "
+            f"{result.anomalies} anomalies; MWh minted: {minted}"
+        )
+    return 0
+
+
+def plant_balances(conn: Connection, book: PlantBook) -> dict[str, Any]:
+    """One plant's balances: every backer who ever held a share, zero included."""
+    plant = book.rules.id
+    held = sorted(
+        {
+            backer
+            for backer, weight in conn.execute(
+                select(t.shares.c.backer, t.shares.c.weight).where(t.shares.c.plant == plant)
+            )
+            if Decimal(weight) > 0
+        }
+    )
+    stored = repo.balances_of(conn, plant)
+    backers = sorted(set(held) | set(stored))
+    last = conn.execute(
+        select(t.mints.c.undistributed_after)
+        .where(t.mints.c.plant == plant)
+        .order_by(t.mints.c.mwh_index.desc())
+        .limit(1)
+    ).scalar()
+    undistributed = int(last or 0)
+    d = book.decimals
+    return {
+        "plant": plant,
+        "symbol": book.symbol,
+        "decimals": d,
+        "undistributed": {"units": undistributed, "amount": amount(undistributed, d)},
+        "balances": [
+            {"backer": b, "units": stored.get(b, 0), "amount": amount(stored.get(b, 0), d)}
+            for b in backers
+        ],
+    }
+
+
+def balances(ctx: Context, plant_id: str | None) -> int:
+    """Print balances per plant and backer."""
+    books = [b for b in plant_books(ctx.config) if plant_id is None or b.rules.id == plant_id]
+    if plant_id is not None:
+        ctx.plant(plant_id)
+    with ctx.store.read() as conn:
+        data = [plant_balances(conn, b) for b in books]
+    if ctx.json:
+        print_json(data)
+        return 0
+    rows: list[list[Any]] = []
+    for p in data:
+        rows.extend([p["plant"], b["backer"], b["units"], b["amount"]] for b in p["balances"])
+        rows.append(
+            [
+                p["plant"],
+                "(undistributed)",
+                p["undistributed"]["units"],
+                p["undistributed"]["amount"],
+            ]
+        )
+    print_table(["plant", "backer", "units", "amount"], rows)
+    return 0
+
+
+def verify(ctx: Context) -> int:
+    """Check every invariant of §5 and replay the ledger; exit 1 with a report on failure."""
+    books = plant_books(ctx.config)
+    problems: list[str] = []
+    summary: dict[str, Any] = {}
+    with ctx.store.read() as conn:
+        stored = repo.load_state(conn)
+        problems += _replay(conn, books, stored)
+        for book in books:
+            plant = book.rules.id
+            register = Register(repo.share_rows(conn, plant))
+            mints = repo.mint_records(conn, plant)
+            credits = repo.credits_by_mint(conn, plant)
+            problems += verify_plant(
+                plant,
+                units_per_mwh=book.units_per_mwh,
+                mints=mints,
+                credits=credits,
+                register=register,
+                balances=repo.balances_of(conn, plant),
+            )
+            summary[plant] = {
+                "mints": len(mints),
+                "credits": sum(len(c) for c in credits.values()),
+                "energy_wh": mwh_to_wh(stored.plants[plant].e_mwh) if plant in stored.plants else 0,
+            }
+    ok = not problems
+    if ctx.json:
+        print_json({"ok": ok, "problems": problems, "plants": summary})
+    elif ok:
+        for plant, s in summary.items():
+            print(f"{plant}: {s['mints']} mints, {s['credits']} credits, E = {s['energy_wh']} Wh")
+        print(
+            "ledger verify: OK (conservation, bounds, fairness, no negative or double mint, replay)"
+        )
+    else:
+        print(f"ledger verify: {len(problems)} problem(s)", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+    if not ok:
+        raise Failure("ledger verify failed")
+    return 0
+
+
+def _replay(conn: Connection, books: list[PlantBook], stored: LedgerState) -> list[str]:
+    """Replay readings and decisions from scratch to the stored position and compare (inv. 5)."""
+    ledger = Ledger(b.rules for b in books)
+    devices = sorted({d for b in books for d in b.rules.energy_devices})
+    decisions = [d for d in repo.decisions_after(conn, 0) if d.id <= stored.last_decision_id]
+    mints: list[tuple[str, int, int]] = []
+    anomalies: set[tuple[str, str, int]] = set()
+    energy: dict[str, int] = {}
+    readings = repo.stream_energy_readings(conn, devices, stored.position)
+    for out in ledger.run(readings, decisions, caught_up=True):
+        mints.extend((m.plant, m.mwh_index, m.completed_at_us) for m in out.mints)
+        if out.anomaly is not None:
+            anomalies.add((str(out.anomaly.kind), out.anomaly.device, out.anomaly.reading_id))
+        if out.step is not None and out.plant is not None:
+            energy[out.plant] = energy.get(out.plant, 0) + out.step.delta_mwh
+    problems = []
+    m = t.mints.c
+    have = [tuple(r) for r in conn.execute(select(m.plant, m.mwh_index, m.completed_at_us))]
+    if sorted(have) != sorted(mints):
+        missing = sorted(set(mints) - set(have))[:5]
+        extra = sorted(set(have) - set(mints))[:5]
+        problems.append(
+            f"replay: mints differ from a replay (missing {missing}, unexplained {extra})"
+        )
+    a = t.anomalies.c
+    seen = {tuple(r) for r in conn.execute(select(a.kind, a.device, a.reading_id))}
+    if seen != anomalies:
+        problems.append(
+            f"replay: anomalies differ (missing {sorted(anomalies - seen)[:5]}, "
+            f"unexplained {sorted(seen - anomalies)[:5]})"
+        )
+    ledger.state.position = stored.position
+    if ledger.state.to_json() != stored.to_json():
+        problems.append(
+            "replay: the accountant's stored state differs from a replay of the readings"
+        )
+    b = t.energy_buckets.c
+    for plant, total in energy.items():
+        buckets = sum(int(e) for (e,) in conn.execute(select(b.e_mwh).where(b.plant == plant)))
+        if buckets != total:
+            problems.append(
+                f"{plant}: energy buckets hold {buckets} mWh, the replay accepted {total}"
+            )
+    return problems
+
+
+def _export_rows(conn: Connection, books: dict[str, PlantBook]) -> Iterator[dict[str, Any]]:
+    m = t.mints.c
+    for plant, k, completed, units, undistributed in conn.execute(
+        select(m.plant, m.mwh_index, m.completed_at_us, m.units, m.undistributed_after).order_by(
+            m.id
+        )
+    ):
+        book = books.get(plant)
+        d = book.decimals if book else 0
+        credits = repo_credits(conn, plant, int(k))
+        yield {
+            "plant": plant,
+            "mwh_index": int(k),
+            "completed_at": rfc3339(int(completed)),
+            "symbol": book.symbol if book else "",
+            "units": int(units),
+            "amount": amount(int(units), d),
+            "undistributed_units": int(undistributed),
+            "credits": [{"backer": b, "units": u, "amount": amount(u, d)} for b, u in credits],
+        }
+
+
+def repo_credits(conn: Connection, plant: str, k: int) -> list[tuple[str, int]]:
+    """Credits of one mint in id order."""
+    c = t.credits.c
+    return [
+        (b, int(u))
+        for b, u in conn.execute(
+            select(c.backer, c.units).where(c.plant == plant, c.mwh_index == k).order_by(c.id)
+        )
+    ]
+
+
+def export(ctx: Context, fmt: str) -> int:
+    """Print every mint and credit as CSV or JSON."""
+    books = {b.rules.id: b for b in plant_books(ctx.config)}
+    with ctx.store.read() as conn:
+        rows = list(_export_rows(conn, books))
+    if ctx.json or fmt == "json":
+        print_json({"mints": rows})
+        return 0
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(
+        [
+            "record",
+            "plant",
+            "mwh_index",
+            "completed_at",
+            "symbol",
+            "backer",
+            "units",
+            "amount",
+            "undistributed_units",
+        ]
+    )
+    for r in rows:
+        out.writerow(
+            [
+                "mint",
+                r["plant"],
+                r["mwh_index"],
+                r["completed_at"],
+                r["symbol"],
+                "",
+                r["units"],
+                r["amount"],
+                r["undistributed_units"],
+            ]
+        )
+        for c in r["credits"]:
+            out.writerow(
+                [
+                    "credit",
+                    r["plant"],
+                    r["mwh_index"],
+                    r["completed_at"],
+                    r["symbol"],
+                    c["backer"],
+                    c["units"],
+                    c["amount"],
+                    "",
+                ]
+            )
+    return 0

@@ -1,0 +1,92 @@
+"""Exact conversion of device values to heliod's base units (contract §1).
+
+Energy is kept in Wh and power in W, each rounded once, half to even, to 0.001.
+Inside the ledger energy travels as integer milliwatt-hours (mWh), which is the same
+number without the decimal point.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+
+# Enough digits that a float's exact binary value times a scale never rounds before
+# the single, final quantization (a double has at most 767 significant decimal digits,
+# but only the first ~40 can matter once scaled values are bounded by 10^15 Wh).
+_EXACT = Context(prec=800, rounding=ROUND_HALF_EVEN)
+_MILLI = Decimal("0.001")
+
+ENERGY_UNITS: dict[str, Decimal] = {
+    "Wh": Decimal(1),
+    "kWh": Decimal(1000),
+    "MWh": Decimal(1_000_000),
+}
+POWER_UNITS: dict[str, Decimal] = {
+    "W": Decimal(1),
+    "kW": Decimal(1000),
+    "MW": Decimal(1_000_000),
+}
+# Units heliod does not convert: the value is kept as read (with scale applied).
+PASSTHROUGH_UNITS = frozenset({"", "V", "A", "Hz", "VA", "var", "VAr", "%", "C", "°C", "s", "Ah"})
+
+MAX_ENERGY_WH = Decimal(10) ** 15  # §4: above this a counter value is rejected
+
+
+class UnitError(ValueError):
+    """A unit name heliod does not know."""
+
+
+def unit_factor(unit: str) -> Decimal:
+    """Factor that turns a value in `unit` into Wh, W, or itself for other units."""
+    if unit in ENERGY_UNITS:
+        return ENERGY_UNITS[unit]
+    if unit in POWER_UNITS:
+        return POWER_UNITS[unit]
+    if unit in PASSTHROUGH_UNITS:
+        return Decimal(1)
+    raise UnitError(f"unknown unit {unit!r}")
+
+
+def is_known_unit(unit: str) -> bool:
+    """True when `unit` is one heliod can convert or pass through."""
+    return unit in ENERGY_UNITS or unit in POWER_UNITS or unit in PASSTHROUGH_UNITS
+
+
+def quantize(value: Decimal) -> Decimal:
+    """Round once, half to even, to 0.001 (NaN and infinities pass through unchanged)."""
+    if not value.is_finite():
+        return value
+    return value.quantize(_MILLI, rounding=ROUND_HALF_EVEN, context=_EXACT)
+
+
+def scaled(raw: Decimal | int, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:
+    """raw × scale × unit factor, computed exactly, then rounded once to 0.001."""
+    value = raw if isinstance(raw, Decimal) else Decimal(raw)
+    if not value.is_finite():
+        return value
+    product = _EXACT.multiply(_EXACT.multiply(value, scale), unit_factor(unit))
+    return quantize(product)
+
+
+def from_binary_float(x: float, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:
+    """A float register's exact binary value, Decimal(x), times scale and unit, rounded once."""
+    return scaled(Decimal(x), scale, unit)
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Parse a decimal number written as text; raises ValueError naming the text."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {text!r}") from None
+    return value
+
+
+def wh_to_mwh(value_wh: Decimal) -> int:
+    """Exact integer mWh of a finite Wh value (rounded to 0.001 Wh first)."""
+    q = quantize(value_wh)
+    return int(_EXACT.multiply(q, Decimal(1000)))
+
+
+def mwh_to_wh(value_mwh: int) -> Decimal:
+    """Wh as an exact Decimal with three places from integer mWh."""
+    return Decimal(value_mwh).scaleb(-3)

@@ -1,0 +1,51 @@
+"""Shared helpers for tests that start real services on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("HELIOD_REQUIRE_SERVICES") == "1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    """Block until a TCP connect to host:port succeeds, or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def require_binary(name: str) -> str:
+    """Path of an executable the test needs; skip without it, but fail under CI's HELIOD_REQUIRE_SERVICES=1."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if path is None:
+        message = f"{name} is not installed (scripts/test.sh installs it)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def unavailable(message: str) -> None:
+    """Skip because a service is missing, or fail when CI requires every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
