@@ -116,15 +116,17 @@ class Accountant:
         state = repo.load_state(conn)
         state_before = state.to_json()
         ledger = Ledger((b.rules for b in self.books.values()), state)
-        rows = repo.energy_readings(conn, state.position, self.devices, self.batch_size)
-        caught_up = len(rows) < self.batch_size
+        rows, caught_up, scanned = repo.energy_readings(
+            conn, state.position, self.devices, self.batch_size
+        )
         decisions = repo.decisions_after(conn, state.last_decision_id)
         for plant in self.books:
             self._sync_plant(conn, plant, state)
         result = BatchResult(readings=len(rows), caught_up=caught_up)
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
-        for outcome in ledger.run(rows, decisions, caught_up):
+        credited: dict[str, set[str]] = {}
+        for outcome in ledger.run(rows, decisions, caught_up, scanned):
             if outcome.plant is None:
                 continue
             if outcome.anomaly is not None:
@@ -134,12 +136,15 @@ class Accountant:
                 key = (outcome.plant, step.device, step.ts_us - step.ts_us % repo.BUCKET_US)
                 buckets[key] = buckets.get(key, 0) + step.delta_mwh
             for due in outcome.mints:
-                self._mint(
+                got = self._mint(
                     conn, due.plant, due.mwh_index, due.completed_at_us, state_before, now_us
                 )
+                credited.setdefault(due.plant, set()).update(got)
                 result.mints.append((due.plant, due.mwh_index))
-        if caught_up:
-            state.position = max(state.position, repo.max_reading_id(conn))
+        state.position = max(state.position, scanned)
+        for plant, backers in credited.items():
+            alloc = self._allocators[plant]
+            repo.set_balances(conn, plant, {b: alloc.credited[b] for b in backers})
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
         repo.save_state(conn, state, now_us)
@@ -162,7 +167,7 @@ class Accountant:
 
     def _mint(
         self, conn: Connection, plant: str, k: int, t_us: int, state_before: str, now_us: int
-    ) -> None:
+    ) -> set[str]:
         book = self.books[plant]
         register = self._registers[plant]
         alloc = self._allocators[plant]
@@ -182,7 +187,7 @@ class Accountant:
             credits,
             alloc.undistributed,
         )
-        repo.insert_mint(conn, record, credits, alloc.credited, event, state_before, now_us)
+        repo.insert_mint(conn, record, credits, event, state_before, now_us)
         log.info(
             "minted MWh %d of %s: %d units to %d backers, %d undistributed",
             k,
@@ -191,6 +196,7 @@ class Accountant:
             len(credits),
             alloc.undistributed,
         )
+        return set(credits)
 
 
 def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:

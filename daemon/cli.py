@@ -87,7 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     ri.add_argument("--device", required=True)
     ri.add_argument("file", metavar="FILE.csv")
 
-    cmd("account", "account stored readings, mint and credit, then exit", _account)
+    acct = cmd("account", "account stored readings, mint and credit, then exit", _account)
+    acct.add_argument(
+        "--batch-size",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="readings per transaction (default 5000)",
+    )
     bal = cmd("balances", "balances per backer and undistributed per plant", _balances)
     bal.add_argument("--plant")
 
@@ -152,10 +159,12 @@ def _readings_import(ctx: Context, a: argparse.Namespace) -> int:
     return import_readings(ctx, a.device, a.file)
 
 
-def _account(ctx: Context, _: argparse.Namespace) -> int:
+def _account(ctx: Context, a: argparse.Namespace) -> int:
     from heliod.daemon.commands.ledger import account
 
-    return account(ctx)
+    if a.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    return account(ctx, a.batch_size)
 
 
 def _balances(ctx: Context, a: argparse.Namespace) -> int:

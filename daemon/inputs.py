@@ -55,18 +55,14 @@ def _rows(
         expected = ",".join([*required, *(f"[{c}]" for c in optional)])
         raise InputError([f"{name}: line 1: header must be {expected}, got {','.join(columns)}"])
     out: list[tuple[int, dict[str, str]]] = []
-    problems: list[str] = []
     for line_no, values in enumerate(reader, start=2):
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(columns):
-            problems.append(
-                f"{name}: line {line_no}: {len(values)} columns, expected {len(columns)}"
-            )
+            # Reported in line order with the value problems the caller finds.
+            out.append((line_no, {"": f"{len(values)} columns, expected {len(columns)}"}))
             continue
         out.append((line_no, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
-    if problems:
-        raise InputError(problems[:MAX_ROWS_SHOWN])
     return out
 
 
@@ -87,6 +83,12 @@ def parse_register(text: str, tz: tzinfo, name: str = "register") -> list[Regist
     seen: dict[tuple[str, int], int] = {}
     for line_no, row in _rows(text, ("backer", "amount"), ("valid_from",), name):
         where = f"{name}: line {line_no}"
+        if "" in row:
+            problems.append(f"{where}: {row['']}")
+            continue
+        if "" in row:
+            problems.append(f"{where}: {row['']}")
+            continue
         backer = row["backer"]
         if not BACKER_ID.match(backer):
             problems.append(f"{where}: backer: not a valid backer id: {backer!r}")
@@ -129,6 +131,12 @@ def parse_readings(text: str, device: str, tz: tzinfo, name: str = "readings") -
     out: list[Reading] = []
     for line_no, row in _rows(text, ("timestamp", "energy_wh"), ("power_w",), name):
         where = f"{name}: line {line_no}"
+        if "" in row:
+            problems.append(f"{where}: {row['']}")
+            continue
+        if "" in row:
+            problems.append(f"{where}: {row['']}")
+            continue
         try:
             ts = parse_time(row["timestamp"], tz)
         except ValueError as exc:

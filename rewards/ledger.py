@@ -192,12 +192,15 @@ class Ledger:
         readings: Iterable[tuple[int, str, int, int | None, int | None]],
         decisions: Sequence[Decision],
         caught_up: bool,
+        scanned: int | None = None,
     ) -> Iterable[Outcome]:
         """Feed readings (id, device, ts_us, energy_mwh, range_mwh) with decisions interleaved.
 
-        A decision enters right after the last reading at or before its position; when the
-        batch reaches the newest stored reading (`caught_up`), the rest of the decisions,
-        whose readings have all been fed, are applied at the end.
+        A decision enters right after the last reading at or before its position. At the
+        end of a batch that reached the newest stored reading (`caught_up`), the decisions
+        whose position is at or before `scanned` (the last reading id the batch looked at,
+        energy or not; default: the last one fed) are applied; a later one waits for the
+        batch that reaches its position, so a replay puts it in the same place.
         """
         pending = [
             d for d in sorted(decisions, key=lambda d: d.id) if d.id > self.state.last_decision_id
@@ -208,7 +211,9 @@ class Ledger:
                 yield self.decide(pending[i])
                 i += 1
             yield self.feed(*reading)
+        if scanned is not None:
+            self.state.position = max(self.state.position, scanned)
         if caught_up:
-            while i < len(pending):
+            while i < len(pending) and pending[i].position <= self.state.position:
                 yield self.decide(pending[i])
                 i += 1

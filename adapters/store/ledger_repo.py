@@ -45,17 +45,34 @@ def save_state(conn: Connection, state: LedgerState, now_us: int) -> None:
 
 def energy_readings(
     conn: Connection, after: int, devices: Sequence[str], limit: int | None
-) -> list[ReadingRow]:
-    """Energy readings of the given devices after reading id `after`, in store order."""
+) -> tuple[list[ReadingRow], bool, int]:
+    """Energy readings of `devices` among the next `limit` readings after id `after`.
+
+    Returns them, whether the scan reached the newest reading, and the id of the last
+    reading scanned: the scan walks the primary key
+    (the cheapest order there is) and filters here, so the accountant's position can move
+    past readings of other devices too.
+    """
     r = t.readings.c
     stmt = (
         select(r.id, r.device, r.ts_us, r.energy_mwh, r.range_mwh)
-        .where(r.id > after, r.device.in_(list(devices)), r.energy_mwh.is_not(None))
+        .where(r.id > after)
         .order_by(r.id)
     )
     if limit is not None:
         stmt = stmt.limit(limit)
-    return [tuple(row) for row in conn.execute(stmt)]  # type: ignore[misc]
+    wanted = set(devices)
+    rows = conn.execute(stmt).all()
+    last = rows[-1][0] if rows else after
+    return (
+        [
+            (row[0], row[1], row[2], row[3], row[4])
+            for row in rows
+            if row[3] is not None and row[1] in wanted
+        ],
+        (limit is not None and len(rows) < limit) or limit is None,
+        last,
+    )
 
 
 def stream_energy_readings(
@@ -63,15 +80,15 @@ def stream_energy_readings(
 ) -> Iterator[ReadingRow]:
     """Every energy reading up to id `upto`, fetched in chunks (memory flat in the count)."""
     after = 0
-    while True:
-        rows = energy_readings(conn, after, devices, chunk)
+    while after < upto:
+        rows, done, last = energy_readings(conn, after, devices, chunk)
         for row in rows:
             if row[0] > upto:
                 return
             yield row
-        if len(rows) < chunk:
+        if done:
             return
-        after = rows[-1][0]
+        after = last
 
 
 def max_reading_id(conn: Connection) -> int:
@@ -137,12 +154,11 @@ def insert_mint(
     conn: Connection,
     record: MintRecord,
     credits: dict[str, int],
-    balances: dict[str, int],
     event: str,
     state_before: str,
     now_us: int,
 ) -> None:
-    """A mint, its credits and the new balances of the backers it credited."""
+    """A mint and its credits (balances are written once per batch by `set_balances`)."""
     conn.execute(
         insert(t.mints).values(
             plant=record.plant,
@@ -157,20 +173,26 @@ def insert_mint(
         )
     )
     if credits:
-        conn.execute(
-            insert(t.credits),
-            [
-                {"plant": record.plant, "mwh_index": record.mwh_index, "backer": b, "units": u}
-                for b, u in sorted(credits.items())
-            ],
+        # Driver-level executemany: a mint may carry 100,000 credit rows, and per-row
+        # statement processing would cost more than the write itself.
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        exact = (lambda u: str(u)) if conn.dialect.name == "sqlite" else (lambda u: u)
+        conn.exec_driver_sql(
+            f"INSERT INTO credits (plant, mwh_index, backer, units) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            [(record.plant, record.mwh_index, b, exact(u)) for b, u in sorted(credits.items())],
         )
-        upsert(
-            conn,
-            t.balances,
-            [{"plant": record.plant, "backer": b, "units": balances[b]} for b in sorted(credits)],
-            keys=["plant", "backer"],
-            replace=["units"],
-        )
+
+
+def set_balances(conn: Connection, plant: str, balances: dict[str, int]) -> None:
+    """Write the credited totals of the given backers."""
+    upsert(
+        conn,
+        t.balances,
+        [{"plant": plant, "backer": b, "units": u} for b, u in sorted(balances.items())],
+        keys=["plant", "backer"],
+        replace=["units"],
+    )
 
 
 def share_rows(conn: Connection, plant: str, after_id: int = 0) -> list[ShareRow]:

@@ -29,7 +29,9 @@ def upgrade(engine: Engine) -> None:
         if MigrationContext.configure(conn).get_current_revision() == head:
             return
         current = MigrationContext.configure(conn).get_current_revision()
-    logging.getLogger("heliod.store").info("upgrading the store schema from %s to %s", current, head)
+    logging.getLogger("heliod.store").info(
+        "upgrading the store schema from %s to %s", current, head
+    )
     with engine.connect() as conn:
         conn.execution_options(heliod_write=True)
         cfg.attributes["connection"] = conn

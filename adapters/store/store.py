@@ -20,6 +20,7 @@ from heliod.adapters.store.engine import (
     write_tx,
 )
 from heliod.adapters.store.migrate import upgrade
+from heliod.adapters.store.rollups import add_power
 from heliod.rewards.ingest import check
 from heliod.rewards.readings import ENERGY, POWER, Reading
 from heliod.rewards.times import to_us
@@ -157,6 +158,7 @@ def ingest_in(conn: Connection, items: Sequence[Reading], now_us: int) -> Ingest
         counts[r.device][2] = max(counts[r.device][2], ts_us)
     if rows:
         conn.execute(insert(t.readings), rows)
+        add_power(conn, rows)  # 5-minute power rollups, same transaction
         result.stored = len(rows)
     if bad:
         conn.execute(insert(t.rejected_readings), bad)

@@ -22,9 +22,9 @@ from heliod.rewards.units import mwh_to_wh
 from heliod.rewards.verify import verify_plant
 
 
-def account(ctx: Context) -> int:
+def account(ctx: Context, batch_size: int = 5000) -> int:
     """Account every stored reading §4 allows, mint and credit, then exit."""
-    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us)
+    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us, batch_size)
     result = accountant.run()
     data = {
         "readings": result.readings,
@@ -155,7 +155,7 @@ def _replay(conn: Connection, books: list[PlantBook], stored: LedgerState) -> li
     anomalies: set[tuple[str, str, int]] = set()
     energy: dict[str, int] = {}
     readings = repo.stream_energy_readings(conn, devices, stored.position)
-    for out in ledger.run(readings, decisions, caught_up=True):
+    for out in ledger.run(readings, decisions, caught_up=True, scanned=stored.position):
         mints.extend((m.plant, m.mwh_index, m.completed_at_us) for m in out.mints)
         if out.anomaly is not None:
             anomalies.add((str(out.anomaly.kind), out.anomaly.device, out.anomaly.reading_id))

@@ -1,0 +1,168 @@
+"""Benchmarks of the accounting core (issue: foundation). Prints figures for docs/performance.md.
+
+  python bench/ledger.py credit  [--backers 1000 10000 100000]
+  python bench/ledger.py account [--months 1 3 12] [--devices 10]
+
+Each case runs in a fresh subprocess so its peak RSS is its own. `credit` times one MWh
+minted and credited (allocation + commit of the mint, its credits and balances) with N
+backers in the register; `account` times `Accountant.run()` over one-minute readings of
+D devices, after loading them (loading is not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from heliod.adapters.store import Store
+from heliod.adapters.store import schema as t
+from heliod.daemon.accountant import Accountant, PlantBook
+from heliod.rewards.energy import Bound
+from heliod.rewards.ledger import PlantRules
+from heliod.rewards.register import BEGINNING_US
+
+T0_US = 1_483_228_800_000_000  # 2017-01-01T00:00:00Z
+MINUTE_US = 60_000_000
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _book(devices: list[str], capacity_kw: int) -> PlantBook:
+    rules = PlantRules("p", Bound.of(Decimal(capacity_kw), Decimal("1.2")), frozenset(devices), None)
+    return PlantBook(rules, 10**8, "SLR", 8)
+
+
+def case_credit(backers: int) -> dict[str, float]:
+    """One MWh credited to `backers` backers, on a fresh SQLite store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{tmp}/h.db")
+        with store.write() as conn:
+            conn.execute(
+                insert(t.shares),
+                [
+                    {"plant": "p", "backer": f"b{i:06d}", "weight": f"{100 + i % 900}.{i % 100:02d}",
+                     "valid_from_us": BEGINNING_US, "stored_us": 0}
+                    for i in range(backers)
+                ],
+            )
+            conn.execute(
+                insert(t.readings),
+                [
+                    {"device": "inv", "ts_us": T0_US + i * MINUTE_US, "energy_mwh": e, "received_us": 0}
+                    for i, e in enumerate((0, 1, 1_000_000_002, 1_000_000_003))
+                ],
+            )
+        # The first batch builds the register and allocator; time the mint itself.
+        acc = Accountant(store, [_book(["inv"], 100_000)], lambda: T0_US, batch_size=3)
+        acc.batch()
+        start = time.perf_counter()
+        result = acc.run()
+        elapsed = time.perf_counter() - start
+        assert result.mints == [("p", 1)], result.mints
+        store.close()
+    return {"backers": backers, "seconds": elapsed, "peak_rss_mb": _peak_mb()}
+
+
+def case_account(months: int, devices: int, backers: int = 1000) -> dict[str, float]:
+    """`months` of one-minute readings from `devices` inverters of 250 kW, accounted."""
+    names = [f"inv{d:02d}" for d in range(devices)]
+    minutes = months * 30 * 24 * 60
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{tmp}/h.db")
+        with store.write() as conn:
+            conn.execute(
+                insert(t.shares),
+                [{"plant": "p", "backer": f"b{i:04d}", "weight": str(1 + i % 10),
+                  "valid_from_us": BEGINNING_US, "stored_us": 0} for i in range(backers)],
+            )
+        energy = [0] * devices
+        chunk: list[dict[str, int]] = []
+        load_start = time.perf_counter()
+        for m in range(minutes):
+            hour = (m % 1440) / 60
+            power_w = max(0.0, 240_000 * math.sin(math.pi * (hour - 6) / 12)) if 6 < hour < 18 else 0.0
+            step_mwh = int(power_w / 60 * 1000)
+            for d in range(devices):
+                energy[d] += step_mwh
+                chunk.append({"device": names[d], "ts_us": T0_US + m * MINUTE_US,
+                              "energy_mwh": energy[d], "received_us": 0})
+            if len(chunk) >= 50_000:
+                with store.write() as conn:
+                    conn.execute(insert(t.readings), chunk)
+                chunk = []
+        if chunk:
+            with store.write() as conn:
+                conn.execute(insert(t.readings), chunk)
+        load = time.perf_counter() - load_start
+        rss_before = _peak_mb()
+        acc = Accountant(store, [_book(names, 250 * devices)], lambda: T0_US, batch_size=5000)
+        start = time.perf_counter()
+        result = acc.run()
+        elapsed = time.perf_counter() - start
+        store.close()
+    readings = minutes * devices
+    return {
+        "months": months,
+        "backers": backers,
+        "readings": readings,
+        "mints": len(result.mints),
+        "seconds": elapsed,
+        "readings_per_s": readings / elapsed,
+        "load_seconds": load,
+        "peak_rss_mb_before": rss_before,
+        "peak_rss_mb": _peak_mb(),
+    }
+
+
+def _child(kind: str, arg: int, devices: int, backers: int = 0) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "_child", kind, str(arg), str(devices), str(backers)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        kind, arg, devices, backers = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        fn = case_credit(arg) if kind == "credit" else case_account(arg, devices, backers)
+        print(json.dumps(fn))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["credit", "account", "all"])
+    parser.add_argument("--backers", type=int, nargs="*", default=[1000, 10_000, 100_000])
+    parser.add_argument("--months", type=int, nargs="*", default=[1, 3, 12])
+    parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument("--register", type=int, nargs="*", default=[100, 1000],
+                        help="backers in the register for the accounting runs")
+    a = parser.parse_args()
+    if a.what in ("credit", "all"):
+        print("| backers | time to mint and credit one MWh | peak RSS |")
+        print("|---:|---:|---:|")
+        for n in a.backers:
+            r = _child("credit", n, 0)
+            print(f"| {n:,} | {r['seconds']:.3f} s | {r['peak_rss_mb']:.0f} MB |", flush=True)
+    if a.what in ("account", "all"):
+        print("| readings (months × devices × 1/min) | backers | MWh minted | accounting time | readings/s | peak RSS before → after |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for m, n in [(m, n) for n in a.register for m in a.months]:
+            r = _child("account", m, a.devices, n)
+            print(
+                f"| {r['readings']:,} ({m} × {a.devices}) | {n:,} | {r['mints']:,} | {r['seconds']:.1f} s | "
+                f"{r['readings_per_s']:,.0f} | {r['peak_rss_mb_before']:.0f} → {r['peak_rss_mb']:.0f} MB |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

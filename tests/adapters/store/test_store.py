@@ -1,0 +1,136 @@
+"""The store on SQLite and PostgreSQL: durability settings, integrity, exact numbers, §4 gate."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from heliod.adapters.store import Store, StoreError
+from heliod.adapters.store import schema as t
+from heliod.adapters.store.migrate import current_revision
+from heliod.rewards.readings import Reading
+from heliod.rewards.times import to_us
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'h.db'}")
+    with store.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    store.close()
+
+
+def test_damaged_file_is_refused_with_restore_advice(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = Store.open(f"sqlite:///{path}")
+    now = to_us(NOW)
+    store.ingest([Reading("d", NOW - timedelta(minutes=i), {"energy_wh": Decimal(i)}) for i in range(2000, 0, -1)], now)
+    store.close()
+    raw = bytearray(path.read_bytes())
+    for offset in range(4096 * 2, len(raw), 4096):  # scribble over every page but the header
+        raw[offset + 100 : offset + 400] = b"\xde\xad" * 150
+    path.write_bytes(bytes(raw))
+    (tmp_path / "h.db-wal").unlink(missing_ok=True)
+    with pytest.raises(StoreError) as info:
+        Store.open(f"sqlite:///{path}")
+    message = str(info.value)
+    assert "is damaged" in message
+    assert "restore your latest backup" in message and ".recover" in message
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    path.write_bytes(b"this is not an sqlite file" * 200)
+    with pytest.raises(StoreError, match="is damaged"):
+        Store.open(f"sqlite:///{path}")
+
+
+def test_schema_is_migrated_and_kept(db_url: str) -> None:
+    store = Store.open(db_url)
+    assert current_revision(store.engine) == "0001"
+    store.ingest([Reading("d", NOW, {"energy_wh": Decimal("1.5")})], to_us(NOW))
+    store.close()
+    again = Store.open(db_url)
+    with again.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.readings)).scalar() == 1
+    again.close()
+
+
+def test_values_are_exact_and_units_may_exceed_64_bits(db_url: str) -> None:
+    store = Store.open(db_url)
+    store.ingest(
+        [Reading("d", NOW, {"energy_wh": Decimal("999999999999999.999"), "power_w": Decimal("0.001"), "voltage_v": Decimal("230.123")})],
+        to_us(NOW),
+    )
+    big = 10**20 + 7
+    with store.write() as conn:
+        conn.execute(insert(t.balances).values(plant="p", backer="b", units=big))
+    with store.read() as conn:
+        row = conn.execute(select(t.readings)).one()
+        assert (row.energy_mwh, row.power_mw, row.extra) == (999999999999999999, 1, '{"voltage_v":"230.123"}')
+        assert conn.execute(select(t.balances.c.units)).scalar() == big
+    store.close()
+
+
+def test_ingest_gate_counts_rejections_per_device(db_url: str) -> None:
+    store = Store.open(db_url)
+    now = to_us(NOW)
+    first = store.ingest([Reading("d", NOW - timedelta(minutes=5), {"energy_wh": Decimal(10)})], now)
+    assert first.stored == 1
+    result = store.ingest(
+        [
+            Reading("d", NOW - timedelta(minutes=5), {"energy_wh": Decimal(11)}),  # not after
+            Reading("d", NOW + timedelta(minutes=5, seconds=1), {"energy_wh": Decimal(12)}),
+            Reading("d", NOW, {"energy_wh": Decimal("Infinity")}),
+            Reading("d", NOW, {"power_w": Decimal(5)}),  # no energy: kept
+            Reading("d", NOW - timedelta(minutes=1), {"energy_wh": Decimal(13)}),
+        ],
+        now,
+    )
+    assert result.stored == 2
+    assert [r for _, r in result.rejected] == ["timestamp_not_after_last", "timestamp_in_future", "value_not_finite"]
+    with store.read() as conn:
+        dev = conn.execute(select(t.devices)).one()
+        assert (dev.readings, dev.rejected, dev.last_energy_ts_us) == (3, 3, to_us(NOW - timedelta(minutes=1)))
+        reasons = conn.execute(select(t.rejected_readings.c.reason)).scalars().all()
+        assert len(reasons) == 3
+    store.close()
+
+
+def test_writers_are_serialized_and_ids_commit_in_order(db_url: str) -> None:
+    """Two writers at once: every reader that sees id N has also seen every id below N."""
+    store = Store.open(db_url)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def writer(device: str) -> None:
+        for i in range(60):
+            store.ingest([Reading(device, NOW + timedelta(seconds=i), {"energy_wh": Decimal(i)})], to_us(NOW) + 10**9)
+
+    def reader() -> None:
+        while not stop.is_set():
+            with store.read() as conn:
+                ids = conn.execute(select(t.readings.c.id).order_by(t.readings.c.id)).scalars().all()
+            if ids and ids != list(range(ids[0], ids[0] + len(ids))):
+                errors.append(f"gap in {ids[:5]}…")
+
+    threads = [threading.Thread(target=writer, args=(d,)) for d in ("a", "b")]
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    stop.set()
+    watcher.join()
+    assert errors == []
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.readings)).scalar() == 120
+    store.close()

@@ -1,0 +1,188 @@
+"""The ledger commands, run as a user runs them, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.helpers_cli import heliod, heliod_json, readings_csv, write_config
+
+T0 = datetime(2021, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def ts(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, db_url: str) -> Path:
+    return write_config(tmp_path, db_url, decimals=0, tokens="1")
+
+
+def test_three_equal_backers_over_seven_mwh(cfg: Path, tmp_path: Path) -> None:
+    """The contract's example: U = 1, three equal backers, 7 MWh."""
+    (tmp_path / "b.csv").write_text("backer,amount\na,100\nb,100\nc,100\n")
+    assert heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv")).returncode == 0
+    # 100 kWh per minute is within 250 kW × 1.2 over 60 s (= 5 kWh)? No: use 4 kWh steps.
+    rows = [(ts(i), str(4000 * i)) for i in range(0, 1752)]  # 7.004 MWh after the baseline
+    readings_csv(tmp_path / "r.csv", rows)
+    proc = heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    assert proc.returncode == 0, proc.stderr
+    out = heliod_json(cfg, "account")
+    assert [m["mwh_index"] for m in out["mints"]] == [1, 2, 3, 4, 5, 6, 7]
+    export = heliod_json(cfg, "ledger", "export")
+    per_mint = [{c["backer"]: c["units"] for c in m["credits"]} for m in export["mints"]]
+    assert [p.get("a", 0) for p in per_mint] == [0, 0, 1, 0, 0, 1, 0]
+    assert [m["undistributed_units"] for m in export["mints"]] == [1, 2, 0, 1, 2, 0, 1]
+    bal = heliod_json(cfg, "balances")
+    assert bal[0]["undistributed"] == {"units": 1, "amount": "1"}
+    assert {b["backer"]: b["units"] for b in bal[0]["balances"]} == {"a": 2, "b": 2, "c": 2}
+    assert heliod(cfg, "ledger", "verify").returncode == 0
+
+
+def test_account_is_idempotent_and_verify_catches_tampering(cfg: Path, tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "b.csv").write_text("backer,amount\na,500\nb,300\nc,200\n")
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(760)])
+    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    first = heliod_json(cfg, "account")
+    assert len(first["mints"]) == 3
+    again = heliod_json(cfg, "account")
+    assert again["mints"] == []
+    assert heliod(cfg, "ledger", "verify").returncode == 0
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE credits SET units = '7' WHERE id = (SELECT MIN(id) FROM credits)"))
+    engine.dispose()
+    proc = heliod(cfg, "ledger", "verify")
+    assert proc.returncode == 1
+    assert "credits differ" in proc.stderr or "entitled" in proc.stderr
+
+
+def test_backer_joining_after_mwh_two(cfg: Path, tmp_path: Path) -> None:
+    # One MWh every 250 minutes (4 kWh/min); MWh 2 completes at minute 501 (P's timestamp).
+    (tmp_path / "b.csv").write_text(
+        f"backer,amount,valid_from\na,1,\nb,1,\nc,2,{ts(600)}\n"
+    )
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(1003)])
+    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    assert len(heliod_json(cfg, "account")["mints"]) == 4
+    export = heliod_json(cfg, "ledger", "export")
+    per_mint = [{c["backer"]: c["units"] for c in m["credits"]} for m in export["mints"]]
+    # U = 1. Mints 1, 2: a and b hold 1/2 each: A = 1/2, 1 → credits 0 then 1 each.
+    # Mints 3, 4: a, b 1/4 and c 1/2: A_a = 5/4, 3/2 → 0, 0; A_c = 1/2, 1 → 0, 1.
+    assert per_mint == [{}, {"a": 1, "b": 1}, {}, {"c": 1}]
+    assert [m["undistributed_units"] for m in export["mints"]] == [1, 0, 1, 1]
+
+
+def test_malformed_register_is_refused_whole(cfg: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("backer,amount,valid_from\nalice,500,\nbob,lots,\ncarol,-1,\n,3,\ndan,1,yesterday\n")
+    proc = heliod(cfg, "backers", "import", "--plant", "p1", str(bad))
+    assert proc.returncode == 2
+    assert "line 3: amount: not a decimal number: 'lots'" in proc.stderr
+    assert "line 4: amount: must be ≥ 0, got -1" in proc.stderr
+    assert "line 5: backer: not a valid backer id" in proc.stderr
+    assert "line 6: valid_from: not an RFC 3339 time" in proc.stderr
+    listed = heliod_json(cfg, "backers", "list", "--plant", "p1")
+    assert listed["backers"] == []  # alice's valid row was not imported either
+
+
+def test_unknown_backer_and_header_errors(cfg: Path, tmp_path: Path) -> None:
+    f = tmp_path / "x.csv"
+    f.write_text("backer,amount\nghost,0\n")
+    proc = heliod(cfg, "backers", "import", "--plant", "p1", str(f))
+    assert proc.returncode == 2
+    assert "unknown backer 'ghost'" in proc.stderr
+    f.write_text("name,amount\nx,1\n")
+    proc = heliod(cfg, "backers", "import", "--plant", "p1", str(f))
+    assert proc.returncode == 2
+    assert "header must be backer,amount,[valid_from]" in proc.stderr
+    proc = heliod(cfg, "backers", "import", "--plant", "nope", str(f))
+    assert proc.returncode == 2
+    assert "unknown plant 'nope'" in proc.stderr
+
+
+def test_register_import_is_idempotent_and_corrections_apply_later(cfg: Path, tmp_path: Path) -> None:
+    f = tmp_path / "b.csv"
+    f.write_text("backer,amount\na,1.50\nb,1.5\n")
+    first = heliod_json(cfg, "backers", "import", "--plant", "p1", str(f))
+    second = heliod_json(cfg, "backers", "import", "--plant", "p1", str(f))
+    assert (first["added"], second["added"], second["unchanged"]) == (2, 0, 2)
+    listed = heliod_json(cfg, "backers", "list", "--plant", "p1")
+    assert [(b["backer"], b["share"]) for b in listed["backers"]] == [
+        ("a", json.loads("0.500000000000")),
+        ("b", json.loads("0.500000000000")),
+    ]
+
+
+def test_malformed_readings_are_refused_whole(cfg: Path, tmp_path: Path) -> None:
+    f = tmp_path / "r.csv"
+    f.write_text(f"timestamp,energy_wh\n{ts(0)},100\n{ts(1)},1e\nnot-a-time,5\n{ts(3)}\n")
+    proc = heliod(cfg, "readings", "import", "--device", "inv1", str(f))
+    assert proc.returncode == 2
+    assert "line 3: energy_wh: not a number: '1e'" in proc.stderr
+    assert "line 4: timestamp: not an RFC 3339 time" in proc.stderr
+    assert "line 5: 1 columns, expected 2" in proc.stderr
+    assert heliod_json(cfg, "account")["readings"] == 0
+
+
+def test_rejected_readings_are_counted_not_accounted(cfg: Path, tmp_path: Path) -> None:
+    future = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    f = readings_csv(
+        tmp_path / "r.csv",
+        [(ts(0), "100"), (ts(1), "200"), (ts(1), "250"), (ts(0.5), "300"), (ts(2), "-5"), (ts(3), "NaN"), (ts(4), "1e16"), (future, "400"), (ts(5), "300")],
+    )
+    out = heliod_json(cfg, "readings", "import", "--device", "inv1", str(f))
+    assert out["stored"] == 3
+    assert out["rejected_by_reason"] == {
+        "timestamp_in_future": 1,
+        "timestamp_not_after_last": 2,
+        "value_negative": 1,
+        "value_not_finite": 1,
+        "value_too_large": 1,
+    }
+
+
+def test_quarantined_jump_accepted_completes_mwh_at_decision_time(cfg: Path, tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_text("backer,amount\na,1\n")
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    # 2 MWh in one minute from a 250 kW plant: implausible, quarantined.
+    rows = [(ts(0), "0"), (ts(1), "1000"), (ts(2), "2001000"), (ts(3), "2002000"), (ts(4), "2003000")]
+    readings_csv(tmp_path / "r.csv", rows)
+    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    assert heliod_json(cfg, "account")["mints"] == []
+    items = heliod_json(cfg, "anomalies", "list")
+    assert [(i["kind"], i["status"], i["delta_wh"]) for i in items] == [
+        ("implausible_jump", "quarantined", json.loads("2000000.000"))
+    ]
+    proc = heliod(cfg, "anomalies", "accept", str(items[0]["id"]))
+    assert proc.returncode == 2 and "--yes" in proc.stderr  # no terminal, no --yes
+    proc = heliod(cfg, "anomalies", "accept", str(items[0]["id"]), "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert "MWh 1..2" in proc.stdout
+    out = heliod_json(cfg, "account")
+    assert [m["mwh_index"] for m in out["mints"]] == [1, 2]
+    decided = heliod_json(cfg, "anomalies", "list")[0]
+    export = heliod_json(cfg, "ledger", "export")
+    assert {m["completed_at"] for m in export["mints"]} == {decided["decided_at"].replace("+00:00", "Z")}
+    assert decided["status"] == "accepted"
+    assert heliod(cfg, "anomalies", "reject", str(decided["id"])).returncode == 2
+    assert heliod(cfg, "ledger", "verify").returncode == 0
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[plants]]\nid = "p1"\nname = "x"\ncapacity_kw = 10\nenergy_devices = ["d"]\n'
+        '[plants.reward]\nsymbol = "S"\ntokens_per_mwh = "1"\n'
+        '[[plants.devices]]\nid = "d"\nprotocol = "modbus"\nhost = "h"\nport = 70000\n'
+    )
+    proc = heliod(path, "check-config")
+    assert proc.returncode == 2
+    assert "plants[0].devices[0].port: must be 1..65535, got 70000" in proc.stderr
