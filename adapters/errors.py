@@ -12,4 +12,4 @@ class RetryableError(AdapterError):
 
 
 class PermanentError(AdapterError):
-    """A person must act (bad credentials, wrong unit id, refused request): retrying will not help."""
+    """A person must act (bad credentials, wrong unit id, refused request): retrying won't help."""

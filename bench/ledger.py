@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import insert
 
@@ -40,7 +39,9 @@ def _peak_mb() -> float:
 
 
 def _book(devices: list[str], capacity_kw: int) -> PlantBook:
-    rules = PlantRules("p", Bound.of(Decimal(capacity_kw), Decimal("1.2")), frozenset(devices), None)
+    rules = PlantRules(
+        "p", Bound.of(Decimal(capacity_kw), Decimal("1.2")), frozenset(devices), None
+    )
     return PlantBook(rules, 10**8, "SLR", 8)
 
 
@@ -52,15 +53,25 @@ def case_credit(backers: int) -> dict[str, float]:
             conn.execute(
                 insert(t.shares),
                 [
-                    {"plant": "p", "backer": f"b{i:06d}", "weight": f"{100 + i % 900}.{i % 100:02d}",
-                     "valid_from_us": BEGINNING_US, "stored_us": 0}
+                    {
+                        "plant": "p",
+                        "backer": f"b{i:06d}",
+                        "weight": f"{100 + i % 900}.{i % 100:02d}",
+                        "valid_from_us": BEGINNING_US,
+                        "stored_us": 0,
+                    }
                     for i in range(backers)
                 ],
             )
             conn.execute(
                 insert(t.readings),
                 [
-                    {"device": "inv", "ts_us": T0_US + i * MINUTE_US, "energy_mwh": e, "received_us": 0}
+                    {
+                        "device": "inv",
+                        "ts_us": T0_US + i * MINUTE_US,
+                        "energy_mwh": e,
+                        "received_us": 0,
+                    }
                     for i, e in enumerate((0, 1, 1_000_000_002, 1_000_000_003))
                 ],
             )
@@ -84,20 +95,36 @@ def case_account(months: int, devices: int, backers: int = 1000) -> dict[str, fl
         with store.write() as conn:
             conn.execute(
                 insert(t.shares),
-                [{"plant": "p", "backer": f"b{i:04d}", "weight": str(1 + i % 10),
-                  "valid_from_us": BEGINNING_US, "stored_us": 0} for i in range(backers)],
+                [
+                    {
+                        "plant": "p",
+                        "backer": f"b{i:04d}",
+                        "weight": str(1 + i % 10),
+                        "valid_from_us": BEGINNING_US,
+                        "stored_us": 0,
+                    }
+                    for i in range(backers)
+                ],
             )
         energy = [0] * devices
         chunk: list[dict[str, int]] = []
         load_start = time.perf_counter()
         for m in range(minutes):
             hour = (m % 1440) / 60
-            power_w = max(0.0, 240_000 * math.sin(math.pi * (hour - 6) / 12)) if 6 < hour < 18 else 0.0
+            power_w = (
+                max(0.0, 240_000 * math.sin(math.pi * (hour - 6) / 12)) if 6 < hour < 18 else 0.0
+            )
             step_mwh = int(power_w / 60 * 1000)
             for d in range(devices):
                 energy[d] += step_mwh
-                chunk.append({"device": names[d], "ts_us": T0_US + m * MINUTE_US,
-                              "energy_mwh": energy[d], "received_us": 0})
+                chunk.append(
+                    {
+                        "device": names[d],
+                        "ts_us": T0_US + m * MINUTE_US,
+                        "energy_mwh": energy[d],
+                        "received_us": 0,
+                    }
+                )
             if len(chunk) >= 50_000:
                 with store.write() as conn:
                     conn.execute(insert(t.readings), chunk)
@@ -134,7 +161,12 @@ def _child(kind: str, arg: int, devices: int, backers: int = 0) -> dict[str, flo
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        kind, arg, devices, backers = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        kind, arg, devices, backers = (
+            sys.argv[2],
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            int(sys.argv[5]),
+        )
         fn = case_credit(arg) if kind == "credit" else case_account(arg, devices, backers)
         print(json.dumps(fn))
         return
@@ -143,8 +175,13 @@ def main() -> None:
     parser.add_argument("--backers", type=int, nargs="*", default=[1000, 10_000, 100_000])
     parser.add_argument("--months", type=int, nargs="*", default=[1, 3, 12])
     parser.add_argument("--devices", type=int, default=10)
-    parser.add_argument("--register", type=int, nargs="*", default=[100, 1000],
-                        help="backers in the register for the accounting runs")
+    parser.add_argument(
+        "--register",
+        type=int,
+        nargs="*",
+        default=[100, 1000],
+        help="backers in the register for the accounting runs",
+    )
     a = parser.parse_args()
     if a.what in ("credit", "all"):
         print("| backers | time to mint and credit one MWh | peak RSS |")
@@ -153,7 +190,9 @@ def main() -> None:
             r = _child("credit", n, 0)
             print(f"| {n:,} | {r['seconds']:.3f} s | {r['peak_rss_mb']:.0f} MB |", flush=True)
     if a.what in ("account", "all"):
-        print("| readings (months × devices × 1/min) | backers | MWh minted | accounting time | readings/s | peak RSS before → after |")
+        print(
+            "| readings (months × devices × 1/min) | backers | MWh minted | accounting time | readings/s | peak RSS before → after |"
+        )
         print("|---:|---:|---:|---:|---:|---:|")
         for m, n in [(m, n) for n in a.register for m in a.months]:
             r = _child("account", m, a.devices, n)

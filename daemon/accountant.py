@@ -137,7 +137,12 @@ class Accountant:
                 buckets[key] = buckets.get(key, 0) + step.delta_mwh
             for due in outcome.mints:
                 got = self._mint(
-                    conn, due.plant, due.mwh_index, due.completed_at_us, state_before, now_us
+                    conn,
+                    due.plant,
+                    due.mwh_index,
+                    due.completed_at_us,
+                    state_before=state_before,
+                    now_us=now_us,
                 )
                 credited.setdefault(due.plant, set()).update(got)
                 result.mints.append((due.plant, due.mwh_index))
@@ -166,7 +171,7 @@ class Accountant:
             self._allocators[plant] = rebuild_allocator(conn, plant, units, register)
 
     def _mint(
-        self, conn: Connection, plant: str, k: int, t_us: int, state_before: str, now_us: int
+        self, conn: Connection, plant: str, k: int, t_us: int, *, state_before: str, now_us: int
     ) -> set[str]:
         book = self.books[plant]
         register = self._registers[plant]
@@ -180,14 +185,16 @@ class Accountant:
         event = repo.event_body(
             plant,
             k,
-            rfc3339(t_us),
-            book.symbol,
-            book.decimals,
-            book.units_per_mwh,
-            credits,
-            alloc.undistributed,
+            completed_at=rfc3339(t_us),
+            symbol=book.symbol,
+            decimals=book.decimals,
+            units=book.units_per_mwh,
+            credits=credits,
+            undistributed=alloc.undistributed,
         )
-        repo.insert_mint(conn, record, credits, event, state_before, now_us)
+        repo.insert_mint(
+            conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
+        )
         log.info(
             "minted MWh %d of %s: %d units to %d backers, %d undistributed",
             k,
@@ -200,7 +207,7 @@ class Accountant:
 
 
 def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:
-    """Recompute the exact entitlements from the stored mints; refuse a ledger they don't explain."""
+    """Recompute exact entitlements from the stored mints; refuse a ledger they don't explain."""
     alloc = Allocator(units)
     records = repo.mint_records(conn, plant)
     i = 0

@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def cmd(
-        name: str, help_: str, handler: Handler, parent: argparse._SubParsersAction | None = None
-    ) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        name: str,
+        help_: str,
+        handler: Handler,
+        parent: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
+    ) -> argparse.ArgumentParser:
         p = (parent or sub).add_parser(name, help=help_, parents=[common], description=help_)
         p.set_defaults(handler=handler)
         return p

@@ -110,7 +110,8 @@ def parse_register(text: str, tz: tzinfo, name: str = "register") -> list[Regist
         key = (backer, valid_from)
         if key in seen:
             problems.append(
-                f"{where}: backer {backer} already has a row for this valid_from on line {seen[key]}"
+                f"{where}: backer {backer} already has a row for this valid_from "
+                f"on line {seen[key]}"
             )
             continue
         seen[key] = line_no

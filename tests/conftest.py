@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pytest
 
-PG_ADMIN = os.environ.get("HELIOD_TEST_POSTGRES_URL") or os.environ.get("HELIOD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get("HELIOD_TEST_POSTGRES_URL") or os.environ.get(
+    "HELIOD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_admin_connect():  # type: ignore[no-untyped-def]
     import psycopg
 
-    return psycopg.connect(PG_ADMIN.replace("postgresql+psycopg", "postgresql"), autocommit=True, connect_timeout=3)
+    return psycopg.connect(
+        PG_ADMIN.replace("postgresql+psycopg", "postgresql"), autocommit=True, connect_timeout=3
+    )
 
 
 @pytest.fixture

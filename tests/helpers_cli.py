@@ -47,10 +47,14 @@ def write_config(
     return path
 
 
-def heliod(config: Path | None, *args: str, input_: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def heliod(
+    config: Path | None, *args: str, input_: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run `heliod [-c config] args...` and return the finished process."""
     cmd = [*HELIOD, *(["-c", str(config)] if config else []), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, input=input_, timeout=timeout, check=False)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, input=input_, timeout=timeout, check=False
+    )
 
 
 def heliod_json(config: Path, *args: str) -> Any:

@@ -32,7 +32,7 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 def require_binary(name: str) -> str:
-    """Path of an executable the test needs; skip without it, but fail under CI's HELIOD_REQUIRE_SERVICES=1."""
+    """Path of a needed executable; skip without it, fail under HELIOD_REQUIRE_SERVICES=1."""
     path = shutil.which(name) or next(
         (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
     )

@@ -153,6 +153,7 @@ def add_energy(conn: Connection, buckets: dict[tuple[str, str, int], int]) -> No
 def insert_mint(
     conn: Connection,
     record: MintRecord,
+    *,
     credits: dict[str, int],
     event: str,
     state_before: str,
@@ -176,11 +177,14 @@ def insert_mint(
         # Driver-level executemany: a mint may carry 100,000 credit rows, and per-row
         # statement processing would cost more than the write itself.
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        exact = (lambda u: str(u)) if conn.dialect.name == "sqlite" else (lambda u: u)
+        as_text = conn.dialect.name == "sqlite"  # ExactInt: decimal text on SQLite
         conn.exec_driver_sql(
-            f"INSERT INTO credits (plant, mwh_index, backer, units) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})",
-            [(record.plant, record.mwh_index, b, exact(u)) for b, u in sorted(credits.items())],
+            "INSERT INTO credits (plant, mwh_index, backer, units) "
+            + f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            [
+                (record.plant, record.mwh_index, b, str(u) if as_text else u)
+                for b, u in sorted(credits.items())
+            ],
         )
 
 
@@ -269,6 +273,7 @@ def decide(conn: Connection, anomaly_id: int, accept: bool, now_us: int) -> None
 def event_body(
     plant: str,
     mwh_index: int,
+    *,
     completed_at: str,
     symbol: str,
     decimals: int,

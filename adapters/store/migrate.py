@@ -1,4 +1,4 @@
-"""Schema migrations with Alembic, run at start so a gateway upgraded in the field keeps its data."""
+"""Schema migrations with Alembic, run at start: a gateway upgraded in the field keeps its data."""
 
 from __future__ import annotations
 

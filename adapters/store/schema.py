@@ -202,3 +202,36 @@ accountant = Table(
     Column("state", Text, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
 )
+
+power_buckets = Table(
+    "power_buckets",
+    metadata,
+    Column("device", String(64), primary_key=True),
+    Column("start_us", BigInteger, primary_key=True),  # 5-minute bucket of the reading's ts
+    Column("sum_mw", BigInteger, nullable=False),  # Σ power_w of its readings, in mW
+    Column("n", BigInteger, nullable=False),  # how many readings: average = sum_mw / n
+)
+
+export_rejects = Table(
+    "export_rejects",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("measurement", String(20), nullable=False),  # reading | mint
+    Column("line", Text, nullable=False),  # the line protocol the server refused
+    Column("reason", Text, nullable=False),  # the server's status and message
+    Column("created_us", BigInteger, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("mwh_index", BigInteger, primary_key=True),
+    Column("status", String(12), nullable=False),  # pending | delivered | rejected (§6)
+    Column("attempts", BigInteger, nullable=False, default=0),  # since last (re)queued
+    Column("next_attempt_us", BigInteger, nullable=False),  # backoff survives restarts
+    Column("last_status", Integer),  # HTTP status of the last answer; NULL: no answer
+    Column("last_error", Text),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_deliveries_status", "status"),
+)

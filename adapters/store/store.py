@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import (
@@ -89,8 +90,7 @@ class Store:
         if not items:
             return result
         with self.write() as conn:
-            result = ingest_in(conn, items, now_us)
-        return result
+            return ingest_in(conn, items, now_us)
 
     # -- consumer positions (accountant, exporter, publisher, ...) ---------------------
 
@@ -208,7 +208,7 @@ def set_position(conn: Connection, consumer: str, position: int, now_us: int) ->
 
 def upsert(
     conn: Connection,
-    table: t.Table,
+    table: Table,
     rows: Sequence[dict[str, object]],
     *,
     keys: Sequence[str],
@@ -226,6 +226,4 @@ def upsert(
 
 
 def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)

@@ -99,7 +99,8 @@ def accept(ctx: Context, anomaly_id: int, yes: bool) -> int:
     completes = list(range(done + 1, after + 1))
     print(
         f"anomaly {anomaly_id}: {row.device} jumped {mwh_to_wh(row.delta_mwh)} Wh "
-        f"(from {mwh_to_wh(row.previous_mwh)} to {mwh_to_wh(row.value_mwh)} Wh at {rfc3339(row.reading_at_us)}).\n"
+        f"(from {mwh_to_wh(row.previous_mwh)} to {mwh_to_wh(row.value_mwh)} Wh "
+        f"at {rfc3339(row.reading_at_us)}).\n"
         f"Accepting adds {mwh_to_wh(row.delta_mwh)} Wh to {row.plant} and would complete "
         + (
             f"MWh {completes[0]}..{completes[-1]}"

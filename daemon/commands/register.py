@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -67,18 +68,15 @@ def list_backers(ctx: Context, plant_id: str, at: str | None) -> int:
             {"plant": plant.id, "at": rfc3339(to_us(when)), "total_weight": total, "backers": items}
         )
     else:
-        print(
-            f"{plant.id} at {rfc3339(to_us(when))} ({from_us(to_us(when)).astimezone(plant.tz).isoformat()}): total weight {total}"
-        )
+        local = from_us(to_us(when)).astimezone(plant.tz).isoformat()
+        print(f"{plant.id} at {rfc3339(to_us(when))} ({local}): total weight {total}")
         print_table(
             ["backer", "weight", "share"], [[i["backer"], i["weight"], i["share"]] for i in items]
         )
     return 0
 
 
-def _decimal_share(share: Fraction):  # noqa: ANN202
-    from decimal import ROUND_HALF_EVEN, Decimal
-
+def _decimal_share(share: Fraction) -> Decimal:
     return (Decimal(share.numerator) / Decimal(share.denominator)).quantize(
         Decimal(1).scaleb(-SHARE_PLACES), rounding=ROUND_HALF_EVEN
     )

@@ -31,7 +31,13 @@ def test_damaged_file_is_refused_with_restore_advice(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     store = Store.open(f"sqlite:///{path}")
     now = to_us(NOW)
-    store.ingest([Reading("d", NOW - timedelta(minutes=i), {"energy_wh": Decimal(i)}) for i in range(2000, 0, -1)], now)
+    store.ingest(
+        [
+            Reading("d", NOW - timedelta(minutes=i), {"energy_wh": Decimal(i)})
+            for i in range(2000, 0, -1)
+        ],
+        now,
+    )
     store.close()
     raw = bytearray(path.read_bytes())
     for offset in range(4096 * 2, len(raw), 4096):  # scribble over every page but the header
@@ -66,7 +72,17 @@ def test_schema_is_migrated_and_kept(db_url: str) -> None:
 def test_values_are_exact_and_units_may_exceed_64_bits(db_url: str) -> None:
     store = Store.open(db_url)
     store.ingest(
-        [Reading("d", NOW, {"energy_wh": Decimal("999999999999999.999"), "power_w": Decimal("0.001"), "voltage_v": Decimal("230.123")})],
+        [
+            Reading(
+                "d",
+                NOW,
+                {
+                    "energy_wh": Decimal("999999999999999.999"),
+                    "power_w": Decimal("0.001"),
+                    "voltage_v": Decimal("230.123"),
+                },
+            )
+        ],
         to_us(NOW),
     )
     big = 10**20 + 7
@@ -74,7 +90,11 @@ def test_values_are_exact_and_units_may_exceed_64_bits(db_url: str) -> None:
         conn.execute(insert(t.balances).values(plant="p", backer="b", units=big))
     with store.read() as conn:
         row = conn.execute(select(t.readings)).one()
-        assert (row.energy_mwh, row.power_mw, row.extra) == (999999999999999999, 1, '{"voltage_v":"230.123"}')
+        assert (row.energy_mwh, row.power_mw, row.extra) == (
+            999999999999999999,
+            1,
+            '{"voltage_v":"230.123"}',
+        )
         assert conn.execute(select(t.balances.c.units)).scalar() == big
     store.close()
 
@@ -82,7 +102,9 @@ def test_values_are_exact_and_units_may_exceed_64_bits(db_url: str) -> None:
 def test_ingest_gate_counts_rejections_per_device(db_url: str) -> None:
     store = Store.open(db_url)
     now = to_us(NOW)
-    first = store.ingest([Reading("d", NOW - timedelta(minutes=5), {"energy_wh": Decimal(10)})], now)
+    first = store.ingest(
+        [Reading("d", NOW - timedelta(minutes=5), {"energy_wh": Decimal(10)})], now
+    )
     assert first.stored == 1
     result = store.ingest(
         [
@@ -95,10 +117,18 @@ def test_ingest_gate_counts_rejections_per_device(db_url: str) -> None:
         now,
     )
     assert result.stored == 2
-    assert [r for _, r in result.rejected] == ["timestamp_not_after_last", "timestamp_in_future", "value_not_finite"]
+    assert [r for _, r in result.rejected] == [
+        "timestamp_not_after_last",
+        "timestamp_in_future",
+        "value_not_finite",
+    ]
     with store.read() as conn:
         dev = conn.execute(select(t.devices)).one()
-        assert (dev.readings, dev.rejected, dev.last_energy_ts_us) == (3, 3, to_us(NOW - timedelta(minutes=1)))
+        assert (dev.readings, dev.rejected, dev.last_energy_ts_us) == (
+            3,
+            3,
+            to_us(NOW - timedelta(minutes=1)),
+        )
         reasons = conn.execute(select(t.rejected_readings.c.reason)).scalars().all()
         assert len(reasons) == 3
     store.close()
@@ -112,12 +142,17 @@ def test_writers_are_serialized_and_ids_commit_in_order(db_url: str) -> None:
 
     def writer(device: str) -> None:
         for i in range(60):
-            store.ingest([Reading(device, NOW + timedelta(seconds=i), {"energy_wh": Decimal(i)})], to_us(NOW) + 10**9)
+            store.ingest(
+                [Reading(device, NOW + timedelta(seconds=i), {"energy_wh": Decimal(i)})],
+                to_us(NOW) + 10**9,
+            )
 
     def reader() -> None:
         while not stop.is_set():
             with store.read() as conn:
-                ids = conn.execute(select(t.readings.c.id).order_by(t.readings.c.id)).scalars().all()
+                ids = (
+                    conn.execute(select(t.readings.c.id).order_by(t.readings.c.id)).scalars().all()
+                )
             if ids and ids != list(range(ids[0], ids[0] + len(ids))):
                 errors.append(f"gap in {ids[:5]}…")
 

@@ -26,9 +26,11 @@ def cfg(tmp_path: Path, db_url: str) -> Path:
 def test_three_equal_backers_over_seven_mwh(cfg: Path, tmp_path: Path) -> None:
     """The contract's example: U = 1, three equal backers, 7 MWh."""
     (tmp_path / "b.csv").write_text("backer,amount\na,100\nb,100\nc,100\n")
-    assert heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv")).returncode == 0
+    assert (
+        heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv")).returncode == 0
+    )
     # 100 kWh per minute is within 250 kW × 1.2 over 60 s (= 5 kWh)? No: use 4 kWh steps.
-    rows = [(ts(i), str(4000 * i)) for i in range(0, 1752)]  # 7.004 MWh after the baseline
+    rows = [(ts(i), str(4000 * i)) for i in range(1752)]  # 7.004 MWh after the baseline
     readings_csv(tmp_path / "r.csv", rows)
     proc = heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
     assert proc.returncode == 0, proc.stderr
@@ -44,7 +46,9 @@ def test_three_equal_backers_over_seven_mwh(cfg: Path, tmp_path: Path) -> None:
     assert heliod(cfg, "ledger", "verify").returncode == 0
 
 
-def test_account_is_idempotent_and_verify_catches_tampering(cfg: Path, tmp_path: Path, db_url: str) -> None:
+def test_account_is_idempotent_and_verify_catches_tampering(
+    cfg: Path, tmp_path: Path, db_url: str
+) -> None:
     (tmp_path / "b.csv").write_text("backer,amount\na,500\nb,300\nc,200\n")
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(760)])
@@ -56,7 +60,9 @@ def test_account_is_idempotent_and_verify_catches_tampering(cfg: Path, tmp_path:
     assert heliod(cfg, "ledger", "verify").returncode == 0
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE credits SET units = '7' WHERE id = (SELECT MIN(id) FROM credits)"))
+        conn.execute(
+            text("UPDATE credits SET units = '7' WHERE id = (SELECT MIN(id) FROM credits)")
+        )
     engine.dispose()
     proc = heliod(cfg, "ledger", "verify")
     assert proc.returncode == 1
@@ -65,9 +71,7 @@ def test_account_is_idempotent_and_verify_catches_tampering(cfg: Path, tmp_path:
 
 def test_backer_joining_after_mwh_two(cfg: Path, tmp_path: Path) -> None:
     # One MWh every 250 minutes (4 kWh/min); MWh 2 completes at minute 501 (P's timestamp).
-    (tmp_path / "b.csv").write_text(
-        f"backer,amount,valid_from\na,1,\nb,1,\nc,2,{ts(600)}\n"
-    )
+    (tmp_path / "b.csv").write_text(f"backer,amount,valid_from\na,1,\nb,1,\nc,2,{ts(600)}\n")
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(1003)])
     heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
@@ -82,7 +86,9 @@ def test_backer_joining_after_mwh_two(cfg: Path, tmp_path: Path) -> None:
 
 def test_malformed_register_is_refused_whole(cfg: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("backer,amount,valid_from\nalice,500,\nbob,lots,\ncarol,-1,\n,3,\ndan,1,yesterday\n")
+    bad.write_text(
+        "backer,amount,valid_from\nalice,500,\nbob,lots,\ncarol,-1,\n,3,\ndan,1,yesterday\n"
+    )
     proc = heliod(cfg, "backers", "import", "--plant", "p1", str(bad))
     assert proc.returncode == 2
     assert "line 3: amount: not a decimal number: 'lots'" in proc.stderr
@@ -108,7 +114,9 @@ def test_unknown_backer_and_header_errors(cfg: Path, tmp_path: Path) -> None:
     assert "unknown plant 'nope'" in proc.stderr
 
 
-def test_register_import_is_idempotent_and_corrections_apply_later(cfg: Path, tmp_path: Path) -> None:
+def test_register_import_is_idempotent_and_corrections_apply_later(
+    cfg: Path, tmp_path: Path
+) -> None:
     f = tmp_path / "b.csv"
     f.write_text("backer,amount\na,1.50\nb,1.5\n")
     first = heliod_json(cfg, "backers", "import", "--plant", "p1", str(f))
@@ -136,7 +144,17 @@ def test_rejected_readings_are_counted_not_accounted(cfg: Path, tmp_path: Path) 
     future = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
     f = readings_csv(
         tmp_path / "r.csv",
-        [(ts(0), "100"), (ts(1), "200"), (ts(1), "250"), (ts(0.5), "300"), (ts(2), "-5"), (ts(3), "NaN"), (ts(4), "1e16"), (future, "400"), (ts(5), "300")],
+        [
+            (ts(0), "100"),
+            (ts(1), "200"),
+            (ts(1), "250"),
+            (ts(0.5), "300"),
+            (ts(2), "-5"),
+            (ts(3), "NaN"),
+            (ts(4), "1e16"),
+            (future, "400"),
+            (ts(5), "300"),
+        ],
     )
     out = heliod_json(cfg, "readings", "import", "--device", "inv1", str(f))
     assert out["stored"] == 3
@@ -149,11 +167,19 @@ def test_rejected_readings_are_counted_not_accounted(cfg: Path, tmp_path: Path) 
     }
 
 
-def test_quarantined_jump_accepted_completes_mwh_at_decision_time(cfg: Path, tmp_path: Path) -> None:
+def test_quarantined_jump_accepted_completes_mwh_at_decision_time(
+    cfg: Path, tmp_path: Path
+) -> None:
     (tmp_path / "b.csv").write_text("backer,amount\na,1\n")
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     # 2 MWh in one minute from a 250 kW plant: implausible, quarantined.
-    rows = [(ts(0), "0"), (ts(1), "1000"), (ts(2), "2001000"), (ts(3), "2002000"), (ts(4), "2003000")]
+    rows = [
+        (ts(0), "0"),
+        (ts(1), "1000"),
+        (ts(2), "2001000"),
+        (ts(3), "2002000"),
+        (ts(4), "2003000"),
+    ]
     readings_csv(tmp_path / "r.csv", rows)
     heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
     assert heliod_json(cfg, "account")["mints"] == []
@@ -170,7 +196,9 @@ def test_quarantined_jump_accepted_completes_mwh_at_decision_time(cfg: Path, tmp
     assert [m["mwh_index"] for m in out["mints"]] == [1, 2]
     decided = heliod_json(cfg, "anomalies", "list")[0]
     export = heliod_json(cfg, "ledger", "export")
-    assert {m["completed_at"] for m in export["mints"]} == {decided["decided_at"].replace("+00:00", "Z")}
+    assert {m["completed_at"] for m in export["mints"]} == {
+        decided["decided_at"].replace("+00:00", "Z")
+    }
     assert decided["status"] == "accepted"
     assert heliod(cfg, "anomalies", "reject", str(decided["id"])).returncode == 2
     assert heliod(cfg, "ledger", "verify").returncode == 0

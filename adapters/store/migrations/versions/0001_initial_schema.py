@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from heliod.adapters.store.schema import ExactInt
 
 revision = "0001"
@@ -18,7 +19,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "accountant",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -76,6 +76,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_credits_plant_mwh", ["plant", "mwh_index"], unique=False)
 
     op.create_table(
+        "deliveries",
+        sa.Column("plant", sa.String(length=64), nullable=False),
+        sa.Column("mwh_index", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("attempts", sa.BigInteger(), nullable=False),
+        sa.Column("next_attempt_us", sa.BigInteger(), nullable=False),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("updated_us", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("plant", "mwh_index", name=op.f("pk_deliveries")),
+    )
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_status", ["status"], unique=False)
+
+    op.create_table(
         "devices",
         sa.Column("device", sa.String(length=64), nullable=False),
         sa.Column("last_energy_ts_us", sa.BigInteger(), nullable=True),
@@ -92,6 +107,20 @@ def upgrade() -> None:
         sa.Column("start_us", sa.BigInteger(), nullable=False),
         sa.Column("e_mwh", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("plant", "device", "start_us", name=op.f("pk_energy_buckets")),
+    )
+    op.create_table(
+        "export_rejects",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("measurement", sa.String(length=20), nullable=False),
+        sa.Column("line", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_us", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_export_rejects")),
     )
     op.create_table(
         "mints",
@@ -119,6 +148,14 @@ def upgrade() -> None:
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("updated_us", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("consumer", name=op.f("pk_positions")),
+    )
+    op.create_table(
+        "power_buckets",
+        sa.Column("device", sa.String(length=64), nullable=False),
+        sa.Column("start_us", sa.BigInteger(), nullable=False),
+        sa.Column("sum_mw", sa.BigInteger(), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("device", "start_us", name=op.f("pk_power_buckets")),
     )
     op.create_table(
         "readings",
@@ -198,7 +235,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("decisions")
     with op.batch_alter_table("shares", schema=None) as batch_op:
         batch_op.drop_index("ix_shares_plant_backer")
@@ -212,10 +248,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_readings_device_ts")
 
     op.drop_table("readings")
+    op.drop_table("power_buckets")
     op.drop_table("positions")
     op.drop_table("mints")
+    op.drop_table("export_rejects")
     op.drop_table("energy_buckets")
     op.drop_table("devices")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_status")
+
+    op.drop_table("deliveries")
     with op.batch_alter_table("credits", schema=None) as batch_op:
         batch_op.drop_index("ix_credits_plant_mwh")
 

@@ -1,0 +1,91 @@
+"""Rollups read instead of raw readings: 5-minute buckets of energy and of power.
+
+Energy: the accountant adds every accepted Δ to `energy_buckets` (plant, device, 5-minute
+bucket of P's timestamp) in the transaction that accounts it. Power: `add_power` adds
+each stored reading's `power_w` to `power_buckets` (device, 5-minute bucket, Σ mW, count)
+in the transaction that stores it. Both are exact integers and are never pruned, so the
+production route and the dashboard keep working once raw readings are gone.
+
+Hours and days are sums of 5-minute buckets: every timezone in use today is offset from
+UTC by a multiple of 15 minutes, so a bucket never straddles a local hour or midnight.
+The queries here sum over devices in SQL (one row per bucket) and leave the steps to
+the caller, which knows the plant's timezone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from heliod.adapters.store import schema as t
+
+BUCKET_US = 300_000_000  # 5 minutes, the same grid as the accountant's energy buckets
+
+
+def bucket_of(ts_us: int) -> int:
+    """Start of the 5-minute bucket holding `ts_us` (floor, also before 1970)."""
+    return ts_us - ts_us % BUCKET_US
+
+
+def add_power(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Add the `power_mw` of freshly stored reading rows to their buckets, in the caller's tx."""
+    sums: dict[tuple[str, int], list[int]] = {}
+    for row in rows:
+        power = row.get("power_mw")
+        if power is None:
+            continue
+        key = (str(row["device"]), bucket_of(int(row["ts_us"])))
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [int(power), 1]
+        else:
+            acc[0] += int(power)
+            acc[1] += 1
+    if not sums:
+        return
+    table = t.power_buckets
+    stmt = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["device", "start_us"],
+        set_={
+            "sum_mw": table.c.sum_mw + stmt.excluded.sum_mw,
+            "n": table.c.n + stmt.excluded.n,
+        },
+    )
+    conn.execute(
+        stmt,
+        [
+            {"device": d, "start_us": s, "sum_mw": v[0], "n": v[1]}
+            for (d, s), v in sorted(sums.items())
+        ],
+    )
+
+
+def energy_buckets(
+    conn: Connection, plant: str, devices: Sequence[str] | None, from_us: int, to_us: int
+) -> list[tuple[int, int]]:
+    """(bucket start, accepted mWh summed over the devices) for buckets in [from_us, to_us)."""
+    e = t.energy_buckets.c
+    stmt = select(e.start_us, func.sum(e.e_mwh)).where(
+        e.plant == plant, e.start_us >= from_us, e.start_us < to_us
+    )
+    if devices is not None:
+        stmt = stmt.where(e.device.in_(list(devices)))
+    stmt = stmt.group_by(e.start_us).order_by(e.start_us)
+    return [(int(s), int(v)) for s, v in conn.execute(stmt)]
+
+
+def power_buckets(
+    conn: Connection, devices: Sequence[str], from_us: int, to_us: int
+) -> list[tuple[int, str, int, int]]:
+    """(bucket start, device, Σ mW, readings) of the devices' buckets in [from_us, to_us)."""
+    p = t.power_buckets.c
+    stmt = (
+        select(p.start_us, p.device, p.sum_mw, p.n)
+        .where(p.device.in_(list(devices)), p.start_us >= from_us, p.start_us < to_us)
+        .order_by(p.start_us, p.device)
+    )
+    return [(int(s), str(d), int(v), int(n)) for s, d, v, n in conn.execute(stmt)]
