@@ -178,6 +178,7 @@ def _replay(conn: Connection, books: list[PlantBook], stored: LedgerState) -> li
             f"unexplained {sorted(seen - anomalies)[:5]})"
         )
     ledger.state.position = stored.position
+    Ledger((b.rules for b in books), stored)  # gives a never-saved state its plant entries
     if ledger.state.to_json() != stored.to_json():
         problems.append(
             "replay: the accountant's stored state differs from a replay of the readings"

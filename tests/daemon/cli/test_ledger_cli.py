@@ -214,3 +214,13 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     proc = heliod(path, "check-config")
     assert proc.returncode == 2
     assert "plants[0].devices[0].port: must be 1..65535, got 70000" in proc.stderr
+
+
+def test_fresh_store_verifies_and_lists_nothing(cfg: Path) -> None:
+    assert heliod(cfg, "ledger", "verify").returncode == 0
+    assert heliod_json(cfg, "balances")[0]["balances"] == []
+    assert heliod_json(cfg, "anomalies", "list") == []
+    assert heliod_json(cfg, "ledger", "export") == {"mints": []}
+    proc = heliod(cfg, "anomalies", "accept", "99", "--yes")
+    assert proc.returncode == 2
+    assert "no anomaly with id 99" in proc.stderr
