@@ -7,10 +7,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import ColumnElement
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import (
@@ -220,7 +222,7 @@ def upsert(
         return
     dialect = conn.dialect.name
     stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    changes = {c: stmt.excluded[c] for c in replace}
+    changes: dict[str, ColumnElement[Any]] = {c: stmt.excluded[c] for c in replace}
     changes.update({c: table.c[c] + stmt.excluded[c] for c in add})
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes), rows)
 
