@@ -108,8 +108,14 @@ class Accountant:
 
     def batch(self) -> BatchResult:
         """One transaction: the next readings through the ledger, committed with what they made."""
-        with self.store.write() as conn:
-            return self._batch(conn)
+        try:
+            with self.store.write() as conn:
+                return self._batch(conn)
+        except BaseException:
+            # What the failed batch did to the in-memory allocators was rolled back in
+            # the store: rebuild them from what is committed.
+            self._allocators.clear()
+            raise
 
     def _batch(self, conn: Connection) -> BatchResult:
         now_us = self.clock_us()

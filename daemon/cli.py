@@ -11,8 +11,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import OperationalError
+
 from heliod.adapters.store import StoreError
 from heliod.adapters.store.shares import RegisterRefused
+from heliod.daemon.accountant import LedgerMismatch
 from heliod.daemon.commands.context import Context, Failure, UsageError
 from heliod.daemon.config import ConfigError, load_config
 from heliod.daemon.inputs import InputError
@@ -278,8 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in lines:
             print(f"heliod: {line}", file=sys.stderr)
         return 2
-    except (Failure, StoreError) as exc:
+    except (Failure, StoreError, LedgerMismatch) as exc:
         print(f"heliod: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"heliod: the store failed: {exc.orig}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

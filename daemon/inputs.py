@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from heliod.rewards.readings import ENERGY, POWER, Reading
 from heliod.rewards.register import BEGINNING_US
@@ -21,6 +21,7 @@ from heliod.rewards.units import quantize
 
 BACKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127}$")
 MAX_ROWS_SHOWN = 20
+_WIDE = Context(prec=1000)
 
 
 class InputError(Exception):
@@ -86,9 +87,6 @@ def parse_register(text: str, tz: tzinfo, name: str = "register") -> list[Regist
         if "" in row:
             problems.append(f"{where}: {row['']}")
             continue
-        if "" in row:
-            problems.append(f"{where}: {row['']}")
-            continue
         backer = row["backer"]
         if not BACKER_ID.match(backer):
             problems.append(f"{where}: backer: not a valid backer id: {backer!r}")
@@ -115,7 +113,10 @@ def parse_register(text: str, tz: tzinfo, name: str = "register") -> list[Regist
             )
             continue
         seen[key] = line_no
-        rows.append(RegisterRow(backer, amount.normalize() if amount else Decimal(0), valid_from))
+        # normalize() in a context wide enough that no digit of a weight is ever rounded
+        rows.append(
+            RegisterRow(backer, amount.normalize(_WIDE) if amount else Decimal(0), valid_from)
+        )
     if problems:
         raise InputError(problems[:MAX_ROWS_SHOWN])
     return rows
@@ -132,9 +133,6 @@ def parse_readings(text: str, device: str, tz: tzinfo, name: str = "readings") -
     out: list[Reading] = []
     for line_no, row in _rows(text, ("timestamp", "energy_wh"), ("power_w",), name):
         where = f"{name}: line {line_no}"
-        if "" in row:
-            problems.append(f"{where}: {row['']}")
-            continue
         if "" in row:
             problems.append(f"{where}: {row['']}")
             continue

@@ -9,6 +9,7 @@ from enum import StrEnum
 from heliod.rewards.units import MAX_ENERGY_WH
 
 MAX_CLOCK_AHEAD_US = 5 * 60 * 1_000_000  # a device clock may run at most 5 min ahead
+MAX_FIELD_VALUE = Decimal(10) ** 15  # any other field (power in W, volts, …): same bound
 
 
 class Rejection(StrEnum):
@@ -49,6 +50,11 @@ def check(
     for name, value in fields.items():
         if not value.is_finite():
             return Verdict(Rejection.NOT_FINITE, name)
+    for name, value in fields.items():
+        # Stored as integer milli-units in a 64-bit column: a glitching register
+        # (an f32 reading 3.4e38, say) must be refused alone, not fail its whole batch.
+        if name != "energy_wh" and abs(value) > MAX_FIELD_VALUE:
+            return Verdict(Rejection.TOO_LARGE, name)
     energy = fields.get("energy_wh")
     if energy is not None:
         if energy < 0:

@@ -39,6 +39,7 @@ class Decision:
     delta_mwh: int
     decided_at_us: int
     position: int  # last reading id committed before the decision
+    reading_at_us: int | None = None  # P's timestamp: where the Δ is placed in time (§6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +169,10 @@ class Ledger:
         self.state.last_decision_id = decision.id
         if not decision.accept or decision.delta_mwh <= 0:
             return Outcome(plant=decision.plant)
-        step = Step(
-            decision.device, decision.reading_id, decision.decided_at_us, decision.delta_mwh
+        placed_at = (
+            decision.reading_at_us if decision.reading_at_us is not None else decision.decided_at_us
         )
+        step = Step(decision.device, decision.reading_id, placed_at, decision.delta_mwh)
         self.state.plants.setdefault(decision.plant, PlantEnergy())
         return Outcome(
             step=step,

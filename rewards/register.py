@@ -56,6 +56,8 @@ class Register:
         if cached is None:
             visible = sorted(self._rows[:n], key=lambda r: (r.valid_from_us, r.id))
             cached = ([r.valid_from_us for r in visible], visible)
+            if len(self._by_upto) >= 2:  # bounded: the view in use and the newest
+                self._by_upto.pop(min(self._by_upto))
             self._by_upto[n] = cached
         return n, cached[0], cached[1]
 

@@ -38,8 +38,8 @@ def parse_time(text: str, default_tz: tzinfo) -> datetime:
         raw = raw[:-1] + "+00:00"
     try:
         ts = datetime.fromisoformat(raw)
-    except ValueError:
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=default_tz)
+        return ts.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(f"not an RFC 3339 time: {text!r}") from None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=default_tz)
-    return ts.astimezone(UTC)

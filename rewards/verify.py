@@ -59,14 +59,13 @@ def verify_plant(
             )
         minted += m.units
         key, weights = register.weights_at(m.completed_at_us, m.register_pos)
-        total = sum(weights.values())
+        total = sum((Fraction(w) for w in weights.values()), Fraction(0))
         if total == 0:
             no_share_units += m.units
         else:
             for backer, w in weights.items():
-                exact[backer] = exact.get(backer, Fraction(0)) + Fraction(m.units) * Fraction(
-                    w
-                ) / Fraction(total)
+                share = Fraction(w) / total
+                exact[backer] = exact.get(backer, Fraction(0)) + m.units * share
         fast.use(key, weights)
         expected = fast.mint()
         stored = dict(credits.get(m.mwh_index, {}))

@@ -76,10 +76,9 @@ def energy_readings(
 
 
 def stream_energy_readings(
-    conn: Connection, devices: Sequence[str], upto: int, chunk: int = 20_000
+    conn: Connection, devices: Sequence[str], upto: int, chunk: int = 20_000, after: int = 0
 ) -> Iterator[ReadingRow]:
-    """Every energy reading up to id `upto`, fetched in chunks (memory flat in the count)."""
-    after = 0
+    """Energy readings after id `after` up to id `upto`, in chunks (memory flat in the count)."""
     while after < upto:
         rows, done, last = energy_readings(conn, after, devices, chunk)
         for row in rows:
@@ -101,14 +100,24 @@ def decisions_after(conn: Connection, after_id: int) -> list[Decision]:
     d, a = t.decisions.c, t.anomalies.c
     stmt = (
         select(
-            d.id, a.plant, a.device, a.reading_id, d.accept, a.delta_mwh, d.decided_us, d.position
+            d.id,
+            a.plant,
+            a.device,
+            a.reading_id,
+            d.accept,
+            a.delta_mwh,
+            d.decided_us,
+            d.position,
+            a.reading_at_us,
         )
         .join(t.anomalies, t.anomalies.c.id == d.anomaly_id)
         .where(d.id > after_id)
         .order_by(d.id)
     )
     return [
-        Decision(row[0], row[1], row[2], row[3], bool(row[4]), int(row[5] or 0), row[6], row[7])
+        Decision(
+            row[0], row[1], row[2], row[3], bool(row[4]), int(row[5] or 0), row[6], row[7], row[8]
+        )
         for row in conn.execute(stmt)
     ]
 

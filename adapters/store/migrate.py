@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from heliod.adapters.store.engine import WRITE_LOCK_KEY
+
 
 def alembic_config(url: str = "") -> AlembicConfig:
     """Alembic configuration pointing at the migrations shipped in the package."""
@@ -22,21 +24,39 @@ def alembic_config(url: str = "") -> AlembicConfig:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (a no-op when it is current)."""
+    """Bring the schema to the newest revision (a no-op when it is current).
+
+    Two heliod processes starting at once (the daemon and a command) must not both
+    migrate: SQLite serializes them by `BEGIN IMMEDIATE`; on PostgreSQL the first takes
+    the writers' advisory lock for the session and the second re-reads the revision
+    once it holds it.
+    """
     cfg = alembic_config()
     head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.connect() as conn:
         if MigrationContext.configure(conn).get_current_revision() == head:
             return
-        current = MigrationContext.configure(conn).get_current_revision()
-    logging.getLogger("heliod.store").info(
-        "upgrading the store schema from %s to %s", current, head
-    )
+    pg = engine.dialect.name == "postgresql"
     with engine.connect() as conn:
-        conn.execution_options(heliod_write=True)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
+        if pg:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({WRITE_LOCK_KEY})")
+            conn.commit()
+        try:
+            current = MigrationContext.configure(conn).get_current_revision()
+            conn.commit()
+            if current != head:
+                logging.getLogger("heliod.store").info(
+                    "upgrading the store schema from %s to %s", current, head
+                )
+                conn.execution_options(heliod_write=True)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+        finally:
+            if pg:
+                conn.rollback()
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({WRITE_LOCK_KEY})")
+                conn.commit()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -14,14 +14,16 @@ deleted early).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select
 
 from heliod.adapters.store import schema as t
-from heliod.adapters.store.store import Store, get_position
+from heliod.adapters.store.store import Store, get_position, set_position
 
+RETENTION = "retention"  # position: readings at or below it may have been pruned
 WINDOW = 20_000  # ids per delete transaction: a few tens of ms on a gateway's SD card
 
 
@@ -66,7 +68,12 @@ def prune(
                 stmt = delete(t.readings).where(*window_rows, r.ts_us < before_us)
                 if keep:
                     stmt = stmt.where(r.id.not_in(keep))
-                deleted += conn.execute(stmt).rowcount or 0
+                gone = conn.execute(stmt).rowcount or 0
+                deleted += gone
+                if gone:
+                    # `ledger verify` replays only from a checkpoint past this mark.
+                    mark = max(get_position(conn, RETENTION), hi)
+                    set_position(conn, RETENTION, mark, time.time_ns() // 1000)
         lo = hi
     rejected = _prune_rejected(store, before_us, window)
     return PruneResult(readings=deleted, rejected=rejected, upto_id=upto)

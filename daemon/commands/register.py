@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Context as DecimalContext
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from heliod.rewards.register import Register
 from heliod.rewards.times import from_us, parse_time, rfc3339, to_us
 
 SHARE_PLACES = 12
+_EXACT = DecimalContext(prec=2000)
 
 
 def read_text(path: str) -> str:
@@ -58,7 +61,7 @@ def list_backers(ctx: Context, plant_id: str, at: str | None) -> int:
     with ctx.store.read() as conn:
         register = Register(repo.share_rows(conn, plant.id))
     _, weights = register.weights_at(to_us(when), register.last_id)
-    total = sum(weights.values())
+    total = _exact_sum(weights.values())
     items = []
     for backer in sorted(weights):
         share = Fraction(weights[backer]) / Fraction(total)
@@ -77,6 +80,14 @@ def list_backers(ctx: Context, plant_id: str, at: str | None) -> int:
 
 
 def _decimal_share(share: Fraction) -> Decimal:
-    return (Decimal(share.numerator) / Decimal(share.denominator)).quantize(
+    return _EXACT.divide(Decimal(share.numerator), Decimal(share.denominator)).quantize(
         Decimal(1).scaleb(-SHARE_PLACES), rounding=ROUND_HALF_EVEN
     )
+
+
+def _exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """Sum of decimals with no rounding, whatever their number of digits."""
+    total = Decimal(0)
+    for v in values:
+        total = _EXACT.add(total, v)
+    return total

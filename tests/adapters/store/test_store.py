@@ -169,3 +169,37 @@ def test_writers_are_serialized_and_ids_commit_in_order(db_url: str) -> None:
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.readings)).scalar() == 120
     store.close()
+
+
+def test_an_oversized_field_is_rejected_alone_not_its_batch(db_url: str) -> None:
+    """A glitching register (an f32 reading 3.4e38) must not block the other readings."""
+    store = Store.open(db_url)
+    result = store.ingest(
+        [
+            Reading("inv1", NOW, {"energy_wh": Decimal(5), "power_w": Decimal(100)}),
+            Reading("meter1", NOW, {"energy_wh": Decimal(7), "power_w": Decimal("3.4E+38")}),
+            Reading("meter1", NOW + timedelta(seconds=1), {"voltage_v": Decimal("-1E+20")}),
+        ],
+        to_us(NOW) + 10**7,
+    )
+    assert result.stored == 1
+    assert result.rejected == [("meter1", "value_too_large"), ("meter1", "value_too_large")]
+    store.close()
+
+
+def test_concurrent_first_starts_migrate_once(pg_url: str) -> None:
+    """Several processes opening a fresh PostgreSQL store at once: one migrates, none fails."""
+    errors: list[BaseException] = []
+
+    def open_close() -> None:
+        try:
+            Store.open(pg_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_close) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
