@@ -227,13 +227,17 @@ def test_fresh_store_verifies_and_lists_nothing(cfg: Path) -> None:
 
 
 def test_weights_keep_every_digit(cfg: Path, tmp_path: Path) -> None:
-    (tmp_path / "b.csv").write_text("backer,amount\na,1234567890.12345678901234567890123\nb,1E+27\n")
+    (tmp_path / "b.csv").write_text(
+        "backer,amount\na,1234567890.12345678901234567890123\nb,1E+27\n"
+    )
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     listed = heliod(cfg, "backers", "list", "--plant", "p1", "--json")
     assert "1234567890.12345678901234567890123" in listed.stdout
 
 
-def test_accepted_jump_energy_is_placed_at_its_reading(cfg: Path, tmp_path: Path, db_url: str) -> None:
+def test_accepted_jump_energy_is_placed_at_its_reading(
+    cfg: Path, tmp_path: Path, db_url: str
+) -> None:
     """§6: each Δ is placed at its P's timestamp, even when a decision released it later."""
     rows = [(ts(0), "0"), (ts(1), "1000"), (ts(2), "2001000"), (ts(3), "2002000")]
     readings_csv(tmp_path / "r.csv", rows)
@@ -272,6 +276,8 @@ def test_verify_after_raw_readings_are_pruned(cfg: Path, tmp_path: Path, db_url:
     # The replay from the checkpoint is real: a tampered mint time after pruning is caught.
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE mints SET completed_at_us = completed_at_us + 1 WHERE mwh_index = 5"))
+        conn.execute(
+            text("UPDATE mints SET completed_at_us = completed_at_us + 1 WHERE mwh_index = 5")
+        )
     engine.dispose()
     assert heliod(cfg, "ledger", "verify").returncode == 1

@@ -1,0 +1,189 @@
+"""Runs polls link by link: healthy links share a few workers, a slow link gets its own thread.
+
+Requests on one link (a gateway or a serial line) must go one at a time, so a link's
+polls run in order on one worker. Threads are costly when they are many: with CPython's
+GIL, a hundred threads waking at once spend more CPU handing the lock around than
+reading registers (docs/performance.md). So healthy links are served by a small shared
+pool, and a link that turns slow (a poll running longer than `slow_s`) is moved to a
+thread of its own, where its timeouts delay nobody else. A stuck pool worker is retired
+by `watch()` and replaced at once; a dedicated link returns to the pool after
+`recover_after` quick polls in a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from queue import SimpleQueue
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[], object]  # its result is ignored
+
+
+class _Link:
+    """A link's queued tasks and, while it is slow, its dedicated worker."""
+
+    __slots__ = ("fast_streak", "key", "pending", "scheduled", "worker")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.pending: deque[tuple[str, Task]] = deque()
+        self.scheduled = False  # queued on a worker or being drained
+        self.worker: _Worker | None = None
+        self.fast_streak = 0
+
+
+class _Worker(threading.Thread):
+    """Takes links from its queue and runs their tasks in order."""
+
+    def __init__(self, executor: LinkExecutor, queue: SimpleQueue[_Link | None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.executor = executor
+        self.queue = queue
+        self.busy_since: float | None = None
+        self.link: _Link | None = None
+        self.dedicated = False
+
+    def run(self) -> None:
+        while (link := self.queue.get()) is not None:
+            self.executor._drain(self, link)
+            if self.dedicated and self.executor._release(self, link):
+                return
+
+
+class LinkExecutor:
+    """Per-link serial execution over a small pool, with dedicated threads for slow links."""
+
+    def __init__(
+        self,
+        workers: int = 1,
+        slow_s: float = 0.5,
+        recover_after: int = 5,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.slow_s = slow_s
+        self.recover_after = recover_after
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._links: dict[Hashable, _Link] = {}
+        self._tasks: set[str] = set()
+        self._pool_queue: SimpleQueue[_Link | None] = SimpleQueue()
+        self._pool: list[_Worker] = []
+        self._threads: list[_Worker] = []
+        self._size = workers
+        self._stopping = False
+        self.retired = 0  # pool workers taken out because a link got stuck on them
+
+    def start(self) -> None:
+        """Start the shared workers."""
+        with self._lock:
+            for _ in range(self._size):
+                self._spawn_pool_worker()
+
+    def submit(self, link_key: Hashable, task_id: str, task: Task) -> bool:
+        """Queue `task` on its link; False (not queued) if `task_id` is still queued or running."""
+        return not self.submit_many([(link_key, task_id, task)])
+
+    def submit_many(self, items: Iterable[tuple[Hashable, str, Task]]) -> list[str]:
+        """Queue several tasks at once; returns the ids not queued (still queued or running)."""
+        refused: list[str] = []
+        with self._lock:
+            for link_key, task_id, task in items:
+                if self._stopping or task_id in self._tasks:
+                    refused.append(task_id)
+                    continue
+                self._tasks.add(task_id)
+                link = self._links.get(link_key)
+                if link is None:
+                    link = self._links[link_key] = _Link(link_key)
+                link.pending.append((task_id, task))
+                if not link.scheduled:
+                    link.scheduled = True
+                    (link.worker.queue if link.worker else self._pool_queue).put(link)
+        return refused
+
+    def watch(self) -> None:
+        """Retire pool workers stuck on one task for longer than `slow_s` and replace them."""
+        now = self._monotonic()
+        with self._lock:
+            for worker in list(self._pool):
+                since, link = worker.busy_since, worker.link
+                if since is None or link is None or now - since < self.slow_s:
+                    continue
+                self._pool.remove(worker)
+                self.retired += 1
+                log.info("link %s is slow: moved to its own thread", link.key)
+                self._dedicate(worker, link)
+                self._spawn_pool_worker()
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Run no new task; wait up to `timeout_s` for the running ones."""
+        deadline = self._monotonic() + timeout_s
+        with self._lock:
+            self._stopping = True
+            threads = list(self._threads)
+            for link in self._links.values():
+                link.pending.clear()
+            for worker in threads:
+                worker.queue.put(None)
+        for worker in threads:
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - self._monotonic()))
+
+    def _spawn_pool_worker(self) -> None:
+        worker = _Worker(self, self._pool_queue, f"modbus-pool-{len(self._threads)}")
+        self._pool.append(worker)
+        self._threads.append(worker)
+        worker.start()
+
+    def _dedicate(self, worker: _Worker, link: _Link) -> None:
+        """Make `worker` (possibly still running one of link's tasks) the link's own thread."""
+        worker.queue = SimpleQueue()
+        worker.dedicated = True
+        link.worker = worker
+        link.fast_streak = 0
+
+    def _drain(self, worker: _Worker, link: _Link) -> None:
+        while True:
+            with self._lock:
+                if link.worker is not None and link.worker is not worker:
+                    link.worker.queue.put(link)  # became slow: its own thread takes over
+                    return
+                if not link.pending or self._stopping:
+                    link.scheduled = False
+                    return
+                task_id, task = link.pending.popleft()
+                worker.link, worker.busy_since = link, self._monotonic()
+            try:
+                task()
+            except Exception:
+                log.exception("task %s crashed", task_id)
+            finally:
+                with self._lock:
+                    slow = self._monotonic() - (worker.busy_since or 0) >= self.slow_s
+                    worker.busy_since = worker.link = None
+                    self._tasks.discard(task_id)
+                    link.fast_streak = 0 if slow else link.fast_streak + 1
+                    if slow and link.worker is None and not self._stopping:
+                        # Finished, but too slow to share a worker next time.
+                        dedicated = _Worker(
+                            self, SimpleQueue(), f"modbus-link-{len(self._threads)}"
+                        )
+                        dedicated.dedicated = True
+                        link.worker = dedicated
+                        self._threads.append(dedicated)
+                        dedicated.start()
+
+    def _release(self, worker: _Worker, link: _Link) -> bool:
+        """Return a link that is quick again to the pool; True when the worker should end."""
+        with self._lock:
+            if link.fast_streak < self.recover_after or link.scheduled or self._stopping:
+                return False
+            link.worker = None
+            self._threads.remove(worker)
+            log.info("link %s is quick again: back to the shared workers", link.key)
+            return True

@@ -1,0 +1,76 @@
+"""Which devices a topic belongs to, and the readings one message yields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from paho.mqtt.client import topic_matches_sub
+
+from heliod.adapters.errors import PermanentError
+from heliod.adapters.mqtt.badpayloads import BadPayloads
+from heliod.adapters.mqtt.payload import PayloadDecoder, PayloadError, parse_json
+from heliod.adapters.mqtt.settings import DeviceSettings
+from heliod.rewards.readings import Reading
+
+# Distinct topics seen are few (one or two per device); the cap only bounds memory if a
+# wildcard filter meets a flood of distinct topic names.
+_CACHE_LIMIT = 4096
+
+
+class Router:
+    """Maps a message to the readings of every device whose filter matches its topic."""
+
+    def __init__(self, devices: Sequence[DeviceSettings], bad: BadPayloads) -> None:
+        ids = [d.id for d in devices]
+        if len(set(ids)) != len(ids):
+            raise PermanentError("mqtt devices: ids must be unique")
+        for device in devices:
+            if device.qos not in (0, 1, 2):
+                raise PermanentError(f"device {device.id}: qos must be 0, 1 or 2, got {device.qos}")
+        self._devices = tuple(devices)
+        self._filters = [(d.topic, PayloadDecoder(d)) for d in devices]
+        self._bad = bad
+        self._cache: dict[str, tuple[PayloadDecoder, ...]] = {}
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """(filter, qos) pairs to subscribe to, each filter once with its highest QoS.
+
+        QoS 2 is subscribed as QoS 1: under QoS 2 a receiver owns the message once it sent
+        PUBREC, before our commit, so a crash then would lose it; QoS 1 redelivers it, and
+        the store's timestamp rule (§4) absorbs the rare duplicate.
+        """
+        best: dict[str, int] = {}
+        for device in self._devices:
+            best[device.topic] = max(best.get(device.topic, 0), min(device.qos, 1))
+        return sorted(best.items())
+
+    def matching(self, topic: str) -> tuple[PayloadDecoder, ...]:
+        """The decoders of the devices whose filter matches `topic`."""
+        found = self._cache.get(topic)
+        if found is None:
+            found = tuple(dec for flt, dec in self._filters if topic_matches_sub(flt, topic))
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[topic] = found
+        return found
+
+    def route(self, topic: str, payload: bytes | bytearray, arrival: datetime) -> list[Reading]:
+        """Readings from one message; refused payloads are counted per device, never raised."""
+        decoders = self.matching(topic)
+        if not decoders:
+            # A filter dropped from the config can outlive it in the broker's session.
+            return []
+        try:
+            doc = parse_json(payload)
+        except PayloadError as exc:
+            for dec in decoders:
+                self._bad.record(dec.device_id, exc.reason, exc.detail, topic)
+            return []
+        readings = []
+        for dec in decoders:
+            try:
+                readings.append(dec.extract(doc, arrival))
+            except PayloadError as exc:
+                self._bad.record(dec.device_id, exc.reason, exc.detail, topic)
+        return readings

@@ -1,0 +1,256 @@
+"""Draining an export backlog to VictoriaMetrics, against a bare influxdb-client loop (issue 6).
+
+  python bench/export_backlog.py [--days 7] [--devices 20] [--batch-size 5000] [--rounds 1]
+
+Builds a SQLite store holding `days` of one-second readings (energy_wh and power_w) from
+`devices` devices (7 days × 20 devices ≈ 12.1 million readings; rows are inserted
+directly, ingest is not what is measured), then, each round on a fresh VictoriaMetrics:
+
+1. heliod: `Exporter.drain()` from position 0 (store → line protocol → HTTP → position
+   committed per batch), with the RSS of this process sampled every 0.2 s;
+2. bare: the same points, pre-built as line protocol in memory beforehand (not timed),
+   written batch by batch with influxdb-client's synchronous WriteApi and nothing else.
+
+Prints one JSON object per round (points/s, CPU µs per point of this process and of
+VictoriaMetrics, RSS), then the median ratio heliod / bare. VictoriaMetrics runs on the
+same machine: on 2 cores, heliod's build of the next batch competes with it for CPU, so
+the wall-clock ratio depends on what else the machine runs (the load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
+
+from heliod.adapters.influx import InfluxSettings, InfluxWriter, ReadingSource
+from heliod.adapters.store import Store
+from heliod.daemon.exporter import Exporter
+
+T0_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
+VM = "/usr/bin/victoria-metrics"
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float) -> None:
+    """Until something listens on the loopback port."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by a process, all its threads."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now, MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def build_store(path: Path, days: int, devices: int) -> int:
+    """A store holding the backlog; returns the number of readings."""
+    Store.open(f"sqlite:///{path}").close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")  # building the fixture only; heliod never does this
+    names = [f"inv{d:02d}" for d in range(devices)]
+    seconds = days * 86_400
+
+    def rows() -> Iterator[
+        tuple[str, int, int, int, int]
+    ]:  # one reading a second per device: energy grows, power follows the day
+        for s in range(seconds):
+            ts = T0_US + s * 1_000_000
+            power = abs(43_200 - (s % 86_400)) * 1000  # mW
+            for d, name in enumerate(names):
+                yield name, ts, 1_000_000_000 + s * 70_000 + d, power + d, ts
+
+    db.executemany(
+        "INSERT INTO readings (device, ts_us, energy_mwh, power_mw, received_us)"
+        " VALUES (?, ?, ?, ?, ?)",
+        rows(),
+    )
+    db.commit()
+    db.close()
+    return seconds * devices
+
+
+class Victoria:
+    """A fresh VictoriaMetrics on a free port."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(dir=root))
+        self.proc = subprocess.Popen(
+            [
+                VM,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.dir}",
+                "-retentionPeriod=100y",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port, 30)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+        subprocess.run(["rm", "-rf", str(self.dir)], check=False)
+
+
+def run_heliod(store: Store, vm: Victoria, devices: int, batch_size: int) -> dict[str, float]:
+    """Drain the whole backlog with the exporter; RSS sampled meanwhile."""
+    store.set_position("exporter", 0, 0)
+    writer = InfluxWriter(InfluxSettings(vm.url, "solar", "heliod", "bench"))
+    plants = {f"inv{d:02d}": "brassemonte" for d in range(devices)}
+    exporter = Exporter(
+        store, writer, plants, lambda: int(time.time() * 1e6), batch_size=batch_size
+    )
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            samples.append(rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    before = rss_mb()
+    sampler.start()
+    cpu, vm_cpu = cpu_s(), cpu_s(vm.proc.pid)
+    start = time.perf_counter()
+    points = exporter.drain()
+    elapsed = time.perf_counter() - start
+    cpu, vm_cpu = cpu_s() - cpu, cpu_s(vm.proc.pid) - vm_cpu
+    done.set()
+    sampler.join()
+    writer.close()
+    tenth = max(1, len(samples) // 10)
+    return {
+        "points": points,
+        "seconds": round(elapsed, 2),
+        "points_per_s": round(points / elapsed),
+        "cpu_us_per_point": round(cpu / points * 1e6, 2),
+        "vm_cpu_us_per_point": round(vm_cpu / points * 1e6, 2),
+        "rss_before_mb": round(before, 1),
+        "rss_first_10pct_max_mb": round(max(samples[:tenth], default=before), 1),
+        "rss_last_10pct_max_mb": round(max(samples[-tenth:], default=before), 1),
+        "rss_peak_mb": round(max(samples, default=before), 1),
+    }
+
+
+def prebuild(store: Store, devices: int, batch_size: int) -> list[bytes]:
+    """The same points as line protocol, in memory (not timed)."""
+    source = ReadingSource(
+        store, {f"inv{d:02d}": "brassemonte" for d in range(devices)}, batch_size
+    )
+    bodies, after = [], 0
+    while (batch := source.batch_after(after)).rows:
+        bodies.append(batch.body)
+        after = batch.last_id
+    return bodies
+
+
+def run_bare(bodies: list[bytes], vm: Victoria) -> dict[str, float]:
+    """A bare influxdb-client loop over pre-built bodies."""
+    client = InfluxDBClient(url=vm.url, token="bench", org="solar")
+    api = client.write_api(write_options=SYNCHRONOUS)
+    points = sum(b.count(b"\n") + 1 for b in bodies)
+    cpu, vm_cpu = cpu_s(), cpu_s(vm.proc.pid)
+    start = time.perf_counter()
+    for body in bodies:
+        api.write(bucket="heliod", record=body, write_precision=WritePrecision.US)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - start
+    cpu, vm_cpu = cpu_s() - cpu, cpu_s(vm.proc.pid) - vm_cpu
+    client.close()  # type: ignore[no-untyped-call]
+    return {
+        "points": points,
+        "seconds": round(elapsed, 2),
+        "points_per_s": round(points / elapsed),
+        "cpu_us_per_point": round(cpu / points * 1e6, 2),
+        "vm_cpu_us_per_point": round(vm_cpu / points * 1e6, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="heliod-bench-") as tmp:
+        root = Path(tmp)
+        t = time.perf_counter()
+        n = build_store(root / "heliod.db", args.days, args.devices)
+        print(json.dumps({"readings": n, "build_s": round(time.perf_counter() - t, 1)}), flush=True)
+        store = Store.open(f"sqlite:///{root / 'heliod.db'}")
+        ratios = []
+        for round_ in range(args.rounds):
+            vm = Victoria(root)
+            try:
+                heliod = run_heliod(store, vm, args.devices, args.batch_size)
+            finally:
+                vm.stop()
+            bodies = prebuild(store, args.devices, args.batch_size)
+            vm = Victoria(root)
+            try:
+                bare = run_bare(bodies, vm)
+            finally:
+                vm.stop()
+            del bodies
+            assert heliod["points"] == bare["points"] == n, (heliod, bare, n)
+            ratio = heliod["points_per_s"] / bare["points_per_s"]
+            ratios.append(ratio)
+            print(
+                json.dumps(
+                    {
+                        "round": round_,
+                        "batch_size": args.batch_size,
+                        "heliod": heliod,
+                        "bare": bare,
+                        "ratio": round(ratio, 3),
+                    }
+                ),
+                flush=True,
+            )
+        store.close()
+        print(json.dumps({"median_ratio": round(statistics.median(ratios), 3)}))
+
+
+if __name__ == "__main__":
+    main()

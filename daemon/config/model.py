@@ -1,0 +1,115 @@
+"""The whole configuration file as one validated, immutable value (contract §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
+
+from heliod.daemon.config.devices import Device
+from heliod.daemon.config.errors import ConfigError
+from heliod.daemon.config.plants import Plant
+from heliod.daemon.config.sections import (
+    ApiSection,
+    DaemonSection,
+    InfluxSection,
+    MqttSection,
+    PlatformSection,
+    StorageSection,
+)
+from heliod.daemon.config.types import Section
+
+# secret name -> (table, key of its file, environment variable that overrides the file)
+SECRETS = {
+    "mqtt.password": ("mqtt", "password_file", "HELIOD_MQTT_PASSWORD"),
+    "influxdb.token": ("influxdb", "token_file", "HELIOD_INFLUXDB_TOKEN"),
+    "platform.secret": ("platform", "secret_file", "HELIOD_PLATFORM_SECRET"),
+}
+
+
+class Config(Section):
+    """A validated heliod.toml; build it with load_config() or validate_config()."""
+
+    daemon: DaemonSection = Field(default_factory=dict, validate_default=True)
+    storage: StorageSection = Field(default_factory=dict, validate_default=True)
+    api: ApiSection = Field(default_factory=dict, validate_default=True)
+    mqtt: MqttSection | None = None  # absent: no MQTT
+    influxdb: InfluxSection | None = None  # absent: no export
+    platform: PlatformSection | None = None  # absent: no push
+    plants: list[Plant] = Field(min_length=1)
+
+    _path: Path = PrivateAttr(default=Path("heliod.toml"))
+    _secret_env: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
+
+    @field_validator("storage")
+    @classmethod
+    def _default_database(cls, value: StorageSection, info: ValidationInfo) -> StorageSection:
+        daemon = info.data.get("daemon")
+        if value.url or daemon is None:
+            return value
+        return value.model_copy(update={"url": f"sqlite:///{daemon.state_dir / 'heliod.db'}"})
+
+    @property
+    def path(self) -> Path:
+        """The absolute path of the file this configuration was read from."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """The file's folder: relative paths in the file are relative to it."""
+        return self._path.parent
+
+    def plant(self, plant_id: str) -> Plant:
+        """The plant with this id; KeyError if none."""
+        for plant in self.plants:
+            if plant.id == plant_id:
+                return plant
+        raise KeyError(plant_id)
+
+    def devices(self) -> Iterator[tuple[Plant, Device]]:
+        """Every device of the file with its plant, in file order."""
+        for plant in self.plants:
+            for device in plant.devices:
+                yield plant, device
+
+    def device(self, device_id: str) -> tuple[Plant, Device]:
+        """The device with this id and its plant; KeyError if none."""
+        for plant, device in self.devices():
+            if device.id == device_id:
+                return plant, device
+        raise KeyError(device_id)
+
+    def energy_device_ids(self) -> frozenset[str]:
+        """Ids of the devices whose energy_wh is accounted, over all plants."""
+        return frozenset(d for plant in self.plants for d in plant.energy_devices)
+
+    def secret(self, name: str) -> str | None:
+        """mqtt.password, influxdb.token or platform.secret: env var, else its file, else None.
+
+        Read on each call, never at validation; one trailing newline of the file is
+        dropped. A named file that cannot be read raises ConfigError naming its key.
+        """
+        if name not in SECRETS:
+            raise ValueError(f"unknown secret {name!r} (one of {', '.join(SECRETS)})")
+        table, key, variable = SECRETS[name]
+        section = getattr(self, table)
+        if section is None:
+            return None
+        from_env = self._secret_env.get(variable)
+        if from_env is not None and from_env.get_secret_value():
+            return from_env.get_secret_value()
+        path: Path | None = getattr(section, key)
+        if path is None:
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise ConfigError([f"{table}.{key}: cannot read {path}: {reason}"]) from None
+        return text.removesuffix("\n").removesuffix("\r")
+
+    def bind(self, path: Path, secret_env: dict[str, str]) -> None:
+        """Attach the file's path and the secret environment variables (loader only)."""
+        self._path = path
+        self._secret_env = {k: SecretStr(v) for k, v in secret_env.items()}

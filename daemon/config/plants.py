@@ -1,0 +1,115 @@
+"""[[plants]] and [plants.reward]: what a plant is and how its MWh become tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+
+from heliod.daemon.config.devices import DEVICE_ID, Device
+from heliod.daemon.config.errors import fail, show
+from heliod.daemon.config.types import (
+    Dec,
+    PositiveDecimal,
+    Section,
+    at_least,
+    between,
+    matches,
+)
+
+PLANT_ID = r"[a-z0-9_-]{1,64}"
+_EXACT = Context(prec=100)  # scaling by 10^decimals must never round
+
+
+def _start(value: Any) -> datetime | None:
+    # TOML gives datetime (with or without offset) or date; strings are RFC 3339 / ISO 8601.
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise fail(f"not an RFC 3339 time: {show(value)} (e.g. 2016-12-01T00:00:00Z)")
+
+
+class Reward(Section):
+    """[plants.reward]: the token minted for each completed MWh."""
+
+    symbol: Annotated[str, matches(r"[A-Za-z0-9]{1,16}")]
+    decimals: Annotated[int, between(0, 18)] = 8
+    tokens_per_mwh: PositiveDecimal
+    # None: no start bound. Naive times are made aware in the plant's timezone by Plant.
+    start: Annotated[datetime | None, BeforeValidator(_start)] = None
+
+    @field_validator("tokens_per_mwh")
+    @classmethod
+    def _whole_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        decimals = info.data.get("decimals")
+        units = _EXACT.scaleb(value, decimals) if decimals is not None else None
+        if units is not None and units != units.to_integral_value():
+            raise fail(
+                f"{value:f} × 10^{decimals} is not a whole number of units "
+                f"(at most {decimals} decimal places, or raise decimals)"
+            )
+        return value
+
+    @property
+    def units_per_mwh(self) -> int:
+        """U = tokens_per_mwh × 10^decimals, the integer units minted per MWh (§5)."""
+        return int(_EXACT.scaleb(self.tokens_per_mwh, self.decimals))
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {show(value)}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"unknown timezone {show(value)} (an IANA name such as Europe/Paris)") from None
+    return value
+
+
+class Plant(Section):
+    """One plant: its nameplate, its devices and its reward."""
+
+    id: Annotated[str, matches(PLANT_ID)]
+    name: str = Field(default="", validate_default=True)
+    capacity_kw: PositiveDecimal  # nameplate AC power, bounds a plausible energy step (§4)
+    timezone: Annotated[str, BeforeValidator(_timezone)] = "UTC"
+    devices: list[Device] = Field(min_length=1)
+    energy_devices: list[Annotated[str, matches(DEVICE_ID)]] = Field(min_length=1)
+    max_overload: Annotated[Dec, at_least(Decimal(1))] = Decimal("1.2")
+    reward: Reward
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str, info: ValidationInfo) -> str:
+        return value or str(info.data.get("id", ""))
+
+    @field_validator("reward")
+    @classmethod
+    def _start_in_plant_timezone(cls, value: Reward, info: ValidationInfo) -> Reward:
+        start, timezone = value.start, info.data.get("timezone")
+        if start is None or (start.tzinfo is None and timezone is None):
+            return value  # no start, or the timezone is already reported as wrong
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=ZoneInfo(timezone or "UTC"))
+        return value.model_copy(update={"start": start.astimezone(UTC)})
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The plant's timezone (local days, times written without an offset)."""
+        return ZoneInfo(self.timezone)
+
+    def device(self, device_id: str) -> Device:
+        """The plant's device with this id; KeyError if none."""
+        for device in self.devices:
+            if device.id == device_id:
+                return device
+        raise KeyError(device_id)

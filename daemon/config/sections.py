@@ -1,0 +1,229 @@
+"""The service tables: [daemon], [storage], [api], [mqtt], [influxdb], [platform]."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from heliod.daemon.config.errors import fail, show
+from heliod.daemon.config.types import (
+    NonEmptyStr,
+    OptionalFile,
+    PositiveDuration,
+    Section,
+    base_dir,
+    between,
+    check_url,
+    environment,
+    matches,
+    one_of,
+    parse_url,
+    url_of,
+)
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+STORAGE_BACKENDS = ("sqlite", "postgresql")
+_LISTEN = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})")
+
+
+def _state_dir(value: Any, info: ValidationInfo) -> Path:
+    if value is None or value == "":
+        # systemd's StateDirectory= sets $STATE_DIRECTORY, several paths colon-separated.
+        value = environment(info).get("STATE_DIRECTORY", "").split(":")[0] or "var"
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {show(value)}")
+    return base_dir(info) / value
+
+
+class DaemonSection(Section):
+    """[daemon]: where state lives and how much to log."""
+
+    state_dir: Annotated[Path, BeforeValidator(_state_dir)] = Field(
+        default=None, validate_default=True
+    )
+    log_level: Annotated[LogLevel, one_of(LogLevel)] = "info"
+
+
+def _storage_url(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {show(value)}")
+    if not value:
+        return value  # filled in by Config from state_dir
+    try:
+        parsed = make_url(value)
+    except ArgumentError:
+        raise fail(f"not a database URL: {show(value)}") from None
+    if parsed.get_backend_name() not in STORAGE_BACKENDS:
+        raise fail(f"must be a sqlite:/// or postgresql+psycopg:// URL, got {show(value)}")
+    if parsed.password is not None:
+        raise fail("must not contain a password: use PGPASSWORD or a passfile")
+    database = parsed.database or ""
+    # sqlite:///x.db is relative to the config file's folder; memory and URI forms stay.
+    relative = database not in {"", ":memory:"} and not database.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and relative and not Path(database).is_absolute():
+        parsed = parsed.set(database=str(base_dir(info) / database))
+    return parsed.render_as_string(hide_password=False)
+
+
+class StorageSection(Section):
+    """[storage]: the local store (embedded SQLite by default) and raw-data retention."""
+
+    url: Annotated[str, BeforeValidator(_storage_url)] = ""
+    raw_retention: PositiveDuration = timedelta(days=400)
+
+
+def _sha256(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise fail(f"must be 64 lowercase hex digits (the token's SHA-256), got {show(value)}")
+    return value
+
+
+class ApiToken(Section):
+    """One API client: a name for logs and the SHA-256 of its bearer token."""
+
+    name: Annotated[str, matches(r"[A-Za-z0-9_.-]{1,64}")]
+    sha256: Annotated[str, BeforeValidator(_sha256)]
+
+
+class ApiSection(Section):
+    """[api]: where the HTTP API and dashboard listen, and who may call them."""
+
+    listen: str = "127.0.0.1:8080"
+    tokens: list[ApiToken] = Field(default_factory=list)
+    dashboard_public: StrictBool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        match = _LISTEN.fullmatch(value)
+        ok = match is not None and 1 <= int(match["port"]) <= 65535
+        if match and match["v6"]:
+            try:
+                ipaddress.IPv6Address(match["v6"])
+            except ValueError:
+                ok = False
+        if not ok:
+            raise fail(f'must be "host:port" or "[ipv6]:port", got {show(value)}')
+        return value
+
+    @property
+    def host(self) -> str:
+        """The address to bind, without brackets."""
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The TCP port to bind."""
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+def _keepalive(value: timedelta) -> timedelta:
+    # MQTT carries keepalive as a 16-bit number of seconds.
+    if value % timedelta(seconds=1) or value > timedelta(seconds=65535):
+        raise fail("must be whole seconds, at most 65535s")
+    return value
+
+
+def _topic_prefix(value: Any) -> str:
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {show(value)}")
+    if any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
+        raise fail(f"must be a topic without wildcards or outer slashes, got {show(value)}")
+    return value
+
+
+class MqttSection(Section):
+    """[mqtt]: the broker heliod subscribes to (MQTT devices) and publishes on."""
+
+    url: Annotated[str, url_of("mqtt", "mqtts")] = "mqtt://127.0.0.1:1883"
+    username: str = ""
+    password_file: OptionalFile = None
+    client_id: NonEmptyStr = "heliod-gateway"
+    publish_prefix: Annotated[str, BeforeValidator(_topic_prefix)] = "heliod"
+    ha_discovery: StrictBool = False
+    ca_file: OptionalFile = None
+    cert_file: OptionalFile = None
+    key_file: OptionalFile = None
+    keepalive: Annotated[PositiveDuration, AfterValidator(_keepalive)] = timedelta(seconds=60)
+
+    @field_validator("ha_discovery")
+    @classmethod
+    def _discovery(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("publish_prefix") == "":
+            raise fail('needs a publish_prefix (it is "")')
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _tls_files(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        url = info.data.get("url")
+        if value is not None and url is not None and not url.startswith("mqtts://"):
+            raise fail("only used with an mqtts:// url")
+        if info.field_name == "key_file" and value and info.data.get("cert_file") is None:
+            raise fail("needs cert_file")
+        return value
+
+    @property
+    def tls(self) -> bool:
+        """True for mqtts:// URLs."""
+        return self.url.startswith("mqtts://")
+
+    @property
+    def host(self) -> str:
+        """The broker's host name or address."""
+        return parse_url(self.url, ("mqtt", "mqtts")).hostname or ""
+
+    @property
+    def port(self) -> int:
+        """The broker's port: from the URL, else 8883 with TLS and 1883 without."""
+        return parse_url(self.url, ("mqtt", "mqtts")).port or (8883 if self.tls else 1883)
+
+
+class InfluxSection(Section):
+    """[influxdb]: the InfluxDB 2 (or compatible) bucket readings and mints are exported to."""
+
+    url: Annotated[str, url_of("http", "https")] = "http://127.0.0.1:8086"
+    org: NonEmptyStr
+    bucket: NonEmptyStr
+    token_file: OptionalFile = None
+    batch_size: Annotated[int, between(1, 100_000)] = 5000
+
+
+def _backers_url(value: Any) -> str:
+    if value == "":
+        return ""
+    text = check_url(value, ("http", "https"))
+    if "{" in text.replace("{plant}", "") or "}" in text.replace("{plant}", ""):
+        raise fail(f"may contain {{plant}} and no other braces, got {show(text)}")
+    return text
+
+
+class PlatformSection(Section):
+    """[platform]: where mint events are pushed and the share register is pulled from."""
+
+    push_url: Annotated[str, url_of("http", "https")]
+    secret_file: OptionalFile = None
+    backers_url: Annotated[str, BeforeValidator(_backers_url)] = ""
+    timeout: PositiveDuration = timedelta(seconds=10)
+    retry_max_interval: PositiveDuration = timedelta(minutes=10)
+
+    @field_validator("retry_max_interval")
+    @classmethod
+    def _at_least_first_delay(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):  # §6: backoff starts at 1 s
+            raise fail("must be at least 1s")
+        return value

@@ -1,0 +1,325 @@
+"""Modbus polling: each device on its own interval, readings handed on in timed batches.
+
+APScheduler's BackgroundScheduler is the clock; a LinkExecutor runs the polls: the
+devices behind one link (a TCP gateway or a serial line) are polled one after the other,
+as the gateway requires, healthy links share a small pool of workers, and a slow or dead
+link is moved to a thread of its own so that it never delays another link. Readings are
+buffered and handed to the sink at most every `flush_interval_s`, so the store is not
+written per reading. docs/modbus.md explains the design and its measured cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Literal
+
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from heliod.adapters.errors import AdapterError, PermanentError
+from heliod.adapters.modbus import ConnectionPool, ModbusDevice, ModbusDeviceSettings
+from heliod.adapters.modbus.device import utc_now
+from heliod.adapters.modbus.executor import LinkExecutor
+from heliod.adapters.modbus.profiles import (
+    REGISTER_KEYS,
+    parse_duration_s,
+    register_from_mapping,
+)
+from heliod.rewards.readings import Reading
+
+log = logging.getLogger(__name__)
+
+State = Literal["ok", "stale", "error"]
+Sink = Callable[[list[Reading]], None]
+STALE_INTERVALS = 3  # contract §6: stale after 3 poll intervals without a reading
+ERROR_AFTER_FAILURES = 3  # retryable failures in a row before the device shows "error"
+
+__all__ = ["DeviceHealth", "Poller", "settings_from_config"]
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _seconds(value: Any, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, str):
+        return parse_duration_s(value)
+    return float(value)
+
+
+def settings_from_config(device: Any) -> ModbusDeviceSettings:
+    """Adapter settings from a configured Modbus device (contract §2 key names).
+
+    Reads attributes (or mapping keys) by name, so it takes the daemon's validated
+    `ModbusDevice` model as well as a plain dict: durations may be timedelta, seconds
+    or duration strings; register scales Decimal, int or decimal strings.
+    """
+    registers = tuple(
+        register_from_mapping(
+            {k: v for k in REGISTER_KEYS if (v := _get(r, k)) is not None},
+            f"{_get(device, 'id')}.registers[{i}]",
+        )
+        for i, r in enumerate(_get(device, "registers") or ())
+    )
+    defaults = ModbusDeviceSettings(id="")
+    settings = ModbusDeviceSettings(
+        id=str(_get(device, "id")),
+        transport=_get(device, "transport", defaults.transport),
+        host=_get(device, "host", defaults.host) or "",
+        port=int(_get(device, "port", defaults.port)),
+        serial_port=_get(device, "serial_port", defaults.serial_port) or "",
+        baudrate=int(_get(device, "baudrate", defaults.baudrate)),
+        parity=_get(device, "parity", defaults.parity),
+        stopbits=int(_get(device, "stopbits", defaults.stopbits)),
+        bytesize=int(_get(device, "bytesize", defaults.bytesize)),
+        unit_id=int(_get(device, "unit_id", defaults.unit_id)),
+        profile=_get(device, "profile", defaults.profile),
+        timeout_s=_seconds(_get(device, "timeout"), defaults.timeout_s),
+        retries=int(_get(device, "retries", defaults.retries)),
+        poll_interval_s=_seconds(_get(device, "poll_interval"), defaults.poll_interval_s),
+        registers=registers,
+    )
+    settings.validate()
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    """What /healthz and the metrics show for one device."""
+
+    state: State
+    last_reading_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    polls: int  # successful polls
+    failures: int  # failed polls
+    skipped: int  # polls not started because the previous one was still running
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; times in RFC 3339 UTC with Z."""
+        at = self.last_reading_at
+        return {
+            "state": self.state,
+            "last_reading_at": None
+            if at is None
+            else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "consecutive_failures": self.consecutive_failures,
+            "last_error": self.last_error,
+        }
+
+
+class _Record:
+    """Mutable per-device counters, guarded by the poller's lock."""
+
+    def __init__(self, interval_s: float, started_at: datetime) -> None:
+        self.interval = timedelta(seconds=interval_s)
+        self.started_at = started_at
+        self.last_reading_at: datetime | None = None
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self.permanent = False
+        self.polls = self.failures = self.skipped = 0
+
+    def health(self, now: datetime) -> DeviceHealth:
+        failing = self.consecutive_failures > 0
+        if failing and (self.permanent or self.consecutive_failures >= ERROR_AFTER_FAILURES):
+            state: State = "error"
+        elif now - (self.last_reading_at or self.started_at) >= STALE_INTERVALS * self.interval:
+            state = "stale"
+        else:
+            state = "ok"
+        return DeviceHealth(
+            state,
+            self.last_reading_at,
+            self.consecutive_failures,
+            self.last_error,
+            self.polls,
+            self.failures,
+            self.skipped,
+        )
+
+
+class Poller:
+    """Polls Modbus devices on their intervals and hands readings to `sink` in batches.
+
+    APScheduler is the clock: one interval job per group of devices sharing an interval.
+    A job only queues its devices on a LinkExecutor, which runs each link's polls in
+    order; a device whose previous poll is still queued or running is skipped, and counted.
+    """
+
+    WATCH_S = 0.5  # how often stuck shared workers are looked for (a wake-up costs CPU)
+
+    def __init__(
+        self,
+        devices: Sequence[ModbusDeviceSettings],
+        sink: Sink,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        flush_interval_s: float = 1.0,
+        pool: ConnectionPool | None = None,
+        max_buffer: int = 100_000,
+        workers: int = 2,
+        slow_s: float = 0.5,
+    ) -> None:
+        ids = [d.id for d in devices]
+        if len(set(ids)) != len(ids):
+            raise PermanentError("device ids must be unique")
+        self._sink = sink
+        self._clock = clock
+        self._pool = pool or ConnectionPool()
+        self._max_buffer = max_buffer
+        self._lock = threading.Lock()
+        self._buffer: list[Reading] = []
+        self._flush_lock = threading.Lock()
+        self.dropped = 0  # readings dropped because the sink failed for too long
+        self._stopping = False
+        self._devices = {d.id: ModbusDevice(d, self._pool, clock) for d in devices}
+        self._link_of = {d.id: self._pool.connection_key(d) for d in devices}
+        self._tasks = {d.id: partial(self._poll, d.id) for d in devices}
+        self._executor = LinkExecutor(workers=workers, slow_s=slow_s)
+        now = clock()
+        self._records = {d.id: _Record(d.poll_interval_s, now) for d in devices}
+        scheduler_log = logging.Logger(f"{__name__}.scheduler")  # private: no global config
+        scheduler_log.parent = log
+        self._scheduler = BackgroundScheduler(
+            timezone="UTC",
+            logger=scheduler_log,
+            # Queuing polls is quick: done in the scheduler's thread. The sink may be slow.
+            executors={"default": DebugExecutor(), "sink": ThreadPoolExecutor(1)},
+        )
+        by_interval: dict[float, list[str]] = {}
+        for settings in devices:
+            by_interval.setdefault(settings.poll_interval_s, []).append(settings.id)
+        for interval, group in by_interval.items():
+            self._scheduler.add_job(
+                self._dispatch,
+                IntervalTrigger(seconds=interval),
+                args=[tuple(group)],
+                id=f"poll-{interval}s",
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=now,
+            )
+        job_options: dict[str, Any] = {"coalesce": True, "misfire_grace_time": None}
+        self._scheduler.add_job(
+            self._executor.watch, IntervalTrigger(seconds=self.WATCH_S), id="watch", **job_options
+        )
+        self._scheduler.add_job(
+            self.flush,
+            IntervalTrigger(seconds=flush_interval_s),
+            id="flush",
+            executor="sink",
+            **job_options,
+        )
+
+    def start(self) -> None:
+        """Start polling in background threads."""
+        self._executor.start()
+        self._scheduler.start()
+
+    def stop(self, timeout_s: float = 8.0) -> None:
+        """Stop: no new polls, wait (bounded) for those in flight, flush, close connections."""
+        self._stopping = True
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._executor.shutdown(timeout_s)
+        self.flush()
+        self._pool.close()
+
+    def _dispatch(self, device_ids: tuple[str, ...]) -> None:
+        if self._stopping:
+            return
+        refused = self._executor.submit_many(
+            (self._link_of[device_id], device_id, self._tasks[device_id])
+            for device_id in device_ids
+        )
+        if refused:
+            with self._lock:
+                for device_id in refused:
+                    self._records[device_id].skipped += 1
+
+    def health(self) -> dict[str, DeviceHealth]:
+        """Per-device state for /healthz and metrics."""
+        now = self._clock()
+        with self._lock:
+            return {device_id: rec.health(now) for device_id, rec in self._records.items()}
+
+    def poll_now(self, device_id: str) -> Reading | None:
+        """Poll one device in the calling thread, as a scheduled poll would (tests, `read`)."""
+        self._poll(device_id)
+        with self._lock:
+            return next((r for r in reversed(self._buffer) if r.device == device_id), None)
+
+    def flush(self) -> None:
+        """Hand buffered readings to the sink; on failure keep them for the next flush."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            try:
+                self._sink(batch)
+            except Exception:
+                log.exception("sink refused a batch of %d readings; kept for retry", len(batch))
+                with self._lock:
+                    self._buffer[:0] = batch
+                    excess = len(self._buffer) - self._max_buffer
+                    if excess > 0:
+                        del self._buffer[:excess]
+                        self.dropped += excess
+
+    def _poll(self, device_id: str) -> None:
+        if not self._stopping:
+            self._poll_device(device_id)
+
+    def _poll_device(self, device_id: str) -> None:
+        device = self._devices[device_id]
+        try:
+            reading = device.poll()
+        except Exception as exc:
+            self._failed(device_id, exc)
+            return
+        with self._lock:
+            rec = self._records[device_id]
+            if rec.consecutive_failures:
+                log.info(
+                    "%s: answering again after %d failed polls", device_id, rec.consecutive_failures
+                )
+            rec.polls += 1
+            rec.consecutive_failures = 0
+            rec.permanent = False
+            rec.last_reading_at = reading.ts
+            if reading.fields:  # a device that answered with no value has nothing to store
+                self._buffer.append(reading)
+
+    def _failed(self, device_id: str, exc: Exception) -> None:
+        permanent = isinstance(exc, PermanentError)
+        message = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            rec = self._records[device_id]
+            first = rec.consecutive_failures == 0 or message != rec.last_error
+            rec.failures += 1
+            rec.consecutive_failures += 1
+            rec.permanent = permanent
+            rec.last_error = message
+        if not first:
+            log.debug("%s: still failing: %s", device_id, message)
+        elif permanent:
+            log.error("%s: %s (a person must act; polling goes on)", device_id, message)
+        elif isinstance(exc, AdapterError):
+            log.warning("%s: %s", device_id, message)
+        else:  # a bug, not a device fault: keep the traceback
+            log.error("%s: poll crashed", device_id, exc_info=exc)

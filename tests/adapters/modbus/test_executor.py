@@ -1,0 +1,97 @@
+"""LinkExecutor: serial per link, shared workers, slow links moved to their own thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from heliod.adapters.modbus.executor import LinkExecutor
+
+
+@pytest.fixture
+def executor() -> Iterator[LinkExecutor]:
+    ex = LinkExecutor(workers=1, slow_s=0.2, recover_after=2)
+    ex.start()
+    yield ex
+    ex.shutdown(2)
+
+
+def recorder(log: list[str], name: str, seconds: float = 0.0) -> Callable[[], None]:
+    def task() -> None:
+        log.append(f"{name}+")
+        time.sleep(seconds)
+        log.append(f"{name}-")
+
+    return task
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_tasks_of_one_link_run_one_at_a_time_in_order(executor: LinkExecutor) -> None:
+    log: list[str] = []
+    for name in "abc":
+        assert executor.submit("gw", name, recorder(log, name, 0.02))
+    wait_for(lambda: len(log) == 6)
+    assert log == ["a+", "a-", "b+", "b-", "c+", "c-"]
+
+
+def test_a_task_still_pending_is_skipped(executor: LinkExecutor) -> None:
+    gate = threading.Event()
+    assert executor.submit("gw", "dev", gate.wait)
+    assert not executor.submit("gw", "dev", gate.wait)  # previous poll not finished
+    gate.set()
+    wait_for(lambda: executor.submit("gw", "dev", lambda: None))
+
+
+def test_a_stuck_link_never_blocks_the_others(executor: LinkExecutor) -> None:
+    release = threading.Event()
+    done: list[str] = []
+    executor.submit("dead", "dead", release.wait)  # takes the only shared worker
+    time.sleep(0.05)
+    started = time.monotonic()
+    executor.submit("alive", "alive", lambda: done.append("alive"))
+    while not done:
+        executor.watch()  # the poller calls this every WATCH_S
+        time.sleep(0.02)
+    assert time.monotonic() - started < 1.0  # slow_s 0.2 + detection, not the dead task's end
+    assert executor.retired == 1
+    # From now on the dead link has its own thread: the pool stays free.
+    done.clear()
+    executor.submit("dead", "dead-2", release.wait)
+    executor.submit("alive", "alive", lambda: done.append("alive"))
+    wait_for(lambda: done == ["alive"], timeout_s=0.5)
+    release.set()
+
+
+def test_a_slow_link_gets_a_thread_then_returns_to_the_pool(executor: LinkExecutor) -> None:
+    log: list[str] = []
+    executor.submit("gw", "slow", recorder(log, "s", 0.25))
+    wait_for(lambda: log == ["s+", "s-"])
+    names = {t.name for t in threading.enumerate()}
+    assert any(n.startswith("modbus-link-") for n in names)
+    for i in range(2):  # recover_after = 2 quick tasks in a row
+        log.clear()
+        executor.submit("gw", f"quick{i}", recorder(log, "q"))
+        wait_for(lambda: log == ["q+", "q-"])
+    wait_for(lambda: not any(t.name.startswith("modbus-link-") for t in threading.enumerate()))
+
+
+def test_shutdown_waits_a_bounded_time() -> None:
+    ex = LinkExecutor(workers=1, slow_s=10)
+    ex.start()
+    release = threading.Event()
+    ex.submit("gw", "stuck", release.wait)
+    time.sleep(0.05)
+    started = time.monotonic()
+    ex.shutdown(0.3)
+    assert time.monotonic() - started < 0.6
+    assert not ex.submit("gw", "late", lambda: None)
+    release.set()
