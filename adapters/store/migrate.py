@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 from heliod.adapters.store.engine import WRITE_LOCK_KEY
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+# The newest revision in migrations/versions. Alembic itself (about 12 MB of a small
+# gateway's memory) is imported only when the database is not at this revision;
+# tests/adapters/store/test_store.py checks this constant against Alembic's head.
+HEAD = "0001"
 
 
 def alembic_config(url: str = "") -> AlembicConfig:
     """Alembic configuration pointing at the migrations shipped in the package."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(files("heliod.adapters.store") / "migrations"))
     if url:
@@ -31,11 +38,14 @@ def upgrade(engine: Engine) -> None:
     the writers' advisory lock for the session and the second re-reads the revision
     once it holds it.
     """
+    if current_revision(engine) == HEAD:
+        return
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config()
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    with engine.connect() as conn:
-        if MigrationContext.configure(conn).get_current_revision() == head:
-            return
     pg = engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         if pg:
@@ -60,6 +70,16 @@ def upgrade(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The schema revision the database is at."""
+    """The schema revision the database is at (None: an empty database)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if value is None else str(value)
+
+
+def head_revision() -> str:
+    """The newest revision Alembic finds in the shipped migrations."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())

@@ -203,3 +203,10 @@ def test_concurrent_first_starts_migrate_once(pg_url: str) -> None:
     for th in threads:
         th.join()
     assert errors == []
+
+
+def test_head_constant_matches_the_shipped_migrations() -> None:
+    """The cheap start-up check compares against HEAD: it must be Alembic's real head."""
+    from heliod.adapters.store.migrate import HEAD, head_revision
+
+    assert head_revision() == HEAD
