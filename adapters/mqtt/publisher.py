@@ -79,11 +79,11 @@ class _PlantLink:
         if reason.is_failure:
             log.warning("mqtt publisher for %s: broker refused: %s", self.plant.id, reason)
             return
-        client.publish(f"{self.base}/availability", ONLINE, qos=1, retain=True)
+        self.publish(f"{self.base}/availability", ONLINE, retain=True)
         for topic, config in discovery_messages(self.prefix, self.plant):
             # Turning ha_discovery off removes the entities: an empty retained config.
             payload = to_json(config).encode() if self.ha else b""
-            client.publish(topic, payload, qos=1, retain=True)
+            self.publish(topic, payload, retain=True)  # tracked, so flush() covers them
         self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _r: Any, _p: Any) -> None:

@@ -149,6 +149,8 @@ def test_home_assistant_discovery(broker: Broker) -> None:
     pub.start()
     try:
         assert pub.wait_connected(10)
+        # Subscribe only once the broker holds the configs, so they come as retained.
+        assert pub.flush(10)
         ha = Collector(broker, "homeassistant/#", "home-assistant")
         msgs = ha.wait_for(lambda m: len(m) >= 5)
         ha.close()
