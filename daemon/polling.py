@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,13 +26,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from heliod.adapters.errors import AdapterError, PermanentError
 from heliod.adapters.modbus import ConnectionPool, ModbusDevice, ModbusDeviceSettings
+from heliod.adapters.modbus.configured import settings_from_config
 from heliod.adapters.modbus.device import utc_now
 from heliod.adapters.modbus.executor import LinkExecutor
-from heliod.adapters.modbus.profiles import (
-    REGISTER_KEYS,
-    parse_duration_s,
-    register_from_mapping,
-)
 from heliod.rewards.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -40,60 +37,19 @@ State = Literal["ok", "stale", "error"]
 Sink = Callable[[list[Reading]], None]
 STALE_INTERVALS = 3  # contract §6: stale after 3 poll intervals without a reading
 ERROR_AFTER_FAILURES = 3  # retryable failures in a row before the device shows "error"
+LOG_INTERVAL_S = 60.0  # a failing device logs its first failure, then at most a line a minute
 
-__all__ = ["DeviceHealth", "Poller", "settings_from_config"]
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+__all__ = ["DeviceHealth", "Poller", "PollerCounters", "settings_from_config"]
 
 
-def _seconds(value: Any, default: float) -> float:
-    if value is None:
-        return default
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, str):
-        return parse_duration_s(value)
-    return float(value)
+@dataclass(frozen=True, slots=True)
+class PollerCounters:
+    """Counters for the metrics: readings dropped, polls skipped per device."""
 
-
-def settings_from_config(device: Any) -> ModbusDeviceSettings:
-    """Adapter settings from a configured Modbus device (contract §2 key names).
-
-    Reads attributes (or mapping keys) by name, so it takes the daemon's validated
-    `ModbusDevice` model as well as a plain dict: durations may be timedelta, seconds
-    or duration strings; register scales Decimal, int or decimal strings.
-    """
-    registers = tuple(
-        register_from_mapping(
-            {k: v for k in REGISTER_KEYS if (v := _get(r, k)) is not None},
-            f"{_get(device, 'id')}.registers[{i}]",
-        )
-        for i, r in enumerate(_get(device, "registers") or ())
-    )
-    defaults = ModbusDeviceSettings(id="")
-    settings = ModbusDeviceSettings(
-        id=str(_get(device, "id")),
-        transport=_get(device, "transport", defaults.transport),
-        host=_get(device, "host", defaults.host) or "",
-        port=int(_get(device, "port", defaults.port)),
-        serial_port=_get(device, "serial_port", defaults.serial_port) or "",
-        baudrate=int(_get(device, "baudrate", defaults.baudrate)),
-        parity=_get(device, "parity", defaults.parity),
-        stopbits=int(_get(device, "stopbits", defaults.stopbits)),
-        bytesize=int(_get(device, "bytesize", defaults.bytesize)),
-        unit_id=int(_get(device, "unit_id", defaults.unit_id)),
-        profile=_get(device, "profile", defaults.profile),
-        timeout_s=_seconds(_get(device, "timeout"), defaults.timeout_s),
-        retries=int(_get(device, "retries", defaults.retries)),
-        poll_interval_s=_seconds(_get(device, "poll_interval"), defaults.poll_interval_s),
-        registers=registers,
-    )
-    settings.validate()
-    return settings
+    dropped: int  # readings dropped because the sink failed for too long
+    skipped: Mapping[str, int]  # polls not started because the previous one still ran
+    failures: Mapping[str, int]  # failed polls per device
+    dedicated_links: int  # links moved to a thread of their own since start
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +88,8 @@ class _Record:
         self.last_error: str | None = None
         self.permanent = False
         self.polls = self.failures = self.skipped = 0
+        self.logged_at: float | None = None  # monotonic time of the last failure logged
+        self.unlogged = 0  # failures since that line
 
     def health(self, now: datetime) -> DeviceHealth:
         failing = self.consecutive_failures > 0
@@ -173,6 +131,7 @@ class Poller:
         max_buffer: int = 100_000,
         workers: int = 2,
         slow_s: float = 0.5,
+        log_interval_s: float = LOG_INTERVAL_S,
     ) -> None:
         ids = [d.id for d in devices]
         if len(set(ids)) != len(ids):
@@ -186,12 +145,21 @@ class Poller:
         self._flush_lock = threading.Lock()
         self.dropped = 0  # readings dropped because the sink failed for too long
         self._stopping = False
-        self._devices = {d.id: ModbusDevice(d, self._pool, clock) for d in devices}
+        self._log_interval_s = log_interval_s
+        now = clock()
+        self._records = {d.id: _Record(d.poll_interval_s, now) for d in devices}
+        # One device at a time: a device that cannot be built (a bad profile file, a link
+        # that conflicts with another device's) shows "error"; the others are polled.
+        self._devices: dict[str, ModbusDevice] = {}
+        for settings in devices:
+            try:
+                self._devices[settings.id] = ModbusDevice(settings, self._pool, clock)
+            except PermanentError as exc:
+                self._failed(settings.id, exc)
+        devices = [d for d in devices if d.id in self._devices]
         self._link_of = {d.id: self._pool.connection_key(d) for d in devices}
         self._tasks = {d.id: partial(self._poll, d.id) for d in devices}
         self._executor = LinkExecutor(workers=workers, slow_s=slow_s)
-        now = clock()
-        self._records = {d.id: _Record(d.poll_interval_s, now) for d in devices}
         scheduler_log = logging.Logger(f"{__name__}.scheduler")  # private: no global config
         scheduler_log.parent = log
         self._scheduler = BackgroundScheduler(
@@ -231,13 +199,26 @@ class Poller:
         self._scheduler.start()
 
     def stop(self, timeout_s: float = 8.0) -> None:
-        """Stop: no new polls, wait (bounded) for those in flight, flush, close connections."""
+        """Stop: no new polls, cut the links (a read in flight fails at once), flush."""
         self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        # Closing first: a read stuck on a silent device would otherwise hold its worker
+        # for timeout × (retries + 1), longer than systemd waits after SIGTERM.
+        self._pool.close()
         self._executor.shutdown(timeout_s)
         self.flush()
-        self._pool.close()
+        self._log_suppressed()
+
+    def counters(self) -> PollerCounters:
+        """Dropped readings, skipped and failed polls (for the Prometheus metrics)."""
+        with self._lock:
+            return PollerCounters(
+                dropped=self.dropped,
+                skipped={d: r.skipped for d, r in self._records.items()},
+                failures={d: r.failures for d, r in self._records.items()},
+                dedicated_links=self._executor.dedicated,
+            )
 
     def _dispatch(self, device_ids: tuple[str, ...]) -> None:
         if self._stopping:
@@ -281,45 +262,76 @@ class Poller:
                         del self._buffer[:excess]
                         self.dropped += excess
 
-    def _poll(self, device_id: str) -> None:
-        if not self._stopping:
-            self._poll_device(device_id)
+    def _poll(self, device_id: str) -> bool:
+        """One poll; False when it failed (the executor gives the link a thread of its own)."""
+        return self._stopping or self._poll_device(device_id)
 
-    def _poll_device(self, device_id: str) -> None:
+    def _poll_device(self, device_id: str) -> bool:
         device = self._devices[device_id]
         try:
             reading = device.poll()
         except Exception as exc:
+            if self._stopping:  # cut by stop(): not the device's fault
+                log.debug("%s: poll interrupted by stop: %s", device_id, exc)
+                return True
             self._failed(device_id, exc)
-            return
+            return False
         with self._lock:
             rec = self._records[device_id]
             if rec.consecutive_failures:
                 log.info(
                     "%s: answering again after %d failed polls", device_id, rec.consecutive_failures
                 )
+            rec.logged_at, rec.unlogged = None, 0
             rec.polls += 1
             rec.consecutive_failures = 0
             rec.permanent = False
             rec.last_reading_at = reading.ts
             if reading.fields:  # a device that answered with no value has nothing to store
                 self._buffer.append(reading)
+        return True
 
     def _failed(self, device_id: str, exc: Exception) -> None:
         permanent = isinstance(exc, PermanentError)
         message = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
         with self._lock:
             rec = self._records[device_id]
-            first = rec.consecutive_failures == 0 or message != rec.last_error
             rec.failures += 1
             rec.consecutive_failures += 1
             rec.permanent = permanent
             rec.last_error = message
+            # Rate-limited per device: messages change at every poll (backoff countdowns),
+            # so a switched-off inverter would otherwise log a line per poll all night.
+            if rec.logged_at is not None and now - rec.logged_at < self._log_interval_s:
+                rec.unlogged += 1
+                log.debug("%s: still failing: %s", device_id, message)
+                return
+            first, unlogged = rec.logged_at is None, rec.unlogged
+            rec.logged_at, rec.unlogged = now, 0
+            failing = rec.consecutive_failures
         if not first:
-            log.debug("%s: still failing: %s", device_id, message)
+            level = logging.ERROR if permanent else logging.WARNING
+            log.log(
+                level,
+                "%s: still failing after %d polls (%d not logged): %s",
+                device_id,
+                failing,
+                unlogged,
+                message,
+            )
         elif permanent:
             log.error("%s: %s (a person must act; polling goes on)", device_id, message)
         elif isinstance(exc, AdapterError):
             log.warning("%s: %s", device_id, message)
         else:  # a bug, not a device fault: keep the traceback
             log.error("%s: poll crashed", device_id, exc_info=exc)
+
+    def _log_suppressed(self) -> None:
+        """At stop: one line per device whose last failures were not logged."""
+        with self._lock:
+            pending = [
+                (d, r.unlogged, r.last_error) for d, r in self._records.items() if r.unlogged
+            ]
+        for device_id, count, message in pending:
+            log.warning("%s: %d more failed polls were not logged: %s", device_id, count, message)

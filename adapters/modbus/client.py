@@ -9,6 +9,7 @@ connection and its requests are serialized by the connection's lock.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -151,10 +152,35 @@ class Connection:
             raise last
 
     def close(self, final: bool = False) -> None:
-        """Close the link; a later read reconnects, unless `final`."""
-        with self._lock:
-            self._closed = self._closed or final
+        """Close the link; a later read reconnects, unless `final`.
+
+        `final` never waits for a read in flight: it marks the connection closed and cuts
+        the socket under it, so the read fails at once and is not retried (a stop must not
+        wait timeout × (retries + 1) for a silent device).
+        """
+        if final:
+            self._closed = True
+            self._interrupt()
+            if not self._lock.acquire(blocking=False):
+                return  # the reading thread drops the link when its read fails
+        else:
+            self._lock.acquire()
+        try:
             self._drop()
+        finally:
+            self._lock.release()
+
+    def _interrupt(self) -> None:
+        """Wake a read blocked on this link, from another thread."""
+        client = self.__client
+        sock = getattr(client, "socket", None) if client is not None else None
+        try:
+            if isinstance(sock, socket.socket):
+                sock.shutdown(socket.SHUT_RDWR)  # select() returns, recv() gets EOF
+            elif sock is not None and hasattr(sock, "cancel_read"):
+                sock.cancel_read()  # pyserial on POSIX
+        except OSError:
+            pass  # already closed
 
     def _connected_client(self, timeout_s: float) -> ModbusTcpClient | ModbusSerialClient:
         if self._closed:
@@ -288,6 +314,11 @@ class ConnectionPool:
                     backoff_max_s=self._backoff_max_s,
                 )
                 self._connections[endpoint.key] = conn
+            elif conn.endpoint.transport != endpoint.transport:
+                raise PermanentError(
+                    f"{endpoint}: this endpoint is already used with {conn.endpoint.transport} "
+                    "framing; one TCP endpoint speaks either Modbus TCP or RTU over TCP"
+                )
             elif conn.endpoint != endpoint:
                 raise PermanentError(
                     f"{endpoint}: devices on one serial line must share baudrate, parity, "
@@ -306,7 +337,7 @@ class ConnectionPool:
         return Endpoint.of(settings).key
 
     def close(self) -> None:
-        """Close every connection."""
+        """Close every connection for good, without waiting for reads in flight."""
         with self._lock:
             connections = list(self._connections.values())
         for conn in connections:

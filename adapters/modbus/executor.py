@@ -4,8 +4,8 @@ Requests on one link (a gateway or a serial line) must go one at a time, so a li
 polls run in order on one worker. Threads are costly when they are many: with CPython's
 GIL, a hundred threads waking at once spend more CPU handing the lock around than
 reading registers (docs/performance.md). So healthy links are served by a small shared
-pool, and a link that turns slow (a poll running longer than `slow_s`) is moved to a
-thread of its own, where its timeouts delay nobody else. A stuck pool worker is retired
+pool, and a link that turns slow (a poll running longer than `slow_s`, or failing) is
+moved to a thread of its own, where its timeouts delay nobody else. A stuck pool worker is retired
 by `watch()` and replaced at once; a dedicated link returns to the pool after
 `recover_after` quick polls in a row.
 """
@@ -21,7 +21,7 @@ from queue import SimpleQueue
 
 log = logging.getLogger(__name__)
 
-Task = Callable[[], object]  # its result is ignored
+Task = Callable[[], object]  # returns False when it failed: its link then gets its own thread
 
 
 class _Link:
@@ -51,12 +51,17 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         while (link := self.queue.get()) is not None:
             self.executor._drain(self, link)
-            if self.dedicated and self.executor._release(self, link):
+            if self.dedicated:
+                if self.executor._release(self, link):
+                    return
+            elif self.executor._shrink(self):
                 return
 
 
 class LinkExecutor:
     """Per-link serial execution over a small pool, with dedicated threads for slow links."""
+
+    MAX_POOL = 64  # shared workers at most, while links wait behind stuck ones
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class LinkExecutor:
         self._size = workers
         self._stopping = False
         self.retired = 0  # pool workers taken out because a link got stuck on them
+        self.dedicated = 0  # links moved to a thread of their own
 
     def start(self) -> None:
         """Start the shared workers."""
@@ -107,17 +113,27 @@ class LinkExecutor:
         return refused
 
     def watch(self) -> None:
-        """Retire pool workers stuck on one task for longer than `slow_s` and replace them."""
+        """Retire pool workers stuck for longer than `slow_s`; grow the pool while links wait."""
         now = self._monotonic()
         with self._lock:
+            if self._stopping:
+                return
             for worker in list(self._pool):
                 since, link = worker.busy_since, worker.link
                 if since is None or link is None or now - since < self.slow_s:
                     continue
                 self._pool.remove(worker)
                 self.retired += 1
+                self.dedicated += 1
                 log.info("link %s is slow: moved to its own thread", link.key)
                 self._dedicate(worker, link)
+                if len(self._pool) < self._size:
+                    self._spawn_pool_worker()
+            # Many links turning slow at once would otherwise be freed two per watch
+            # while a healthy link waits behind them: give every waiting link a worker
+            # now; the extra workers leave once the pool is idle again (_shrink).
+            idle = sum(1 for w in self._pool if w.busy_since is None)
+            for _ in range(min(self._pool_queue.qsize() - idle, self.MAX_POOL - len(self._pool))):
                 self._spawn_pool_worker()
 
     def shutdown(self, timeout_s: float) -> None:
@@ -158,13 +174,16 @@ class LinkExecutor:
                     return
                 task_id, task = link.pending.popleft()
                 worker.link, worker.busy_since = link, self._monotonic()
+            failed = True
             try:
-                task()
+                failed = task() is False
             except Exception:
                 log.exception("task %s crashed", task_id)
             finally:
                 with self._lock:
-                    slow = self._monotonic() - (worker.busy_since or 0) >= self.slow_s
+                    # A failed poll counts as slow: the next one may well time out, and
+                    # it must not do so on a shared worker (a dead device keeps failing).
+                    slow = failed or self._monotonic() - (worker.busy_since or 0) >= self.slow_s
                     worker.busy_since = worker.link = None
                     self._tasks.discard(task_id)
                     link.fast_streak = 0 if slow else link.fast_streak + 1
@@ -175,8 +194,18 @@ class LinkExecutor:
                         )
                         dedicated.dedicated = True
                         link.worker = dedicated
+                        self.dedicated += 1
                         self._threads.append(dedicated)
                         dedicated.start()
+
+    def _shrink(self, worker: _Worker) -> bool:
+        """End a shared worker the pool grew for, once its link is drained; True to end."""
+        with self._lock:
+            if len(self._pool) <= self._size or worker not in self._pool:
+                return False
+            self._pool.remove(worker)
+            self._threads.remove(worker)
+            return True
 
     def _release(self, worker: _Worker, link: _Link) -> bool:
         """Return a link that is quick again to the pool; True when the worker should end."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from heliod.adapters.errors import PermanentError
@@ -167,12 +169,27 @@ def list_profiles() -> list[str]:
     )
 
 
+def load_profile_file(path: str | Path) -> Profile:
+    """A profile from a local file (`profile = "myprofile.toml"`); PermanentError if unreadable."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PermanentError(f"profile file {file}: {exc.strerror or exc}") from None
+    return parse_profile(file.stem, text)
+
+
 def load_profile(name: str) -> Profile:
-    """The shipped profile called `name`; PermanentError when there is none."""
+    """The shipped profile called `name`, or the file `name` points at; PermanentError if none."""
     key = profile_key(name)
-    if not re.fullmatch(r"[a-z0-9_]+", key):
-        raise PermanentError(f"profile {name!r}: not a profile name")
+    # The config resolves a file profile to an absolute path; a bare "x.toml" that is not
+    # shipped is a file relative to the working directory (`heliod read` without -c).
+    shipped = re.fullmatch(r"[a-z0-9_]+", key) is not None
     path = resources.files(PROFILE_PACKAGE) / f"{key}.toml"
+    if "/" in name or os.sep in name or (not (shipped and path.is_file()) and Path(name).is_file()):
+        return load_profile_file(name)
+    if not shipped:
+        raise PermanentError(f"profile {name!r}: not a profile name nor a profile file")
     if not path.is_file():
         known = ", ".join(list_profiles())
         raise PermanentError(f"profile {name!r}: no such profile (known: sunspec, custom, {known})")

@@ -64,13 +64,21 @@ class ModelRef:
 
 def discover(reader: UnitReader) -> tuple[int, list[ModelRef]]:
     """Find the SunSpec marker at 40000, 0 or 50000 and walk the model chain to its end."""
+    timed_out: RetryableError | None = None
     for base in BASE_ADDRESSES:
         try:
             marker = reader.read_holding_registers(base, 2)
         except PermanentError:
             continue  # illegal address: the map is elsewhere
+        except RetryableError as exc:
+            # Some devices never answer a read of an address they do not have (no
+            # exception response): the map may still be at the next base address.
+            timed_out = timed_out or exc  # the first says most ("cannot connect")
+            continue
         if tuple(marker) == SUNS_MARKER:
             return base, walk_models(reader, base + 2)
+    if timed_out is not None:  # perhaps only down: retry at the next poll
+        raise timed_out
     raise PermanentError('no SunSpec marker ("SunS") at 40000, 0 or 50000')
 
 

@@ -1,4 +1,4 @@
-"""Checks between entries of the file: unique ids, energy devices, units that fit fields.
+"""Checks between entries of the file: unique ids, energy devices, units, shared links.
 
 They run on the parsed TOML, before and independently of the per-value validation, so a
 file with both kinds of mistakes is refused with all of them at once.
@@ -85,6 +85,49 @@ def _energy_devices(
             yield loc, f"device {show(device_id)} has no {ENERGY} field"
 
 
+# A serial line's settings, with the defaults of daemon/config/devices.ModbusDevice.
+_SERIAL_DEFAULTS = {"baudrate": 9600, "parity": "N", "stopbits": 1, "bytesize": 8}
+
+
+def _links(data: Mapping[str, Any]) -> Iterator[Problem]:
+    """Devices sharing one link must agree on it: one connection serves them all."""
+    first: dict[tuple[Any, ...], tuple[Loc, Mapping[str, Any]]] = {}
+    for i, plant in _tables(data.get("plants")):
+        for j, device in _tables(plant.get("devices")):
+            if device.get("protocol") != "modbus":
+                continue
+            loc: Loc = ("plants", i, "devices", j)
+            transport = device.get("transport", "tcp")
+            if transport == "rtu":
+                key: tuple[Any, ...] = ("rtu", device.get("serial_port"))
+            else:
+                key = ("tcp", device.get("host"), device.get("port", 502))
+            if any(not isinstance(part, str | int) for part in key):
+                continue  # a missing or mistyped value is reported by the device's own check
+            if key not in first:
+                first[key] = (loc, device)
+                continue
+            other_loc, other = first[key]
+            where = format_loc(other_loc)
+            if transport != "rtu":
+                if other.get("transport", "tcp") != transport:
+                    yield (
+                        (*loc, "transport"),
+                        f"{show(transport)} on {key[1]}:{key[2]}, where {where} uses "
+                        f"{show(other.get('transport', 'tcp'))}: one TCP endpoint speaks one "
+                        "framing (Modbus TCP or RTU over TCP)",
+                    )
+                continue
+            for name, default in _SERIAL_DEFAULTS.items():
+                mine, theirs = device.get(name, default), other.get(name, default)
+                if mine != theirs:
+                    yield (
+                        (*loc, name),
+                        f"{show(mine)} on serial line {key[1]}, where {where} uses "
+                        f"{show(theirs)}: devices on one line must share its settings",
+                    )
+
+
 def check_references(data: Mapping[str, Any]) -> list[Problem]:
     """Problems between entries of a parsed configuration, each with its location."""
     problems: list[Problem] = []
@@ -123,6 +166,7 @@ def check_references(data: Mapping[str, Any]) -> list[Problem]:
             problems.extend(_device_fields(loc, device))
     for i, plant in _tables(data.get("plants")):
         problems.extend(_energy_devices(i, plant, owners))
+    problems.extend(_links(data))
     if mqtt_device is not None and not isinstance(data.get("mqtt"), Mapping):
         problems.append(((*mqtt_device, "protocol"), "an MQTT device needs the [mqtt] table"))
     names: dict[str, int] = {}

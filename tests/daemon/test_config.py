@@ -306,6 +306,34 @@ def test_rtu_without_serial_port(tmp_path: Path) -> None:
     ]
 
 
+def test_devices_on_one_serial_line_must_share_its_settings(tmp_path: Path) -> None:
+    rtu = 'transport = "rtu"\nserial_port = "/dev/ttyUSB0"'
+    text = BASE.replace('host = "10.0.0.1"', rtu) + (
+        f'\n[[plants.devices]]\nid = "m2"\nprotocol = "modbus"\n{rtu}\nunit_id = 2\n'
+        'baudrate = 19200\nparity = "E"\n'
+        f'\n[[plants.devices]]\nid = "m3"\nprotocol = "modbus"\n{rtu}\nunit_id = 3\n'
+    )
+    assert problems(tmp_path, text) == [
+        "plants[0].devices[1].baudrate: 19200 on serial line /dev/ttyUSB0, where "
+        "plants[0].devices[0] uses 9600: devices on one line must share its settings",
+        'plants[0].devices[1].parity: "E" on serial line /dev/ttyUSB0, where '
+        'plants[0].devices[0] uses "N": devices on one line must share its settings',
+    ]
+
+
+def test_one_tcp_endpoint_speaks_one_framing(tmp_path: Path) -> None:
+    text = BASE + SECOND_PLANT.replace(
+        'host = "10.0.0.9"', 'host = "10.0.0.1"\ntransport = "rtu-over-tcp"\nunit_id = 4'
+    )
+    assert problems(tmp_path, text) == [
+        'plants[1].devices[0].transport: "rtu-over-tcp" on 10.0.0.1:502, where '
+        'plants[0].devices[0] uses "tcp": one TCP endpoint speaks one framing '
+        "(Modbus TCP or RTU over TCP)"
+    ]
+    # Other ports of the same host are other endpoints.
+    load(tmp_path, text.replace("unit_id = 4", "unit_id = 4\nport = 503"))
+
+
 def test_bad_token_hash(tmp_path: Path) -> None:
     text = f'[api]\ntokens = [{{ name = "a", sha256 = "{HASH.upper()}" }}]\n\n' + BASE
     assert problems(tmp_path, text) == [

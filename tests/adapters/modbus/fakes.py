@@ -85,6 +85,7 @@ class FakeUnit:
         self.input: dict[int, int] = dict(input or {})
         self.exception: int | None = None  # answer every request with this exception code
         self.delay_s = 0.0  # answer this late (a huge value: the device stops answering)
+        self.silent_at: set[int] = set()  # requests starting at these addresses get no answer
         self.in_flight = in_flight or InFlight()
         self.reads = 0
 
@@ -111,6 +112,8 @@ class FakeUnit:
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
+            if address in self.silent_at:
+                await asyncio.sleep(1000)
             if self.exception is not None:
                 return ExcCodes(self.exception)
             image = self.input if function_code == 4 else self.holding

@@ -55,7 +55,7 @@ CASES: dict[str, tuple[FakeUnit, dict[str, str], str | None]] = {
                 52,
                 75,
                 {
-                    **words_at(52, f32(2345.5)),
+                    **words_at(52, f32(-2345.5)),  # the meter's sign: exporting is negative
                     **words_at(70, f32(50.02)),
                     **words_at(72, f32(12.5)),
                     **words_at(74, f32(123456.78)),  # float32: 123456.78125 kWh
@@ -63,7 +63,7 @@ CASES: dict[str, tuple[FakeUnit, dict[str, str], str | None]] = {
             )
         ),
         {
-            "power_w": "2345.500",
+            "power_w": "2345.500",  # production
             "frequency_hz": "50.020",  # float32(50.02) = 50.020000457763671875
             "energy_import_wh": "12500.000",
             "energy_wh": "123456781.250",
@@ -226,6 +226,22 @@ def test_profile_decodes_its_register_map(serve: Serve, key: str) -> None:
     reading = read_device(settings)
     assert {k: str(v) for k, v in reading.fields.items()} == expected
     assert reading.counter_range_wh == (None if counter_range is None else Decimal(counter_range))
+
+
+def test_huawei_no_value_patterns_are_left_out(serve: Serve) -> None:
+    unit = CASES["huawei_sun2000"][0]
+    night = FakeUnit(holding=dict(unit.holding))
+    night.set_words(32080, [0x8000, 0x0000])  # int32nan
+    night.set_words(32106, [0xFFFF, 0xFFFF])  # uint32nan, not 42949672.95 kWh
+    server = serve({1: night})
+    settings = ModbusDeviceSettings(
+        id="sun2000", host="127.0.0.1", port=server.port, profile="huawei_sun2000", timeout_s=3
+    )
+    fields = read_device(settings).fields
+    assert "energy_wh" not in fields
+    assert "power_w" not in fields
+    night.set_words(32080, [0x7FFF, 0xFFFF])  # the other int32nan
+    assert "power_w" not in read_device(settings).fields
 
 
 @pytest.mark.parametrize("key", ["solaredge_inverter", "fronius_symo_float"])

@@ -30,7 +30,8 @@ INVERTER_103 = {
 
 
 def settings(port: int, **kwargs: object) -> ModbusDeviceSettings:
-    return ModbusDeviceSettings(id="dev", host="127.0.0.1", port=port, timeout_s=1.0, **kwargs)  # type: ignore[arg-type]
+    options: dict[str, object] = {"timeout_s": 1.0, **kwargs}
+    return ModbusDeviceSettings(id="dev", host="127.0.0.1", port=port, **options)  # type: ignore[arg-type,unused-ignore]
 
 
 @pytest.mark.parametrize("model_id", sorted(MODEL_LAYOUTS))
@@ -156,6 +157,15 @@ def test_not_implemented_values_are_absent(
 def test_discovery_at_other_base_addresses(serve: Serve, base: int) -> None:
     server = serve({1: FakeUnit(holding=sunspec_image([COMMON, (103, INVERTER_103)], base=base))})
     assert read_device(settings(server.port)).energy_wh == Decimal("987654321.000")
+
+
+def test_discovery_goes_on_after_a_timeout_at_40000(serve: Serve) -> None:
+    image = sunspec_image([COMMON, (103, INVERTER_103)], base=0)
+    unit = FakeUnit(holding={**image, 40000: 0, 40001: 0})
+    unit.silent_at = {40000}  # no answer at all there, not even "illegal address"
+    server = serve({1: unit})
+    reading = read_device(settings(server.port, timeout_s=0.3, retries=0))
+    assert reading.energy_wh == Decimal("987654321.000")
 
 
 def test_inverter_preferred_over_meter_in_one_chain(serve: Serve) -> None:
