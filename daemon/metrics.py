@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,6 +22,9 @@ from sqlalchemy import func, select
 from heliod.adapters.store import Store
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
+
+if TYPE_CHECKING:
+    from heliod.daemon.polling import PollerCounters
 
 log = logging.getLogger("heliod.metrics")
 
@@ -127,6 +131,54 @@ class StoreCollector(Collector):
             yield up
 
 
+@dataclass
+class IntakeCounts:
+    """Counters kept by the intake parts, read at scrape time (None: part not configured)."""
+
+    # (device, reason) -> MQTT messages refused since start
+    bad_payloads: Callable[[], Mapping[tuple[str, str], int]] | None = None
+    poller: Callable[[], PollerCounters] | None = None  # Modbus poller, totals since start
+
+
+class IntakeCollector(Collector):
+    """The MQTT subscriber's refused messages and the Modbus poller's skipped/dropped counts."""
+
+    def __init__(self, counts: IntakeCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        """The intake metric families of one scrape."""
+        if self._counts.bad_payloads is not None:
+            bad = CounterMetricFamily(
+                "heliod_mqtt_bad_payloads",
+                "MQTT messages refused (not JSON, missing or invalid field)",
+                labels=["device", "reason"],
+            )
+            for (device, reason), n in sorted(self._counts.bad_payloads().items()):
+                bad.add_metric([device, reason], n)
+            yield bad
+        if self._counts.poller is not None:
+            c = self._counts.poller()
+            skipped = CounterMetricFamily(
+                "heliod_poller_skipped_polls",
+                "Modbus polls not started because the device's previous poll still ran",
+                labels=["device"],
+            )
+            for device, n in sorted(c.skipped.items()):
+                skipped.add_metric([device], n)
+            dropped = CounterMetricFamily(
+                "heliod_poller_dropped_readings",
+                "Modbus readings dropped because the store failed for too long",
+            )
+            dropped.add_metric([], c.dropped)
+            dedicated = CounterMetricFamily(
+                "heliod_poller_dedicated_links",
+                "Modbus links moved to a thread of their own after a slow or failed poll",
+            )
+            dedicated.add_metric([], c.dedicated_links)
+            yield from (skipped, dropped, dedicated)
+
+
 class Metrics:
     """Every heliod metric, in its own registry."""
 
@@ -172,6 +224,10 @@ class Metrics:
     def add_store(self, store: Store, plants: Iterable[str], backlogs: Backlogs) -> None:
         """Also collect the ledger figures and backlogs at each scrape."""
         self.registry.register(StoreCollector(store, plants, backlogs))
+
+    def add_intake(self, counts: IntakeCounts) -> None:
+        """Also collect the intake's counters (MQTT bad payloads, Modbus poller) at each scrape."""
+        self.registry.register(IntakeCollector(counts))
 
     # -- Reporter (supervisor) ---------------------------------------------------------
     def failure(self, kind: str, name: str) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,10 @@ from heliod.rewards.units import mwh_to_wh
 log = logging.getLogger("heliod.mqtt_wiring")
 
 MWH_IN_MWH_UNITS = 10**9  # one MWh in the store's mWh
+# A device's power counts in the plant's power until it is this many intervals old: the
+# same window after which /healthz calls the device stale (a night without messages must
+# not keep the afternoon's power on display).
+POWER_FRESH_INTERVALS = 3
 
 
 def mqtt_settings(config: Config) -> MqttSettings | None:
@@ -79,11 +84,19 @@ class StatePublisher:
         store: Store,
         config: Config,
         clock_us: Callable[[], int],
+        *,
         every_s: float = 60.0,
+        rate: float = 1.0,
     ) -> None:
         self._publisher = publisher
         self._store = store
-        self._plants = {p.id: list(p.energy_devices) for p in config.plants}
+        # plant -> {device: expected interval in clock µs}; `rate` is the demo's clock speed.
+        self._plants = {
+            p.id: {
+                d.id: int(d.expected_interval / timedelta(microseconds=1) * rate) for d in p.devices
+            }
+            for p in config.plants
+        }
         self._clock_us = clock_us
         self._every_us = int(every_s * 1_000_000)
         self._last: dict[str, tuple[int, int]] = {}  # plant -> (e_mwh, published at µs)
@@ -112,22 +125,35 @@ class StatePublisher:
                 self._last[plant] = (e_mwh, now)
 
     @staticmethod
-    def _state(conn: Any, devices: list[str], e_mwh: int, done: int, now: int) -> dict[str, Any]:
-        r = t.readings.c
-        power_mw = 0
-        for device in devices:
-            value = conn.execute(
-                select(r.power_mw)
-                .where(r.device == device, r.power_mw.is_not(None))
-                .order_by(r.id.desc())
-                .limit(1)
-            ).scalar()
-            power_mw += int(value or 0)
+    def _state(
+        conn: Any, devices: Mapping[str, int], e_mwh: int, done: int, now: int
+    ) -> dict[str, Any]:
         return {
-            "power_w": mwh_to_wh(power_mw),  # mW → W, the same exact factor as mWh → Wh
+            "power_w": mwh_to_wh(plant_power_mw(conn, devices, now)),  # mW → W, exact
             "energy_wh": mwh_to_wh(e_mwh),
             "mwh_completed": done,
             # (E − 10^6 × mwh_completed) / 10^6 with E in Wh: exact decimal (§7)
             "next_mwh_progress": Decimal(e_mwh - done * MWH_IN_MWH_UNITS).scaleb(-9),
             "updated_at": rfc3339(now),
         }
+
+
+def plant_power_mw(conn: Any, devices: Mapping[str, int], now_us: int) -> int:
+    """A plant's current power (mW): Σ of each device's latest `power_w`, if still fresh.
+
+    Every device of the plant counts, not only its energy devices: OpenDTU and Shelly
+    publish power on a topic (so a device) of its own. A device's latest power is left out
+    once its reading is older than POWER_FRESH_INTERVALS of the device's interval (µs).
+    """
+    r = t.readings.c
+    total = 0
+    for device, interval_us in devices.items():
+        row = conn.execute(
+            select(r.power_mw, r.ts_us)
+            .where(r.device == device, r.power_mw.is_not(None))
+            .order_by(r.id.desc())
+            .limit(1)
+        ).first()
+        if row is not None and now_us - row.ts_us <= POWER_FRESH_INTERVALS * interval_us:
+            total += int(row.power_mw)
+    return total

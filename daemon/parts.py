@@ -20,7 +20,8 @@ from fastapi import FastAPI
 from heliod.daemon.api import create_app
 from heliod.daemon.config import MqttDevice
 from heliod.daemon.health import DeviceStatus
-from heliod.daemon.polling import Poller
+from heliod.daemon.metrics import IntakeCounts
+from heliod.daemon.polling import Poller, PollerCounters
 from heliod.daemon.supervisor import Job, Service
 from heliod.daemon.wiring import modbus_settings
 from heliod.rewards.readings import Reading
@@ -109,7 +110,39 @@ class Intake:
 
     services: list[Service] = field(default_factory=list)
     device_sources: list[Callable[[], Mapping[str, DeviceStatus]]] = field(default_factory=list)
+    counts: IntakeCounts = field(default_factory=IntakeCounts)
     stopped: bool = False
+
+
+class _PollerTotals:
+    """The poller's counters since the daemon started, across restarts of the poller."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = PollerCounters(dropped=0, skipped={}, failures={}, dedicated_links=0)
+
+    def stop(self, poller: Poller, timeout_s: float) -> None:
+        """Stop a poller and keep its final counts."""
+        poller.stop(timeout_s)
+        with self._lock:
+            self._done = _add(self._done, poller.counters())
+
+    def total(self, current: Poller | None) -> PollerCounters:
+        """The stopped pollers' counts plus those of the current one."""
+        with self._lock:
+            return self._done if current is None else _add(self._done, current.counters())
+
+
+def _add(a: PollerCounters, b: PollerCounters) -> PollerCounters:
+    def merged(x: Mapping[str, int], y: Mapping[str, int]) -> dict[str, int]:
+        return {k: x.get(k, 0) + y.get(k, 0) for k in {*x, *y}}
+
+    return PollerCounters(
+        dropped=a.dropped + b.dropped,
+        skipped=merged(a.skipped, b.skipped),
+        failures=merged(a.failures, b.failures),
+        dedicated_links=a.dedicated_links + b.dedicated_links,
+    )
 
 
 def build_intake(rt: Runtime, sink: Sink) -> Intake:
@@ -127,20 +160,24 @@ def build_intake(rt: Runtime, sink: Sink) -> Intake:
                     table[key] = _TimedDevice(device, rt.metrics)
             return poller
 
-        polling = Holder(new_poller, Poller.start, lambda p, t: p.stop(t))
+        totals = _PollerTotals()
+        polling = Holder(new_poller, Poller.start, totals.stop)
+        intake.counts.poller = lambda: totals.total(polling.current)
         intake.services.append(Service("modbus-poller", polling.start, polling.stop))
         intake.device_sources.append(
             lambda: polling.current.health() if polling.current is not None else {}
         )
     mqtt_ids = [d.id for _, d in rt.config.devices() if isinstance(d, MqttDevice)]
     if rt.options.mqtt and rt.config.mqtt is not None and mqtt_ids:
-        from heliod.adapters.mqtt import MqttSubscriber  # noqa: PLC0415 - optional part
+        from heliod.adapters.mqtt import BadPayloads, MqttSubscriber  # noqa: PLC0415 - optional
         from heliod.daemon.mqtt_wiring import mqtt_settings  # noqa: PLC0415
 
         settings = mqtt_settings(rt.config)
         assert settings is not None
+        bad = BadPayloads()  # one for every subscriber instance: counts survive restarts
+        intake.counts.bad_payloads = lambda: bad.by_reason
         subscribing = Holder(
-            lambda: MqttSubscriber(settings, sink, clock=rt.clock.now),
+            lambda: MqttSubscriber(settings, sink, clock=rt.clock.now, bad_payloads=bad),
             MqttSubscriber.start,
             lambda s, t: s.stop(t),
         )
@@ -186,7 +223,9 @@ def build_outputs(rt: Runtime) -> Outputs:
         publisher = mqtt_publisher(rt.config, settings)
         if publisher is not None:
             out.publisher = publisher
-            out.state_publisher = StatePublisher(publisher, rt.store, rt.config, rt.clock.now_us)
+            out.state_publisher = StatePublisher(
+                publisher, rt.store, rt.config, rt.clock.now_us, rate=rt.clock.rate
+            )
             out.services.append(Service("mqtt-publisher", publisher.start, publisher.stop))
     if rt.options.export and rt.config.influxdb is not None:
         _add_export(rt, out)

@@ -118,6 +118,7 @@ class Runtime:
                 devices=self.health.device_states,
             ),
         )
+        self.metrics.add_intake(self.intake.counts)
         host, port = options.listen or (config.api.host, config.api.port)
         self.http = HttpServer(build_app(self), host, port)
         self._register()

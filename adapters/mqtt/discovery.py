@@ -90,7 +90,9 @@ def discovery_messages(prefix: str, plant: PlantInfo) -> list[tuple[str, dict[st
         config = {
             **{k: v for k, v in fragment.items() if v is not None},
             "unique_id": f"{node}_{key}",
-            "object_id": f"{node}_{key}",
+            # Home Assistant 2025.10 deprecated `object_id` (ignored from 2026.4) for this
+            # full entity id, domain included.
+            "default_entity_id": f"sensor.{node}_{key}",
             "state_topic": f"{base}/state",
             "availability_topic": f"{base}/availability",
             "payload_available": "online",

@@ -163,13 +163,18 @@ class MqttPublisher:
         return all(flushed)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish `offline`, wait for it briefly, disconnect cleanly."""
-        for link in self._links.values():
-            info = link.client.publish(f"{link.base}/availability", OFFLINE, qos=1, retain=True)
+        """Publish `offline` on every link, wait for all within one deadline, disconnect."""
+        sent = [
+            (link, link.client.publish(f"{link.base}/availability", OFFLINE, qos=1, retain=True))
+            for link in self._links.values()
+        ]
+        deadline = time.monotonic() + timeout
+        for link, info in sent:
             if link.connected.is_set():
                 # If the connection drops meanwhile, the last will says offline.
                 with contextlib.suppress(RuntimeError, ValueError):
-                    info.wait_for_publish(timeout)
+                    info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        for link in self._links.values():
             link.client.disconnect()
             link.client.loop_stop()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from paho.mqtt.client import topic_matches_sub
@@ -30,11 +30,16 @@ class Router:
                 raise PermanentError(f"device {device.id}: qos must be 0, 1 or 2, got {device.qos}")
         self._devices = tuple(devices)
         self._filters = [(d.topic, PayloadDecoder(d)) for d in devices]
+        # One MQTT 5 Subscription Identifier per distinct filter (1, 2, …): a broker sends
+        # one copy of a message per matching subscription, each with its identifier, so
+        # with overlapping filters a copy goes only to the devices of its own filter.
+        self._ids = {flt: n for n, flt in enumerate(sorted({d.topic for d in devices}), 1)}
+        self._id_of = {d.id: self._ids[d.topic] for d in devices}  # device -> its filter's id
         self._bad = bad
         self._cache: dict[str, tuple[PayloadDecoder, ...]] = {}
 
-    def subscriptions(self) -> list[tuple[str, int]]:
-        """(filter, qos) pairs to subscribe to, each filter once with its highest QoS.
+    def subscriptions(self) -> list[tuple[str, int, int]]:
+        """(filter, qos, subscription id) to subscribe to, each filter once with its highest QoS.
 
         QoS 2 is subscribed as QoS 1: under QoS 2 a receiver owns the message once it sent
         PUBREC, before our commit, so a crash then would lose it; QoS 1 redelivers it, and
@@ -43,7 +48,7 @@ class Router:
         best: dict[str, int] = {}
         for device in self._devices:
             best[device.topic] = max(best.get(device.topic, 0), min(device.qos, 1))
-        return sorted(best.items())
+        return [(flt, qos, self._ids[flt]) for flt, qos in sorted(best.items())]
 
     def matching(self, topic: str) -> tuple[PayloadDecoder, ...]:
         """The decoders of the devices whose filter matches `topic`."""
@@ -55,9 +60,24 @@ class Router:
             self._cache[topic] = found
         return found
 
-    def route(self, topic: str, payload: bytes | bytearray, arrival: datetime) -> list[Reading]:
-        """Readings from one message; refused payloads are counted per device, never raised."""
+    def route(
+        self,
+        topic: str,
+        payload: bytes | bytearray,
+        arrival: datetime,
+        sub_ids: Collection[int] = (),
+    ) -> list[Reading]:
+        """Readings from one message; refused payloads are counted per device, never raised.
+
+        `sub_ids`: the message's Subscription Identifiers; given, only the devices of those
+        filters get it (another copy comes for each other matching filter). Without them
+        (a broker that does not support identifiers) every matching device gets it.
+        """
         decoders = self.matching(topic)
+        if sub_ids:
+            # The topic must match too: an identifier could come from a subscription of an
+            # earlier configuration still held in the broker's persistent session.
+            decoders = tuple(d for d in decoders if self._id_of[d.device_id] in sub_ids)
         if not decoders:
             # A filter dropped from the config can outlive it in the broker's session.
             return []

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from heliod.adapters.errors import AdapterError, PermanentError, RetryableError
@@ -100,6 +102,7 @@ class MqttSubscriber:
         self._committed: dict[int, tuple[int, str, bytes | bytearray]] = {}
         self._receive_max = min(65535, 2 * batch_max)
         self._last_rx = 0.0  # monotonic time of the last message received
+        self._subacks_due = 0  # SUBACKs still awaited on this connection (paho's thread only)
         self.stats = SubscriberStats()
         self.last_error: AdapterError | None = None
 
@@ -173,7 +176,9 @@ class MqttSubscriber:
         return self._bad.by_reason
 
     # -- paho callbacks (paho's network thread) ----------------------------------------
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         if reason.is_failure:
             self.last_error = connack_error(reason)
             log.warning("mqtt: %s", self.last_error)
@@ -189,17 +194,9 @@ class MqttSubscriber:
             with self._cond:
                 kept = [m for m in self._queue if m.conn == self._conn or m.qos == 0]
                 self._queue = deque(kept)
-        # Retained messages only when the subscription is new, not on every reconnect.
-        subs = [
-            (flt, SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
-            for flt, qos in self._router.subscriptions()
-        ]
         self.stats.connects += 1
         self.last_error = None
-        if subs:
-            client.subscribe(subs)  # connected once the SUBACK says every filter is granted
-        else:
-            self._connected.set()
+        self._subscribe(client, props)
         log.info(
             "mqtt: connected to %s:%d (session %s)",
             self._settings.host,
@@ -207,13 +204,42 @@ class MqttSubscriber:
             "resumed" if flags.session_present else "new",
         )
 
+    def _subscribe(self, client: mqtt.Client, connack: Any) -> None:
+        # Retained messages only when the subscription is new, not on every reconnect.
+        subs = [
+            (
+                flt,
+                SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB),
+                n,
+            )
+            for flt, qos, n in self._router.subscriptions()
+        ]
+        if not subs:
+            self._connected.set()
+            return
+        # Connected once every SUBACK says its filters are granted.
+        if getattr(connack, "SubscriptionIdentifierAvailable", 1) == 0:
+            # Without identifiers overlapping filters each deliver a copy to every
+            # matching device (docs/mqtt.md): one SUBSCRIBE for all filters.
+            self._subacks_due = 1
+            client.subscribe([(flt, opts) for flt, opts, _ in subs])
+            return
+        # A SUBSCRIBE carries one identifier for all its filters: one packet per filter.
+        self._subacks_due = len(subs)
+        for flt, opts, n in subs:
+            props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+            props.SubscriptionIdentifier = n
+            client.subscribe((flt, opts), properties=props)
+
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         refused = [str(code) for code in codes if code.is_failure]
         if refused:
             # Typically the broker's ACL: a person must grant heliod these topics.
             self.last_error = PermanentError(f"mqtt: broker refused subscriptions: {refused}")
             log.error("%s", self.last_error)
-        self._connected.set()
+        self._subacks_due -= 1
+        if self._subacks_due <= 0:
+            self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         with self._ack_lock:
@@ -236,7 +262,9 @@ class MqttSubscriber:
             return  # not acknowledged: the broker keeps it for our next session
         try:
             topic = msg.topic
-            readings = self._router.route(topic, msg.payload, self._clock())
+            ids = getattr(msg.properties, "SubscriptionIdentifier", None) or ()
+            ids = ids if isinstance(ids, list) else [ids]
+            readings = self._router.route(topic, msg.payload, self._clock(), ids)
         except UnicodeDecodeError:
             topic, readings = "", []  # a topic that is not UTF-8 matches no device
         except Exception:

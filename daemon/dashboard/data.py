@@ -176,7 +176,9 @@ def plant_data(
         "power_today": {
             "from": rfc3339(midnight),
             "to": rfc3339(tomorrow),
-            "points": power_today(conn, plant.energy_devices, midnight, tomorrow),
+            # Every device's power, as in the MQTT state: OpenDTU and Shelly report
+            # power on a device that is not an energy device (docs/mqtt.md).
+            "points": power_today(conn, [d.id for d in plant.devices], midnight, tomorrow),
         },
         "energy_days": energy_per_day(conn, plant.id, days, tz),
         "balances": balances(conn, plant.id, reward.decimals),

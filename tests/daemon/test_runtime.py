@@ -148,6 +148,10 @@ def test_stop_flushes_every_successful_poll_and_the_ledger_verifies(
     ok = runtime.metrics.registry.get_sample_value(
         "heliod_polls_total", {"device": "inv1", "result": "ok"}
     )
+    # The poller's own counters are exported too (kept across poller restarts).
+    sample = runtime.metrics.registry.get_sample_value
+    assert sample("heliod_poller_dropped_readings_total") == 0
+    assert sample("heliod_poller_skipped_polls_total", {"device": "inv1"}) is not None
     store = Store.open(runtime.config.storage.url, migrate=False)
     try:
         with store.read() as conn:

@@ -246,8 +246,15 @@ class Collector:
             )
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
+        # Returning before the SUBACK would let a test publish a non-retained message
+        # that nobody is subscribed to yet (a flaky test).
+        if not subscribed.wait(10):
+            self.close()
+            raise AssertionError(f"collector: no SUBACK for {topic} within 10 s")
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self._cond:

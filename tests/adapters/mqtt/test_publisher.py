@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from heliod.adapters.mqtt import MqttPublisher, MqttSettings, PlantInfo
 from heliod.adapters.mqtt.publisher import to_json
-from tests.adapters.mqtt.broker import Broker, Collector
+from tests.adapters.mqtt.broker import Broker, Collector, Publisher
 
 STATE = {
     "power_w": Decimal("182340.5"),
@@ -169,6 +170,9 @@ def test_home_assistant_discovery(broker: Broker) -> None:
     assert energy["state_topic"] == "heliod/brassemonte/state"
     assert energy["availability_topic"] == "heliod/brassemonte/availability"
     assert energy["device"]["name"] == "Centrale de Brassemonte"
+    # `object_id` is deprecated by Home Assistant 2025.10 and ignored from 2026.4.
+    assert energy["default_entity_id"] == "sensor.heliod_brassemonte_energy"
+    assert all("object_id" not in c for c in configs.values())
     assert configs[f"{base}/power/config"]["device_class"] == "power"
     assert configs[f"{base}/tokens_minted/config"]["unit_of_measurement"] == "SLR"
     assert "* 1.5" in configs[f"{base}/tokens_minted/config"]["value_template"]
@@ -204,3 +208,35 @@ def test_to_json_refuses_floats_and_nan() -> None:
         to_json({"energy_wh": 0.1})
     with pytest.raises(ValueError):
         to_json(Decimal("NaN"))
+
+
+def test_collector_is_subscribed_once_built(broker: Broker) -> None:
+    # The helper's own contract, behind test_mint_event_without_credits: a message that is
+    # not retained, published right after the Collector is built, must reach it.
+    pub = Publisher(broker)
+    try:
+        for i in range(10):
+            reader = Collector(broker, "probe/#", f"probe-{i}")
+            pub.publish([("probe/x", str(i).encode())])
+            got = reader.wait_for(lambda m: len(m) >= 1, timeout=2.0)
+            reader.close()
+            assert [p for _, p, _ in got] == [str(i).encode()]
+    finally:
+        pub.close()
+
+
+def test_stop_shares_one_deadline_across_plants(broker: Broker) -> None:
+    plants = ["p1", "p2", "p3", "p4"]
+    pub = MqttPublisher(MqttSettings(url=broker.url), "heliod", plants)
+    pub.start()
+    assert pub.wait_connected(10)
+    assert broker.proc is not None
+    broker.proc.send_signal(signal.SIGSTOP)  # connected, but no PUBACK will ever come
+    try:
+        started = time.monotonic()
+        pub.stop(timeout=1.0)
+        took = time.monotonic() - started
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    # Before the fix each plant waited its own timeout: 4 s here.
+    assert took < 2.0, took

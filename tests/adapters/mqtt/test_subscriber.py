@@ -298,3 +298,26 @@ def test_stopping_in_the_middle_of_a_backlog_stores_each_message_once(
         pub.close()
     # Every PUBACK of a clean stop reaches the broker: nothing comes back a second time.
     assert seqs(sink) == list(range(n))
+
+
+def test_overlapping_filters_give_one_reading_per_device(
+    broker: Broker, sink: RecordingSink
+) -> None:
+    # Mosquitto sends one copy per matching subscription; without Subscription Identifiers
+    # each copy went to both devices: 4 readings instead of 2.
+    pow1 = DeviceSettings(
+        id="pow1", topic="tele/pow1/SENSOR", fields={"power_w": FieldSpec("ENERGY.Power", "W")}
+    )
+    both = MqttSettings(url=broker.url, client_id="heliod-overlap", devices=(METER, pow1))
+    sub = MqttSubscriber(both, sink)
+    sub.start()
+    try:
+        assert sub.wait_connected(10)
+        pub = Publisher(broker)
+        pub.publish([("tele/pow1/SENSOR", _json(1)), ("tele/meter9/SENSOR", _json(2))])
+        sink.wait_for(3)
+        time.sleep(0.5)  # time for the extra copies, were they routed to both devices
+        pub.close()
+    finally:
+        sub.stop()
+    assert sorted(r.device for r in sink.readings) == ["meter1", "meter1", "pow1"]

@@ -1,0 +1,43 @@
+"""The running daemon exports the MQTT subscriber's refused messages as Prometheus counters."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from heliod.daemon.config import load_config
+from heliod.daemon.runtime import Options, build_runtime
+from tests.adapters.mqtt.broker import Broker, Publisher
+from tests.adapters.mqtt.test_state import opendtu_config
+from tests.support import free_port
+
+
+def test_bad_payloads_are_counted_by_device_and_reason(broker: Broker, tmp_path: Path) -> None:
+    port = free_port()
+    config = load_config(opendtu_config(tmp_path, broker), env={})
+    runtime = build_runtime(config, options=Options(listen=("127.0.0.1", port)))
+    sample = runtime.metrics.registry.get_sample_value
+
+    def bad(device: str, reason: str) -> float | None:
+        value: float | None = sample(
+            "heliod_mqtt_bad_payloads_total", {"device": device, "reason": reason}
+        )
+        return value
+
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 15
+        pub = Publisher(broker)
+        # Published until seen: the subscriber may not have subscribed yet.
+        while bad("hm800", "not_json") is None and time.monotonic() < deadline:
+            pub.publish([("solar/114172220003/0/yieldtotal", b"garbage")])
+            time.sleep(0.3)
+        pub.publish([("solar/114172220003/0/power", b"NaN")])
+        while bad("hm800-power", "non_finite_literal") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pub.close()
+        assert (bad("hm800", "not_json") or 0) >= 1
+        assert bad("hm800-power", "non_finite_literal") == 1
+        assert bad("hm800", "missing_key") is None
+    finally:
+        assert runtime.stop()
