@@ -1,6 +1,7 @@
 """Draining an export backlog to VictoriaMetrics, against a bare influxdb-client loop (issue 6).
 
   python bench/export_backlog.py [--days 7] [--devices 20] [--batch-size 5000] [--rounds 1]
+                                 [--gzip]
 
 Builds a SQLite store holding `days` of one-second readings (energy_wh and power_w) from
 `devices` devices (7 days × 20 devices ≈ 12.1 million readings; rows are inserted
@@ -11,10 +12,12 @@ directly, ingest is not what is measured), then, each round on a fresh VictoriaM
 2. bare: the same points, pre-built as line protocol in memory beforehand (not timed),
    written batch by batch with influxdb-client's synchronous WriteApi and nothing else.
 
-Prints one JSON object per round (points/s, CPU µs per point of this process and of
-VictoriaMetrics, RSS), then the median ratio heliod / bare. VictoriaMetrics runs on the
-same machine: on 2 cores, heliod's build of the next batch competes with it for CPU, so
-the wall-clock ratio depends on what else the machine runs (the load average is printed).
+The two alternate which goes first from round to round. Prints one JSON object per round
+(points/s, CPU µs per point of this process and of VictoriaMetrics, RSS, the 1-minute
+load average before and after), then the median, minimum and maximum of each figure.
+VictoriaMetrics runs on the same machine: on 2 cores, heliod's build of the next batch
+competes with it for CPU, so the wall-clock ratio depends on what else the machine runs.
+`--gzip` makes heliod's writer compress its bodies (the bare loop never does).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -133,10 +137,12 @@ class Victoria:
         subprocess.run(["rm", "-rf", str(self.dir)], check=False)
 
 
-def run_heliod(store: Store, vm: Victoria, devices: int, batch_size: int) -> dict[str, float]:
+def run_heliod(
+    store: Store, vm: Victoria, devices: int, batch_size: int, gzip: bool
+) -> dict[str, float]:
     """Drain the whole backlog with the exporter; RSS sampled meanwhile."""
     store.set_position("exporter", 0, 0)
-    writer = InfluxWriter(InfluxSettings(vm.url, "solar", "heliod", "bench"))
+    writer = InfluxWriter(InfluxSettings(vm.url, "solar", "heliod", "bench", gzip=gzip))
     plants = {f"inv{d:02d}": "brassemonte" for d in range(devices)}
     exporter = Exporter(
         store, writer, plants, lambda: int(time.time() * 1e6), batch_size=batch_size
@@ -158,7 +164,7 @@ def run_heliod(store: Store, vm: Victoria, devices: int, batch_size: int) -> dic
     cpu, vm_cpu = cpu_s() - cpu, cpu_s(vm.proc.pid) - vm_cpu
     done.set()
     sampler.join()
-    writer.close()
+    exporter.stop()  # closes the writer and gives the store connections back
     tenth = max(1, len(samples) // 10)
     return {
         "points": points,
@@ -182,6 +188,7 @@ def prebuild(store: Store, devices: int, batch_size: int) -> list[bytes]:
     while (batch := source.batch_after(after)).rows:
         bodies.append(batch.body)
         after = batch.last_id
+    source.close()
     return bodies
 
 
@@ -206,12 +213,50 @@ def run_bare(bodies: list[bytes], vm: Victoria) -> dict[str, float]:
     }
 
 
+def load() -> float:
+    """1-minute load average."""
+    return round(os.getloadavg()[0], 2)
+
+
+def round_once(
+    store: Store, root: Path, args: argparse.Namespace, n: int, heliod_first: bool
+) -> dict[str, Any]:
+    """One heliod drain and one bare loop, each on a fresh VictoriaMetrics."""
+    results: dict[str, dict[str, float]] = {}
+    for which in ("heliod", "bare") if heliod_first else ("bare", "heliod"):
+        bodies = prebuild(store, args.devices, args.batch_size) if which == "bare" else []
+        before = load()
+        vm = Victoria(root)
+        try:
+            if which == "heliod":
+                got = run_heliod(store, vm, args.devices, args.batch_size, args.gzip)
+            else:
+                got = run_bare(bodies, vm)
+        finally:
+            vm.stop()
+        del bodies
+        results[which] = {**got, "load_before": before, "load_after": load()}
+    heliod, bare = results["heliod"], results["bare"]
+    assert heliod["points"] == bare["points"] == n, (heliod, bare, n)
+    return {"heliod": heliod, "bare": bare, "ratio": heliod["points_per_s"] / bare["points_per_s"]}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, minimum and maximum."""
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--gzip", action="store_true", help="heliod compresses its bodies")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heliod-bench-") as tmp:
         root = Path(tmp)
@@ -219,37 +264,38 @@ def main() -> None:
         n = build_store(root / "heliod.db", args.days, args.devices)
         print(json.dumps({"readings": n, "build_s": round(time.perf_counter() - t, 1)}), flush=True)
         store = Store.open(f"sqlite:///{root / 'heliod.db'}")
-        ratios = []
+        rounds: list[dict[str, Any]] = []
         for round_ in range(args.rounds):
-            vm = Victoria(root)
-            try:
-                heliod = run_heliod(store, vm, args.devices, args.batch_size)
-            finally:
-                vm.stop()
-            bodies = prebuild(store, args.devices, args.batch_size)
-            vm = Victoria(root)
-            try:
-                bare = run_bare(bodies, vm)
-            finally:
-                vm.stop()
-            del bodies
-            assert heliod["points"] == bare["points"] == n, (heliod, bare, n)
-            ratio = heliod["points_per_s"] / bare["points_per_s"]
-            ratios.append(ratio)
-            print(
-                json.dumps(
-                    {
-                        "round": round_,
-                        "batch_size": args.batch_size,
-                        "heliod": heliod,
-                        "bare": bare,
-                        "ratio": round(ratio, 3),
-                    }
-                ),
-                flush=True,
-            )
+            result = round_once(store, root, args, n, heliod_first=round_ % 2 == 0)
+            rounds.append(result)
+            line = {"round": round_, "batch_size": args.batch_size, "gzip": args.gzip, **result}
+            line["ratio"] = round(result["ratio"], 3)
+            print(json.dumps(line), flush=True)
         store.close()
-        print(json.dumps({"median_ratio": round(statistics.median(ratios), 3)}))
+
+    def of(which: str, key: str) -> list[float]:
+        return [float(r[which][key]) for r in rounds]
+
+    summary = {
+        "rounds": len(rounds),
+        "ratio": spread([float(r["ratio"]) for r in rounds]),
+        "heliod_points_per_s": spread(of("heliod", "points_per_s")),
+        "bare_points_per_s": spread(of("bare", "points_per_s")),
+        "heliod_cpu_us_per_point": spread(of("heliod", "cpu_us_per_point")),
+        "bare_cpu_us_per_point": spread(of("bare", "cpu_us_per_point")),
+        "vm_cpu_us_per_point_heliod": spread(of("heliod", "vm_cpu_us_per_point")),
+        "vm_cpu_us_per_point_bare": spread(of("bare", "vm_cpu_us_per_point")),
+        "load": spread(of("heliod", "load_before") + of("bare", "load_before")),
+        "heliod_rss_growth_mb": spread(
+            [
+                peak - before
+                for peak, before in zip(
+                    of("heliod", "rss_peak_mb"), of("heliod", "rss_before_mb"), strict=True
+                )
+            ]
+        ),
+    }
+    print(json.dumps({"summary": summary}))
 
 
 if __name__ == "__main__":

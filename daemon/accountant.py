@@ -131,6 +131,7 @@ class Accountant:
         result = BatchResult(readings=len(rows), caught_up=caught_up)
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
+        hours: dict[tuple[str, int], int] = {}  # plant, UTC hour: the same energy
         credited: dict[str, set[str]] = {}
         for outcome in ledger.run(rows, decisions, caught_up, scanned):
             if outcome.plant is None:
@@ -141,6 +142,8 @@ class Accountant:
             if step is not None and step.delta_mwh:
                 key = (outcome.plant, step.device, step.ts_us - step.ts_us % repo.BUCKET_US)
                 buckets[key] = buckets.get(key, 0) + step.delta_mwh
+                hour = (outcome.plant, step.ts_us - step.ts_us % repo.HOUR_US)
+                hours[hour] = hours.get(hour, 0) + step.delta_mwh
             for due in outcome.mints:
                 got = self._mint(
                     conn,
@@ -158,6 +161,7 @@ class Accountant:
             repo.set_balances(conn, plant, {b: alloc.credited[b] for b in backers})
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
+        repo.add_energy_hourly(conn, hours)
         repo.save_state(conn, state, now_us)
         result.anomalies = len(anomalies)
         result.position = state.position

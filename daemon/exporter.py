@@ -4,7 +4,10 @@ Readings go out in store order from the position `exporter` (readings.id), mints
 `exporter_mints` (mints.id). A position moves only in a store transaction committed after
 the server accepted the batch, so an outage of any length loses nothing and a crash
 between the two resends one batch (the same points at the same times: an overwrite).
-While one batch is on the wire the next is built on a helper thread.
+While one batch is on the wire the next ones are built on a helper thread
+(export_ahead.py); one batch at a time is in flight, so a crash resends at most that
+one. Positions are committed on a connection kept for them, without waiting for the disk
+(adapters/store/relaxed.py).
 
 Failures: connection errors, timeouts, 429 and 5xx back off with full jitter (1 s doubling
 up to `backoff_max_s`); a refused token or a missing bucket stops the export with one
@@ -21,7 +24,6 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import insert
 
@@ -40,8 +42,9 @@ from heliod.adapters.influx import (
 )
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
-from heliod.adapters.store.relaxed import relaxed_write
+from heliod.adapters.store.relaxed import RelaxedPositions, relaxed_write
 from heliod.adapters.store.store import set_position
+from heliod.daemon.export_ahead import BuiltAhead
 from heliod.daemon.export_status import ExportState, LineWriter
 
 log = logging.getLogger("heliod.exporter")
@@ -79,6 +82,7 @@ class Exporter:
         self.permanent_retry_s = permanent_retry_s
         self.readings = ReadingSource(store, plant_of, batch_size)
         self.mints = MintSource(store, batch_size)
+        self.positions = RelaxedPositions(store)
         self.state = ExportState()
         self._rng = rng or random.Random()
         self._stop = threading.Event()
@@ -103,6 +107,8 @@ class Exporter:
         close = getattr(self.writer, "close", None)
         if close is not None:
             close()
+        self.readings.close()
+        self.positions.close()
 
     def wake(self) -> None:
         """New rows were committed: export them now rather than after the idle wait."""
@@ -154,51 +160,52 @@ class Exporter:
 
     def drain(self) -> int:
         """Export everything committed so far; returns the points written. Raises on failure."""
-        written = self._drain(MINT, self.mints.batch_after, None)
-        with ThreadPoolExecutor(1, thread_name_prefix="heliod-export-build") as pool:
-            written += self._drain(READING, self.readings.batch_after, pool)
+        written = self._drain(MINT, self.mints.batch_after, ahead=False)
+        written += self._drain(READING, self.readings.batch_after, ahead=True)
         if self.state.failed_since_us is not None:
             log.info("export resumed %s", self.state.recovered(self.clock_us()))
         return written
 
-    def _drain(
-        self,
-        measurement: str,
-        next_batch: Callable[[int], Batch],
-        pool: ThreadPoolExecutor | None,
-    ) -> int:
+    def _drain(self, measurement: str, next_batch: Callable[[int], Batch], *, ahead: bool) -> int:
         consumer = POSITIONS[measurement]
         written = 0
         batch = next_batch(self.store.position(consumer))
-        while batch.rows:
-            full = batch.rows >= self.batch_size
-            ahead: Future[Batch] | None = None
-            if full and pool is not None:
-                ahead = pool.submit(next_batch, batch.last_id)  # built while this one travels
-            parked = self._send(measurement, batch.body)
-            now = self.clock_us()
-            with relaxed_write(self.store) as conn:  # a lost position only resends
+        # A backlog: the next batches are built on a helper thread while this one travels.
+        built = BuiltAhead(next_batch, batch.last_id) if ahead and batch.more else None
+        try:
+            while batch.rows:
+                parked = self._send(measurement, batch.body)
+                now = self.clock_us()
+                # Only now that the server accepted the batch does the position move; a
+                # position lost at a power cut only resends.
                 if parked:
-                    conn.execute(
-                        insert(t.export_rejects),
-                        [
-                            {
-                                "measurement": measurement,
-                                "line": line,
-                                "reason": why,
-                                "created_us": now,
-                            }
-                            for line, why in parked
-                        ],
-                    )
-                set_position(conn, consumer, batch.last_id, now)
-            accepted = batch.points - len(parked)
-            self.state.exported(measurement, accepted, len(parked), now)
-            written += accepted
-            if not full or self._stop.is_set():
-                break
-            batch = ahead.result() if ahead is not None else next_batch(batch.last_id)
+                    self._park(measurement, parked, consumer, batch.last_id, now)
+                else:
+                    self.positions.set(consumer, batch.last_id, now)
+                accepted = batch.points - len(parked)
+                self.state.exported(measurement, accepted, len(parked), now)
+                written += accepted
+                if not batch.more or self._stop.is_set():
+                    break
+                batch = built.next() if built is not None else next_batch(batch.last_id)
+        finally:
+            if built is not None:
+                built.close()
         return written
+
+    def _park(
+        self, measurement: str, parked: list[tuple[str, str]], consumer: str, last: int, now: int
+    ) -> None:
+        """Store the refused lines and move the position past them, in one transaction."""
+        with relaxed_write(self.store) as conn:
+            conn.execute(
+                insert(t.export_rejects),
+                [
+                    {"measurement": measurement, "line": line, "reason": why, "created_us": now}
+                    for line, why in parked
+                ],
+            )
+            set_position(conn, consumer, last, now)
 
     def _send(self, measurement: str, body: bytes) -> list[tuple[str, str]]:
         """Write a body; returns the lines the server refused on their own (to be parked)."""

@@ -1,9 +1,12 @@
 """The production route's points (contract §6) and the measured power curve, from rollups.
 
 `energy_wh` of a point is the increase of the plant's accounted energy E in [t, t + step):
-the accountant's 5-minute energy buckets (each Δ at its P's timestamp) summed over the
-step. `avg_power_w` = energy_wh × 3600 / the step's length in seconds, where a day is
-from one local midnight to the next (23 or 25 hours on the days clocks change).
+the accountant's energy rollups (each Δ at its P's timestamp) summed over the step. For
+the plant as a whole at `1h` and `1d`, when every step starts on a whole UTC hour (the
+plant's offset is whole hours, the days' midnights too), they are its hourly sums
+(`energy_hourly`, 24 rows a day); otherwise the 5-minute buckets of its devices.
+`avg_power_w` = energy_wh × 3600 / the step's length in seconds, where a day is from one
+local midnight to the next (23 or 25 hours on the days clocks change).
 
 Steps: `5m` and `1h` follow UTC instants from the local boundary at or before `from`
 (5 minutes and one hour are the same everywhere for zones offset by whole quarters of an
@@ -29,6 +32,7 @@ from heliod.rewards.units import mwh_to_wh, quantize
 STEPS_S = {"5m": 300, "1h": 3600, "1d": 86400}
 MAX_POINTS = 10_000
 _US = 1_000_000
+_HOUR_US = 3600 * _US  # energy_hourly rows start on whole UTC hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +126,11 @@ def production(
     """The §6 production points of a plant (its energy devices, or only `device_ids`)."""
     bounds = step_starts(from_us, to_us, step, tz)
     sums = [0] * (len(bounds) - 1)
-    for start, e_mwh in rollups.energy_buckets(conn, plant, device_ids, bounds[0], bounds[-1]):
+    if device_ids is None and step != "5m" and all(b % _HOUR_US == 0 for b in bounds):
+        rows = rollups.energy_hours(conn, plant, bounds[0], bounds[-1])
+    else:  # a half-hour zone, 5-minute steps or some devices only
+        rows = rollups.energy_buckets(conn, plant, device_ids, bounds[0], bounds[-1])
+    for start, e_mwh in rows:
         sums[bisect.bisect_right(bounds, start) - 1] += e_mwh
     points = []
     for i, e_mwh in enumerate(sums):

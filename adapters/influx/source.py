@@ -1,21 +1,30 @@
 """Batches of line protocol read from the store in id order, one window of rows at a time.
 
-A batch is the rows with id in (after, after + n] where n ≤ batch_size rows exist: its
-`last_id` is what the export position becomes once the server accepts its body, so a
-batch is never split across a position and memory stays flat whatever the backlog.
+A batch holds at most `batch_size` rows with id > `after`: its `last_id` is what the
+export position becomes once the server accepts its body, so a batch is never split
+across a position and memory stays flat whatever the backlog. `more` says whether rows
+after it existed when it was read (the export loop goes on without waiting).
 
-On SQLite the lines are built by SQLite itself (printf and group_concat in C, with the
-GIL released), which is several times faster than formatting each row in Python and runs
-beside the HTTP write of the previous batch. Elsewhere (PostgreSQL) rows are formatted by
-`lines.reading_lines`. Both give the same bytes (tests/adapters/test_influx.py).
+On SQLite the lines are built by SQLite itself (one printf per row and group_concat, in C,
+with the GIL released), which is several times faster than formatting each row in Python
+and runs beside the HTTP write of the previous batch. The query reads a window of ids
+starting at the first id after the position (no sort, no LIMIT sub-query), takes each
+device's measurement-and-tags prefix from a small temporary table joined on the device,
+and runs on a connection the source keeps, without SQLAlchemy's per-statement work.
+Elsewhere (PostgreSQL) rows are formatted by `lines.reading_lines`. Both give the same
+bytes (tests/adapters/test_influx.py).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from heliod.adapters.influx.lines import (
     MintRow,
@@ -26,21 +35,30 @@ from heliod.adapters.influx.lines import (
 )
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.engine import sqlite_path
+
+PREFIX_TABLE = "heliod_export_prefix"  # temporary: lives on the source's own connection
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Line protocol for the rows with id in (after, last_id]; `rows` may exceed the lines."""
+    """Line protocol for rows with id in (after, last_id]; `rows` may exceed `points`."""
 
     after: int
     last_id: int
     rows: int
     body: bytes
+    points: int  # lines in body (a row without any field has none)
+    more: bool = False  # rows with a higher id existed when the batch was read
 
-    @property
-    def points(self) -> int:
-        """Number of lines (points) in the body."""
-        return self.body.count(b"\n") + 1 if self.body else 0
+    @classmethod
+    def of(cls, after: int, last_id: int, rows: int, body: bytes, more: bool) -> Batch:
+        """A batch whose points are counted from its body."""
+        return cls(after, last_id, rows, body, _lines(body), more)
+
+
+def _lines(body: bytes) -> int:
+    return body.count(b"\n") + 1 if body else 0
 
 
 def _sql_escape(expr: str) -> str:
@@ -58,14 +76,13 @@ def _milli(col: str) -> str:
     )
 
 
-def _sqlite_readings_sql(devices: int) -> str:
-    """The SQLite query building one batch; parameters: (device, prefix) × n, after, limit.
+def _sqlite_readings_sql() -> str:
+    """The SQLite query building one batch; parameters: after, batch_size.
 
-    The text is made of constants only (S608 below): ids and prefixes are bound parameters.
+    Returns (rows, rows with energy or power, last id, body, newest id in the table).
+    The text is made of constants only (S608 below).
     """
-    whens = " ".join("WHEN ? THEN ?" for _ in range(devices))
-    unknown = f"'reading,device=' || {_sql_escape('device')} || ' '"
-    prefix = f"CASE device {whens} ELSE {unknown} END" if devices else unknown
+    unknown = f"'reading,device=' || {_sql_escape('r.device')} || ' '"
     value = (
         "CASE WHEN instr(value, '.') OR instr(lower(value), 'e') THEN value ELSE value || '.0' END"
     )
@@ -86,12 +103,20 @@ def _sqlite_readings_sql(devices: int) -> str:
         f" ELSE (SELECT CASE WHEN f = '' THEN NULL ELSE pre || f || ' ' || ts_us END"
         f" FROM (SELECT {fields} AS f)) END"
     )
+    # SQLite flattens the sub-queries into one scan of the rowid range [lo, lo + n): every
+    # expression is evaluated once per row, hence the cheap count of rows with a field
+    # (count(line) would build each line twice); rows with neither energy nor power are
+    # rare and are counted from the body instead.
     return (
+        f"WITH win(lo) AS (SELECT min(id) FROM readings WHERE id > ?)"  # noqa: S608
+        " SELECT count(*), count(coalesce(e, w)), max(id),"
         # As a BLOB the body reaches Python as bytes, not decoded to str and encoded back.
-        "SELECT count(*), max(id), CAST(group_concat(line, char(10)) AS BLOB) FROM ("  # noqa: S608
-        f"SELECT id, {line} AS line FROM ("
-        f"SELECT id, ts_us, energy_mwh AS e, power_mw AS w, extra, {prefix} AS pre"
-        " FROM readings WHERE id > ? ORDER BY id LIMIT ?))"
+        " CAST(group_concat(line, char(10)) AS BLOB), (SELECT max(id) FROM readings)"
+        f" FROM (SELECT id, e, w, {line} AS line FROM ("
+        "SELECT r.id AS id, r.ts_us AS ts_us, r.energy_mwh AS e, r.power_mw AS w,"
+        f" r.extra AS extra, coalesce(p.prefix, {unknown}) AS pre"
+        f" FROM readings r LEFT JOIN temp.{PREFIX_TABLE} p ON p.device = r.device"
+        " WHERE r.id >= (SELECT lo FROM win) AND r.id < (SELECT lo FROM win) + ?))"
     )
 
 
@@ -102,33 +127,87 @@ class ReadingSource:
         self.store = store
         self.batch_size = batch_size
         self.prefixes = {d: reading_prefix(p, d) for d, p in sorted(plant_of.items())}
-        self._sqlite = store.dialect == "sqlite"
-        self._sql = _sqlite_readings_sql(len(self.prefixes))
-        self._params: list[object] = [x for item in self.prefixes.items() for x in item]
+        # An in-memory SQLite store has no second connection to the same data.
+        self._sqlite = store.dialect == "sqlite" and sqlite_path(store.url) is not None
+        self._sql = _sqlite_readings_sql()
+        self._raw: Any = None  # SQLite: a pooled DBAPI connection kept for the batches
+        self._release: weakref.finalize[Any, ReadingSource] | None = None
+        self._lock = threading.Lock()
 
     def batch_after(self, after: int) -> Batch:
         """The next batch of at most `batch_size` readings with id > after."""
+        if self._sqlite:
+            with self._lock:
+                return self._sqlite_batch(after)
+        r = t.readings.c
+        stmt = (
+            select(r.id, r.device, r.ts_us, r.energy_mwh, r.power_mw, r.extra)
+            .where(r.id > after)
+            .order_by(r.id)
+            .limit(self.batch_size)
+        )
         with self.store.read() as conn:
-            if self._sqlite:
-                return self._sqlite_batch(conn, after)
-            r = t.readings.c
-            stmt = (
-                select(r.id, r.device, r.ts_us, r.energy_mwh, r.power_mw, r.extra)
-                .where(r.id > after)
-                .order_by(r.id)
-                .limit(self.batch_size)
-            )
             rows: list[ReadingRow] = [tuple(row) for row in conn.execute(stmt)]
         if not rows:
-            return Batch(after, after, 0, b"")
-        return Batch(after, rows[-1][0], len(rows), reading_lines(rows, self.prefixes))
+            return Batch(after, after, 0, b"", 0)
+        more = len(rows) >= self.batch_size
+        return Batch.of(after, rows[-1][0], len(rows), reading_lines(rows, self.prefixes), more)
 
-    def _sqlite_batch(self, conn: Connection, after: int) -> Batch:
-        params = (*self._params, after, self.batch_size)
-        count, last, body = conn.exec_driver_sql(self._sql, params).one()
+    def close(self) -> None:
+        """Give the SQLite connection back to the pool (reopened if used again)."""
+        with self._lock:
+            if self._release is not None:
+                self._release()
+            self._raw = self._release = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            # The engine's own connection (its pragmas, its pool), in driver autocommit
+            # mode: the one SELECT below reads one consistent snapshot of the WAL.
+            raw = self.store.engine.raw_connection()
+            try:
+                db = _driver(raw)
+                db.execute(f"DROP TABLE IF EXISTS temp.{PREFIX_TABLE}")
+                db.execute(
+                    f"CREATE TEMP TABLE {PREFIX_TABLE}"
+                    " (device TEXT PRIMARY KEY, prefix TEXT NOT NULL) WITHOUT ROWID"
+                )
+                db.executemany(
+                    f"INSERT INTO temp.{PREFIX_TABLE} VALUES (?, ?)",  # noqa: S608
+                    list(self.prefixes.items()),
+                )
+            except BaseException:
+                raw.close()
+                raise
+            self._raw = raw
+            # Also returned to the pool when the source is dropped without close().
+            self._release = weakref.finalize(self, _give_back, raw)
+        return _driver(self._raw)
+
+    def _sqlite_batch(self, after: int) -> Batch:
+        db = self._connection()
+        count, with_ew, last, body, newest = db.execute(
+            self._sql, (after, self.batch_size)
+        ).fetchone()
         if not count:
-            return Batch(after, after, 0, b"")
-        return Batch(after, int(last), int(count), bytes(body or b""))
+            return Batch(after, after, 0, b"", 0)
+        body = bytes(body or b"")
+        last = int(last)
+        more = newest is not None and int(newest) > last
+        if with_ew == count:  # every row has a field: one line per row
+            return Batch(after, last, int(count), body, int(count), more)
+        return Batch.of(after, last, int(count), body, more)
+
+
+def _driver(raw: Any) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, raw.driver_connection)
+
+
+def _give_back(raw: Any) -> None:
+    try:
+        _driver(raw).execute(f"DROP TABLE IF EXISTS temp.{PREFIX_TABLE}")
+    finally:
+        raw.close()
 
 
 class MintSource:
@@ -150,5 +229,6 @@ class MintSource:
         with self.store.read() as conn:
             rows: list[MintRow] = [tuple(row) for row in conn.execute(stmt)]
         if not rows:
-            return Batch(after, after, 0, b"")
-        return Batch(after, rows[-1][0], len(rows), mint_lines(rows))
+            return Batch(after, after, 0, b"", 0)
+        more = len(rows) >= self.batch_size
+        return Batch.of(after, rows[-1][0], len(rows), mint_lines(rows), more)

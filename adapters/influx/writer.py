@@ -1,8 +1,15 @@
-"""Writing line protocol with influxdb-client's synchronous WriteApi, errors sorted in two kinds.
+"""Writing line protocol with influxdb-client's low-level WriteService, errors sorted in two kinds.
 
 One `InfluxDBClient` per writer keeps one urllib3 pool, so every batch reuses the same
-HTTP connection. The client's own retries are off: the export loop decides when to try
-again (it alone knows the position), this module only says whether trying again can help.
+HTTP connection. Bodies are already line protocol as bytes, so they go straight to the
+client's `WriteService.post_write` (the call its WriteApi ends in), without the WriteApi's
+record serialization. The client's own retries are off: the export loop decides when to
+try again (it alone knows the position), this module only says whether trying again can
+help.
+
+`gzip` (off by default) compresses each body at zlib level 1 (the client's own option
+uses level 9, which costs about 6 µs of CPU per point): about 10× fewer bytes, for a
+slow uplink; on a LAN it only adds CPU on both sides (docs/performance.md).
 
 | answer | error | the export loop |
 | --- | --- | --- |
@@ -15,13 +22,14 @@ again (it alone knows the position), this module only says whether trying again 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import cast
 
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.service.write_service import WriteService
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from heliod.adapters.errors import PermanentError, RetryableError
@@ -30,6 +38,8 @@ REFUSED_DATA = frozenset({400, 413, 422})  # the server parsed the request and r
 MAX_DETAIL = 300  # characters of the server's message kept in errors and logs
 # The body's timestamps are µs since the epoch: the store's ts_us, as they are.
 _MICROSECONDS = cast(WritePrecision, WritePrecision.US)
+_CONTENT_TYPE = "text/plain; charset=utf-8"
+GZIP_LEVEL = 1  # fastest: line protocol compresses about 10× even so
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +89,29 @@ class InfluxWriter:
             token=settings.token,
             org=settings.org,
             timeout=int(settings.timeout_s * 1000),
-            enable_gzip=settings.gzip,
             retries=False,
         )
-        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._service = WriteService(self._client.api_client)  # type: ignore[no-untyped-call]
 
     def write(self, body: bytes) -> None:
         """Send one body; returns once the server has accepted every point in it."""
         if not body:
             return
         s = self.settings
+        extra = {}
+        if s.gzip:
+            # wbits 31: a gzip member, as Content-Encoding: gzip means.
+            body = zlib.compress(body, GZIP_LEVEL, wbits=31)
+            extra["content_encoding"] = "gzip"
         try:
-            self._api.write(bucket=s.bucket, org=s.org, record=body, write_precision=_MICROSECONDS)
+            self._service.post_write(  # type: ignore[no-untyped-call]
+                org=s.org,
+                bucket=s.bucket,
+                body=body,
+                precision=_MICROSECONDS,
+                content_type=_CONTENT_TYPE,
+                **extra,
+            )
         except InfluxDBError as exc:
             raise classify(exc, s) from exc
         except (Urllib3Error, OSError) as exc:

@@ -17,6 +17,7 @@ from heliod.rewards.verify import MintRecord
 
 ReadingRow = tuple[int, str, int, int | None, int | None]
 BUCKET_US = 300_000_000  # energy is kept per 5-minute bucket of P's timestamp
+HOUR_US = 3_600_000_000  # and per plant and UTC hour (energy_hourly)
 
 
 def load_state(conn: Connection) -> LedgerState:
@@ -155,6 +156,17 @@ def add_energy(conn: Connection, buckets: dict[tuple[str, str, int], int]) -> No
             if e
         ],
         keys=["plant", "device", "start_us"],
+        add=["e_mwh"],
+    )
+
+
+def add_energy_hourly(conn: Connection, hours: dict[tuple[str, int], int]) -> None:
+    """Add accepted energy to the plant-hour sums (plant, UTC hour start)."""
+    upsert(
+        conn,
+        t.energy_hourly,
+        [{"plant": p, "start_us": s, "e_mwh": e} for (p, s), e in sorted(hours.items()) if e],
+        keys=["plant", "start_us"],
         add=["e_mwh"],
     )
 
@@ -310,5 +322,5 @@ def event_body(
 
 def reset_derived(conn: Connection) -> None:
     """Drop everything the accountant derived (for tests rebuilding a ledger from readings)."""
-    for table in (t.credits, t.balances, t.mints, t.energy_buckets, t.accountant):
+    for table in (t.credits, t.balances, t.mints, t.energy_buckets, t.energy_hourly, t.accountant):
         conn.execute(delete(table))

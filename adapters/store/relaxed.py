@@ -10,18 +10,23 @@ So these transactions are serialized and atomic like `Store.write()`, and surviv
 of heliod (the commit is in the OS's hands), but a power cut may undo the last ones. The
 next durable commit (ingest commits every second or so) makes them durable too: SQLite
 appends them to the same WAL, PostgreSQL to the same log, in commit order. Readings and
-the ledger never use this.
+the ledger never use this. `RelaxedPositions` does the same for a position alone, on a
+connection it keeps, at a fraction of the cost.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
-from heliod.adapters.store.engine import WRITE_LOCK_KEY
-from heliod.adapters.store.store import Store
+from heliod.adapters.store.engine import WRITE_LOCK_KEY, sqlite_path
+from heliod.adapters.store.store import Store, set_position
 
 
 @contextmanager
@@ -43,3 +48,72 @@ def relaxed_write(store: Store) -> Iterator[Connection]:
         finally:
             if sqlite:  # the pooled connection goes back as every other writer expects it
                 conn.connection.driver_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
+
+
+# One statement, no SQLAlchemy: the export commits a position per batch (a hundred a
+# second during a backlog), and statement compilation would cost ten times the commit.
+_SQLITE_UPSERT = (
+    "INSERT INTO positions (consumer, position, updated_us) VALUES (?, ?, ?)"
+    " ON CONFLICT (consumer) DO UPDATE"
+    " SET position = excluded.position, updated_us = excluded.updated_us"
+)
+
+
+class RelaxedPositions:
+    """Sets consumers' positions in relaxed transactions on a connection kept for them.
+
+    On an SQLite file the connection keeps `synchronous=NORMAL` and commits with three
+    driver statements (about 15 µs instead of 200 µs through `relaxed_write`); elsewhere
+    each call is a `relaxed_write`. `close()` gives the connection back to the pool.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._fast = store.dialect == "sqlite" and sqlite_path(store.url) is not None
+        self._raw: Any = None
+        self._release: weakref.finalize[Any, RelaxedPositions] | None = None
+        self._lock = threading.Lock()
+
+    def set(self, consumer: str, position: int, now_us: int) -> None:
+        """Commit `consumer`'s position (atomic and serialized like any writer)."""
+        if not self._fast:
+            with relaxed_write(self.store) as conn:
+                set_position(conn, consumer, position, now_us)
+            return
+        with self._lock:
+            db = self._connection()
+            try:
+                db.execute("BEGIN IMMEDIATE")  # waits for another writer (busy_timeout)
+                db.execute(_SQLITE_UPSERT, (consumer, position, now_us))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Give the connection back (reopened if `set` is called again)."""
+        with self._lock:
+            if self._release is not None:
+                self._release()
+            self._raw = self._release = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            raw = self.store.engine.raw_connection()
+            _driver(raw).execute("PRAGMA synchronous=NORMAL")  # driver autocommit: no tx
+            self._raw = raw
+            # Also given back when dropped without close().
+            self._release = weakref.finalize(self, _give_back, raw)
+        return _driver(self._raw)
+
+
+def _driver(raw: Any) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, raw.driver_connection)
+
+
+def _give_back(raw: Any) -> None:
+    try:
+        _driver(raw).execute("PRAGMA synchronous=FULL")  # as every other writer expects it
+    finally:
+        raw.close()

@@ -187,6 +187,15 @@ energy_buckets = Table(
     Column("e_mwh", BigInteger, nullable=False),
 )
 
+# The same accepted energy per plant and UTC hour, for production over long ranges.
+energy_hourly = Table(
+    "energy_hourly",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("start_us", BigInteger, primary_key=True),  # UTC hour, by P's timestamp
+    Column("e_mwh", BigInteger, nullable=False),
+)
+
 positions = Table(
     "positions",
     metadata,

@@ -167,11 +167,14 @@ def _replay(conn: Connection, books: list[PlantBook], stored: LedgerState) -> li
     """Replay readings and decisions up to the stored position and compare (inv. 5)."""
     problems: list[str] = []
     Ledger((b.rules for b in books), stored)  # gives a never-saved state its plant entries
-    b = t.energy_buckets.c
+    b, h = t.energy_buckets.c, t.energy_hourly.c
     for plant, energy in stored.plants.items():
         buckets = sum(int(e) for (e,) in conn.execute(select(b.e_mwh).where(b.plant == plant)))
         if buckets != energy.e_mwh:
             problems.append(f"{plant}: energy buckets hold {buckets} mWh, E is {energy.e_mwh}")
+        hourly = sum(int(e) for (e,) in conn.execute(select(h.e_mwh).where(h.plant == plant)))
+        if hourly != energy.e_mwh:
+            problems.append(f"{plant}: hourly energy holds {hourly} mWh, E is {energy.e_mwh}")
     start = _replay_start(conn, stored)
     if start is None:
         return problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import gzip
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -29,6 +31,7 @@ from heliod.adapters.influx.lines import (
     reading_prefix,
     tokens_text,
 )
+from heliod.adapters.influx.source import Batch
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
 from tests.support import free_port
@@ -192,6 +195,42 @@ def test_postgresql_and_sqlite_give_the_same_bytes(db_url: str) -> None:
         store.close()
 
 
+def test_sqlite_windows_skip_gaps_and_say_when_more_follows(sqlite_store: Store) -> None:
+    rows: list[tuple[str, int | None, int | None, str | None]] = [
+        ("inv1", 1000 + i, 5, None) for i in range(12)
+    ]
+    rows[8] = ("inv2", None, None, None)  # id 9: no field, no line
+    _fill(sqlite_store, rows)
+    with sqlite_store.write() as conn:  # ids 3..6 pruned: a gap inside the backlog
+        conn.execute(delete(t.readings).where(t.readings.c.id.between(3, 6)))
+    source = ReadingSource(sqlite_store, PLANTS, 3)
+    got = []
+    after = 0
+    while (batch := source.batch_after(after)).rows:
+        got.append((batch.after, batch.last_id, batch.rows, batch.points, batch.more))
+        after = batch.last_id
+    # Windows of 3 ids from the first id after the position: the gap costs no empty batch.
+    assert got == [(0, 2, 2, 2, True), (2, 9, 3, 2, True), (9, 12, 3, 3, False)]
+    assert source.batch_after(12) == Batch(12, 12, 0, b"", 0, more=False)  # nothing after
+    source.close()
+
+
+def test_sqlite_source_gives_its_connection_back(sqlite_store: Store) -> None:
+    _fill(sqlite_store, [("inv1", 1, 2, None)] * 3)
+    pool = sqlite_store.engine.pool
+    gc.collect()
+    before = pool.checkedout()  # type: ignore[attr-defined]
+    source = ReadingSource(sqlite_store, PLANTS, 2)
+    assert source.batch_after(0).more
+    assert pool.checkedout() == before + 1  # type: ignore[attr-defined]
+    source.close()
+    assert pool.checkedout() == before  # type: ignore[attr-defined]
+    assert source.batch_after(0).rows == 2  # reopened on use
+    del source  # dropped without close(): given back all the same
+    gc.collect()
+    assert pool.checkedout() == before  # type: ignore[attr-defined]
+
+
 # -- writing to a real server ------------------------------------------------------------
 
 
@@ -221,6 +260,18 @@ def test_writes_reach_victoriametrics_exactly(victoria: Victoria) -> None:
     assert got[("mint_tokens", (("plant", "pw"),))] == {T0 // 1000: 1.0}
 
 
+def test_gzip_bodies_reach_victoriametrics(victoria: Victoria) -> None:
+    settings_ = InfluxSettings(victoria.url, "solar", "heliod", "unused", gzip=True)
+    writer = InfluxWriter(settings_)
+    rows = [(i, "g1", T0 + i * 1000, 1000 * i, 7, None) for i in range(1, 300)]
+    writer.write(reading_lines(rows, {"g1": reading_prefix("pg", "g1")}))
+    writer.close()
+    energy = victoria.export('{plant="pg"}')[
+        ("reading_energy_wh", (("device", "g1"), ("plant", "pg")))
+    ]
+    assert energy == {(T0 + i * 1000) // 1000: float(i) for i in range(1, 300)}
+
+
 # -- errors, against an HTTP server of our own ------------------------------------------------
 
 
@@ -242,6 +293,16 @@ def test_request_carries_token_bucket_and_precision(fake: FakeInflux) -> None:
     assert request.query == {"org": ["solar"], "bucket": ["heliod"], "precision": ["us"]}
     assert request.headers["authorization"] == "Token s3cret-token"
     assert request.body == b"reading,device=a,plant=p power_w=1.000 1"
+
+
+def test_gzip_request_is_compressed_once(fake: FakeInflux) -> None:
+    body = b"\n".join(b"reading,device=a,plant=p power_w=%d.000 %d" % (i, i) for i in range(500))
+    settings_ = InfluxSettings(fake.url, "solar", "heliod", "s3cret-token", gzip=True)
+    InfluxWriter(settings_).write(body)
+    (request,) = fake.requests
+    assert request.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(request.body) == body
+    assert len(request.body) < len(body) / 5
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import select
 
-from heliod.adapters.influx import InfluxSettings, InfluxWriter
+from heliod.adapters.influx import Batch, InfluxSettings, InfluxWriter
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
 from heliod.daemon.accountant import Accountant, PlantBook
+from heliod.daemon.export_ahead import BuiltAhead
 from heliod.daemon.export_status import ExportCollector, export_health
 from heliod.daemon.exporter import Exporter, SystemicRefusal
 from heliod.rewards.energy import Bound
@@ -183,7 +184,7 @@ def test_outage_of_the_server_loses_nothing(store: Store, victoria: Victoria) ->
 
 CRASHER = """
 import sys, time
-from heliod.adapters.influx import InfluxSettings, InfluxWriter
+from heliod.adapters.influx import Batch, InfluxSettings, InfluxWriter
 from heliod.adapters.store import Store
 from heliod.daemon.exporter import Exporter
 store = Store.open(sys.argv[1])
@@ -327,3 +328,33 @@ def test_retry_after_is_honoured(store: Store, fake: FakeInflux) -> None:
     gaps = _gaps(fake)
     assert 1 <= len(gaps) <= 2
     assert min(gaps) >= 0.95
+
+
+# -- batches built ahead -----------------------------------------------------------------
+
+
+def test_batches_built_ahead_come_in_order_errors_included_and_stop_promptly() -> None:
+    built: list[int] = []
+
+    def next_batch(after: int) -> Batch:
+        if after >= 40:
+            raise RuntimeError("the store went away")
+        built.append(after)
+        return Batch(after, after + 10, 10, b"x", 1, more=True)
+
+    ahead = BuiltAhead(next_batch, 0, depth=2)
+    assert [ahead.next().after for _ in range(4)] == [0, 10, 20, 30]
+    with pytest.raises(RuntimeError, match="went away"):
+        ahead.next()
+    ahead.close()
+    # Never more than `depth` batches wait: closing with a full queue returns at once.
+    slow = BuiltAhead(lambda after: Batch(after, after + 1, 1, b"x", 1, more=True), 0, depth=2)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    slow.close()
+    assert time.monotonic() - t0 < 1
+    # The end of the backlog ends the thread: the last batch says no more follow.
+    last = BuiltAhead(lambda after: Batch(after, after + 1, 1, b"x", 1, more=after < 2), 0)
+    assert [last.next().after for _ in range(3)] == [0, 1, 2]
+    last.close()
+    assert built == [0, 10, 20, 30]

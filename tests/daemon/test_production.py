@@ -19,7 +19,7 @@ from heliod.daemon.production import MAX_POINTS, measured_power, production, ste
 from heliod.rewards.energy import Bound
 from heliod.rewards.ledger import PlantRules
 from heliod.rewards.readings import Reading
-from heliod.rewards.times import from_us, to_us
+from heliod.rewards.times import from_us, rfc3339, to_us
 
 PARIS = ZoneInfo("Europe/Paris")
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -30,6 +30,10 @@ def us(text: str) -> int:
     return int(to_us(datetime.fromisoformat(text)))
 
 
+def rfc(t_us: int) -> str:
+    return rfc3339(t_us).replace("Z", "+00:00")
+
+
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     s = Store.open(db_url)
@@ -37,15 +41,28 @@ def store(db_url: str) -> Iterator[Store]:
     s.close()
 
 
-def energy(store: Store, items: list[tuple[str, str, int]], plant: str = "p") -> None:
+def energy(
+    store: Store,
+    items: list[tuple[str, str, int]],
+    plant: str = "p",
+    *,
+    buckets_only: bool = False,
+    hours_only: bool = False,
+) -> None:
     """Accepted energy (device, instant of P, Wh) added as the accountant adds it."""
     buckets: dict[tuple[str, str, int], int] = {}
+    hours: dict[tuple[str, int], int] = {}
     for device, at, wh in items:
         start = us(at) - us(at) % repo.BUCKET_US
         key = (plant, device, start)
         buckets[key] = buckets.get(key, 0) + wh * 1000
+        hour = (plant, us(at) - us(at) % repo.HOUR_US)
+        hours[hour] = hours.get(hour, 0) + wh * 1000
     with store.write() as conn:
-        repo.add_energy(conn, buckets)
+        if not hours_only:
+            repo.add_energy(conn, buckets)
+        if not buckets_only:
+            repo.add_energy_hourly(conn, hours)
 
 
 def points(
@@ -124,6 +141,36 @@ def test_five_minute_steps_and_device_filter(store: Store) -> None:
     assert only == [("2024-06-01T10:00:00Z", Decimal("4.000"), Decimal("48.000"))]
 
 
+def test_whole_hour_zones_read_the_hourly_sums_others_the_buckets(store: Store) -> None:
+    # Written to one table only, to see which one each request reads.
+    energy(store, [("inv1", "2024-06-01T10:20:00+00:00", 5)], hours_only=True)
+    energy(store, [("inv1", "2024-06-01T10:40:00+00:00", 7)], buckets_only=True)
+    paris = points(store, "2024-06-01T00:00:00+02:00", "2024-06-02T00:00:00+02:00", "1d")
+    assert [p[1] for p in paris] == [Decimal(5)]  # hourly sums
+    hours = points(store, "2024-06-01T12:00:00+02:00", "2024-06-01T13:00:00+02:00", "1h")
+    assert [p[1] for p in hours] == [Decimal(5)]
+    five = points(store, "2024-06-01T12:00:00+02:00", "2024-06-01T13:00:00+02:00", "5m")
+    assert sum(p[1] for p in five) == Decimal(7)  # 5-minute steps: buckets
+    some = points(store, "2024-06-01T00:00+02:00", "2024-06-02T00:00+02:00", "1d", devices=["inv1"])
+    assert [p[1] for p in some] == [Decimal(7)]  # some devices only: buckets
+    kolkata = points(store, "2024-06-01T00:00+05:30", "2024-06-02T00:00+05:30", "1d", KOLKATA)
+    assert [p[1] for p in kolkata] == [Decimal(7)]  # midnight at 18:30 UTC: buckets
+
+
+def test_hourly_and_bucket_paths_agree_across_clock_changes(store: Store) -> None:
+    items = [
+        (f"inv{i % 3}", rfc(us("2024-10-25T00:00:00+00:00") + i * 389_000_000), 1 + i % 7)
+        for i in range(1100)  # 4.95 days around the October change, every 6.5 minutes
+    ]
+    energy(store, items)
+    start, end = "2024-10-25T00:00:00+02:00", "2024-10-30T00:00:00+01:00"
+    for step in ("1h", "1d"):
+        whole = points(store, start, end, step)
+        by_device = points(store, start, end, step, devices=["inv0", "inv1", "inv2"])
+        assert whole == by_device
+    assert sum(p[1] for p in whole) == sum(Decimal(wh) for _, _, wh in items)
+
+
 def test_point_limit_and_bad_requests() -> None:
     start = us("2024-01-01T00:00:00+00:00")
     assert len(step_starts(start, start + MAX_POINTS * 300_000_000, "5m", PARIS)) == MAX_POINTS + 1
@@ -165,6 +212,34 @@ def test_production_is_the_accounted_energy(store: Store) -> None:
     # 29 steps per device between 30 readings; the first is the baseline, the last pending.
     assert sum(h[1] for h in hours) == 28 * 100 + 28 * 50
     assert [h[1] for h in hours if h[1]] == [Decimal(28 * 150)]
+
+
+def test_the_accountant_keeps_hourly_sums_of_its_buckets(store: Store) -> None:
+    # 3 hours of readings every 7 minutes, accounted in batches of 10 readings.
+    for device, wh in (("inv1", 300), ("inv2", 120)):
+        t0 = us("2024-06-01T08:03:00+00:00")
+        store.ingest(
+            [
+                Reading(device, from_us(t0 + i * 420_000_000), {"energy_wh": Decimal(i * wh)})
+                for i in range(26)
+            ],
+            NOW,
+        )
+    rules = PlantRules(
+        "p", Bound.of(Decimal(250), Decimal("1.2")), frozenset({"inv1", "inv2"}), None
+    )
+    Accountant(store, [PlantBook(rules, 10**8, "SLR", 8)], lambda: NOW, batch_size=10).run()
+    with store.read() as conn:
+        b, h = t.energy_buckets.c, t.energy_hourly.c
+        from_buckets: dict[int, int] = {}
+        for start, e in conn.execute(select(b.start_us, b.e_mwh).where(b.plant == "p")):
+            hour = start - start % repo.HOUR_US
+            from_buckets[hour] = from_buckets.get(hour, 0) + e
+        hourly = dict(conn.execute(select(h.start_us, h.e_mwh).where(h.plant == "p")).all())
+        e_mwh = repo.load_state(conn).plants["p"].e_mwh
+    assert hourly == from_buckets
+    assert len(hourly) == 3  # P at 08:10 to 10:51
+    assert sum(hourly.values()) == e_mwh == (24 * 300 + 24 * 120) * 1000
 
 
 def test_power_rollups_follow_ingest(store: Store) -> None:

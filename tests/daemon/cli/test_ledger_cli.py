@@ -281,3 +281,39 @@ def test_verify_after_raw_readings_are_pruned(cfg: Path, tmp_path: Path, db_url:
         )
     engine.dispose()
     assert heliod(cfg, "ledger", "verify").returncode == 1
+
+
+def test_verify_checks_both_energy_rollups_against_e(
+    cfg: Path, tmp_path: Path, db_url: str
+) -> None:
+    """The 5-minute buckets and the hourly sums each add up to the accounted energy E."""
+    readings_csv(tmp_path / "r.csv", [(ts(i), str(3000 * i)) for i in range(200)])
+    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    heliod(cfg, "account")
+    assert heliod(cfg, "ledger", "verify").returncode == 0
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        hourly = conn.execute(text("SELECT start_us, e_mwh FROM energy_hourly")).all()
+    # 198 deltas of 3 Wh at one-minute readings: E spread over the hours they fall in.
+    assert sum(e for _, e in hourly) == 198 * 3000 * 1000
+    assert len(hourly) >= 3
+    for table, words in (("energy_hourly", "hourly energy holds"), ("energy_buckets", "buckets")):
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"UPDATE {table} SET e_mwh = e_mwh + 1 WHERE start_us = "
+                    f"(SELECT MIN(start_us) FROM {table})"
+                )
+            )
+        proc = heliod(cfg, "ledger", "verify")
+        assert proc.returncode == 1
+        assert words in proc.stderr and f"E is {198 * 3000 * 1000}" in proc.stderr
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"UPDATE {table} SET e_mwh = e_mwh - 1 WHERE start_us = "
+                    f"(SELECT MIN(start_us) FROM {table})"
+                )
+            )
+    engine.dispose()
+    assert heliod(cfg, "ledger", "verify").returncode == 0

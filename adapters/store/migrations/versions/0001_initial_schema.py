@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:46:13.412649
+Create Date: 2026-11-23 15:13:38.981189
 """
 
 from __future__ import annotations
@@ -107,6 +107,13 @@ def upgrade() -> None:
         sa.Column("start_us", sa.BigInteger(), nullable=False),
         sa.Column("e_mwh", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("plant", "device", "start_us", name=op.f("pk_energy_buckets")),
+    )
+    op.create_table(
+        "energy_hourly",
+        sa.Column("plant", sa.String(length=64), nullable=False),
+        sa.Column("start_us", sa.BigInteger(), nullable=False),
+        sa.Column("e_mwh", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("plant", "start_us", name=op.f("pk_energy_hourly")),
     )
     op.create_table(
         "export_rejects",
@@ -252,6 +259,7 @@ def downgrade() -> None:
     op.drop_table("positions")
     op.drop_table("mints")
     op.drop_table("export_rejects")
+    op.drop_table("energy_hourly")
     op.drop_table("energy_buckets")
     op.drop_table("devices")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
