@@ -77,12 +77,11 @@ class StoreCollector(Collector):
         m = t.mints.c
         a = t.anomalies.c
         with self._store.read() as conn:
-            minted = {
-                plant: (int(n), int(total or 0))
-                for plant, n, total in conn.execute(
-                    select(m.plant, func.count(), func.sum(m.units)).group_by(m.plant)
-                )
-            }
+            # Summed here, not in SQL: units may exceed 64 bits (SQLite keeps them as text).
+            minted: dict[str, tuple[int, int]] = {}
+            for plant, units_of_mint in conn.execute(select(m.plant, m.units)):
+                n, total = minted.get(plant, (0, 0))
+                minted[plant] = (n + 1, total + int(units_of_mint))
             state = repo.load_state(conn)
             found = list(
                 conn.execute(
