@@ -100,12 +100,9 @@ class Register(Section):
 
 
 class _Device(Section):
+    # Each kind defines `expected_interval`: the time between two readings when all is
+    # well (health: stale after 3 of them).
     id: Annotated[str, matches(DEVICE_ID)]
-
-    @property
-    def expected_interval(self) -> timedelta:
-        """Time between two readings when all is well (health: stale after 3 of them)."""
-        raise NotImplementedError
 
 
 class ModbusDevice(_Device):
