@@ -270,6 +270,25 @@ def balances_of(conn: Connection, plant: str) -> dict[str, int]:
     }
 
 
+def held_balances(conn: Connection, plant: str) -> dict[str, int]:
+    """Credited units of every backer who ever held a share of the plant (zeros included)."""
+    held = balances_of(conn, plant)
+    s = t.shares.c
+    for backer, weight in conn.execute(select(s.backer, s.weight).where(s.plant == plant)):
+        if Decimal(weight) > 0:
+            held.setdefault(backer, 0)
+    return held
+
+
+def undistributed_of(conn: Connection, plant: str) -> int:
+    """The plant's undistributed balance, as recorded by its latest mint (0 before any)."""
+    m = t.mints.c
+    last = conn.execute(
+        select(m.undistributed_after).where(m.plant == plant).order_by(m.mwh_index.desc()).limit(1)
+    ).scalar()
+    return int(last or 0)
+
+
 def decide(conn: Connection, anomaly_id: int, accept: bool, now_us: int) -> None:
     """Record an operator's decision at the current end of the readings."""
     position = int(conn.execute(select(func.max(t.readings.c.id))).scalar() or 0)

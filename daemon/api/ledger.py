@@ -20,9 +20,10 @@ from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
 from heliod.daemon.api.models import AnomalyPage, CreditPage, Error, MintPage
 from heliod.daemon.api.plants import PLANT_PATTERN, find_plant
-from heliod.daemon.api.responses import NO_STORE, ExactJSON, bad_parameter, only_params, wh
+from heliod.daemon.api.responses import NO_STORE, ExactJSON, bad_parameter, only_params
 from heliod.daemon.config import Config
 from heliod.daemon.output import amount
+from heliod.daemon.views import anomaly_item
 from heliod.rewards.times import rfc3339
 
 DEFAULT_LIMIT = 100
@@ -182,20 +183,3 @@ def ledger_router(store: Store, config: Config) -> APIRouter:
         return ExactJSON({"items": items, "next": nxt}, headers=NO_STORE)
 
     return router
-
-
-def anomaly_item(r: Any) -> dict[str, Any]:
-    """One anomaly as the API and `anomalies list --json` show it."""
-    return {
-        "id": int(r["id"]),
-        "plant": r["plant"],
-        "device": r["device"],
-        "kind": r["kind"],
-        "status": r["status"],
-        "reading_at": rfc3339(int(r["reading_at_us"])),
-        "value_wh": wh(r["value_mwh"]),
-        "previous_wh": wh(r["previous_mwh"]),
-        "delta_wh": wh(r["delta_mwh"]),
-        "credited_wh": wh(r["credited_mwh"] or 0),
-        "decided_at": None if r["decided_us"] is None else rfc3339(int(r["decided_us"])),
-    }

@@ -147,11 +147,8 @@ def plants_router(store: Store, config: Config, clock_us: Callable[[], int]) -> 
         plant = find_plant(config, plant_id)
         decimals = plant.reward.decimals
         with store.read() as conn:
-            held = repo.balances_of(conn, plant.id)
-            s = t.shares.c
-            for (backer,) in conn.execute(select(s.backer).where(s.plant == plant.id).distinct()):
-                held.setdefault(backer, 0)
-            undistributed = _minted(conn).get(plant.id, (0, 0))[1]
+            held = repo.held_balances(conn, plant.id)
+            undistributed = repo.undistributed_of(conn, plant.id)
         body = {
             "plant": plant.id,
             "symbol": plant.reward.symbol,

@@ -11,34 +11,18 @@ from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.daemon.commands.context import Context, UsageError, now_us
 from heliod.daemon.output import print_json, print_table
+from heliod.daemon.views import anomaly_item
 from heliod.rewards.ledger import WH_PER_MWH_IN_MWH
 from heliod.rewards.times import rfc3339
 from heliod.rewards.units import mwh_to_wh
-
-
-def anomaly_item(row: Row[Any]) -> dict[str, Any]:
-    """An anomaly as the API and `anomalies list --json` show it (§6)."""
-    m = row._mapping
-    return {
-        "id": int(m["id"]),
-        "plant": m["plant"],
-        "device": m["device"],
-        "kind": m["kind"],
-        "status": m["status"],
-        "reading_at": rfc3339(m["reading_at_us"]),
-        "value_wh": mwh_to_wh(m["value_mwh"]),
-        "previous_wh": None if m["previous_mwh"] is None else mwh_to_wh(m["previous_mwh"]),
-        "delta_wh": None if m["delta_mwh"] is None else mwh_to_wh(m["delta_mwh"]),
-        "credited_wh": mwh_to_wh(m["credited_mwh"]),
-        "decided_at": None if m["decided_us"] is None else rfc3339(m["decided_us"]),
-    }
 
 
 def list_anomalies(ctx: Context) -> int:
     """Every §4 anomaly with its status."""
     with ctx.store.read() as conn:
         items = [
-            anomaly_item(r) for r in conn.execute(select(t.anomalies).order_by(t.anomalies.c.id))
+            anomaly_item(r._mapping)
+            for r in conn.execute(select(t.anomalies).order_by(t.anomalies.c.id))
         ]
     if ctx.json:
         print_json(items)
@@ -132,7 +116,7 @@ def _decide(ctx: Context, anomaly_id: int, *, accept: bool) -> int:
         _quarantined(conn, anomaly_id)
         repo.decide(conn, anomaly_id, accept, now_us())
         row = conn.execute(select(t.anomalies).where(t.anomalies.c.id == anomaly_id)).one()
-    item = anomaly_item(row)
+    item = anomaly_item(row._mapping)
     if ctx.json:
         print_json(item)
     else:

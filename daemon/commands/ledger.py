@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -47,34 +46,16 @@ def account(ctx: Context, batch_size: int = 5000) -> int:
 
 def plant_balances(conn: Connection, book: PlantBook) -> dict[str, Any]:
     """One plant's balances: every backer who ever held a share, zero included."""
-    plant = book.rules.id
-    held = sorted(
-        {
-            backer
-            for backer, weight in conn.execute(
-                select(t.shares.c.backer, t.shares.c.weight).where(t.shares.c.plant == plant)
-            )
-            if Decimal(weight) > 0
-        }
-    )
-    stored = repo.balances_of(conn, plant)
-    backers = sorted(set(held) | set(stored))
-    last = conn.execute(
-        select(t.mints.c.undistributed_after)
-        .where(t.mints.c.plant == plant)
-        .order_by(t.mints.c.mwh_index.desc())
-        .limit(1)
-    ).scalar()
-    undistributed = int(last or 0)
-    d = book.decimals
+    plant, d = book.rules.id, book.decimals
+    undistributed = repo.undistributed_of(conn, plant)
     return {
         "plant": plant,
         "symbol": book.symbol,
         "decimals": d,
         "undistributed": {"units": undistributed, "amount": amount(undistributed, d)},
         "balances": [
-            {"backer": b, "units": stored.get(b, 0), "amount": amount(stored.get(b, 0), d)}
-            for b in backers
+            {"backer": b, "units": u, "amount": amount(u, d)}
+            for b, u in sorted(repo.held_balances(conn, plant).items())
         ],
     }
 

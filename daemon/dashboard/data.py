@@ -18,6 +18,7 @@ from heliod.adapters.store import schema as t
 from heliod.adapters.store.rollups import energy_buckets, power_buckets
 from heliod.daemon.config import Config
 from heliod.daemon.config.plants import Plant
+from heliod.daemon.output import amount
 from heliod.rewards.times import from_us, rfc3339, to_us
 from heliod.rewards.units import mwh_to_wh
 
@@ -26,13 +27,6 @@ STALE_AFTER_POLLS = 3  # §6: a device is stale after 3 poll intervals without a
 MWH_IN_MWH_UNITS = 10**9  # 1 MWh in integer mWh (the store's energy unit)
 
 HealthProvider = Callable[[], Mapping[str, Any]]  # returns the body of GET /healthz
-
-
-def amount(units: int, decimals: int) -> str:
-    """Integer base units as a decimal string with exactly `decimals` digits (§1)."""
-    sign = "-" if units < 0 else ""
-    whole, frac = divmod(abs(units), 10**decimals)
-    return f"{sign}{whole}" + (f".{frac:0{decimals}d}" if decimals else "")
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> int:
@@ -79,16 +73,10 @@ def energy_per_day(
 
 
 def balances(conn: Connection, plant: str, decimals: int) -> list[dict[str, Any]]:
-    """Every backer that ever held a share, with the sum of their credits (0 included)."""
-    c = t.credits.c
-    totals: dict[str, int] = {}
-    for backer, units in conn.execute(select(c.backer, c.units).where(c.plant == plant)):
-        totals[backer] = totals.get(backer, 0) + int(units)
-    s = t.shares.c
-    for (backer,) in conn.execute(select(s.backer).where(s.plant == plant).distinct()):
-        totals.setdefault(backer, 0)
+    """Every backer that ever held a share, with their credited units (0 included)."""
     return [
-        {"backer": b, "units": u, "amount": amount(u, decimals)} for b, u in sorted(totals.items())
+        {"backer": b, "units": u, "amount": amount(u, decimals)}
+        for b, u in sorted(repo.held_balances(conn, plant).items())
     ]
 
 

@@ -317,3 +317,22 @@ def test_verify_checks_both_energy_rollups_against_e(
             )
     engine.dispose()
     assert heliod(cfg, "ledger", "verify").returncode == 0
+
+
+def test_balances_list_every_backer_who_held_a_share_zeros_included(
+    cfg: Path, tmp_path: Path
+) -> None:
+    """§3: one row per backer that ever held a share, zero balances included."""
+    (tmp_path / "b.csv").write_text("backer,amount\na,1\nb,1\nc,1\n")
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(253)])
+    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    assert [m["mwh_index"] for m in heliod_json(cfg, "account")["mints"]] == [1]
+    bal = heliod_json(cfg, "balances")[0]
+    # U = 1 over three equal shares: nobody reaches a whole unit yet.
+    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == [
+        ("a", 0, "0"),
+        ("b", 0, "0"),
+        ("c", 0, "0"),
+    ]
+    assert bal["undistributed"] == {"units": 1, "amount": "1"}
