@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
 
 from tests.helpers_cli import HELIOD, heliod, heliod_json, readings_csv, write_config
 
@@ -36,24 +37,40 @@ def _prepare(folder: Path, url: str) -> Path:
     return cfg
 
 
+def _position(engine: Engine) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(
+            text("SELECT position FROM positions WHERE consumer = 'accountant'")
+        ).scalar()
+    return int(value or 0)
+
+
 @pytest.mark.slow
 def test_sigkill_during_account_never_loses_or_doubles_a_mint(tmp_path: Path, db_url: str) -> None:
     crashed = _prepare(tmp_path / "crashed", db_url)
+    # Kill on progress, not on time: watch the accountant's committed position and kill
+    # once it passes each target, so every kill lands mid-work on a fast or slow machine.
     rng = random.Random(20161201)
+    targets = sorted(rng.sample(range(500, READINGS - 500), 8))
+    engine = create_engine(db_url)
     kills = 0
-    for _ in range(30):  # until enough kills landed mid-work, or the work is done
+    for target in targets:
+        if _position(engine) >= target:
+            continue
         proc = subprocess.Popen(
             [*HELIOD, "-c", str(crashed), "account", "--batch-size", "100"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.5, 2.0))
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _position(engine) < target < READINGS:
+            assert time.monotonic() < deadline, "the accountant made no progress"
+            time.sleep(0.005)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait()
-        if kills >= 8 or (proc.returncode == 0 and kills >= 3):
-            break
+    engine.dispose()
     final = heliod(crashed, "account", "--batch-size", "100", timeout=300)
     assert final.returncode == 0, final.stderr
     assert kills >= 3, "the kills must land while the accountant is working"
