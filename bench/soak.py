@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,10 +52,12 @@ def rss_kb(field: str) -> int:
 def child(args: argparse.Namespace) -> None:
     """The daemon under test: the runtime on the shared accelerated clock, sampling its RSS."""
     sys.path.insert(0, str(ROOT))
+    from heliod.adapters.store.shares import apply_rows  # noqa: PLC0415
     from heliod.daemon.config import validate_config  # noqa: PLC0415 - child only
-    from heliod.daemon.demo import add_backers  # noqa: PLC0415
+    from heliod.daemon.inputs import RegisterRow  # noqa: PLC0415
     from heliod.daemon.logs import setup_logging  # noqa: PLC0415
     from heliod.daemon.runtime import Clock, Options, build_runtime  # noqa: PLC0415
+    from heliod.rewards.register import BEGINNING_US  # noqa: PLC0415
     from heliod.rewards.times import to_us  # noqa: PLC0415
 
     setup_logging("warning")
@@ -77,7 +80,7 @@ def child(args: argparse.Namespace) -> None:
         "api": {"listen": f"127.0.0.1:{args.api_port}", "dashboard_public": True},
         "plants": [
             {
-                "id": "demo",  # add_backers fills the demo plant's register
+                "id": "demo",
                 "capacity_kw": 250 * len(ports),
                 "timezone": "Europe/Paris",
                 "energy_devices": [d["id"] for d in devices],
@@ -88,7 +91,10 @@ def child(args: argparse.Namespace) -> None:
     }
     config = validate_config(data, Path(args.state) / "soak.toml", env={})
     runtime = build_runtime(config, clock, Options(push=False, export=False, mqtt=False))
-    add_backers(runtime)
+    # Five backers (not the demo module's: `heliod run` never imports it).
+    rows = [RegisterRow(f"backer-{b}", Decimal(1000 * b), BEGINNING_US) for b in range(1, 6)]
+    with runtime.store.write() as conn:
+        apply_rows(conn, "demo", rows, clock.now_us())
     runtime.start()
     samples = []
     started = time.monotonic()
@@ -96,6 +102,7 @@ def child(args: argparse.Namespace) -> None:
         samples.append((round(time.monotonic() - started, 1), rss_kb("VmRSS")))
         time.sleep(5)
     runtime.stop()
+    peak_kb = rss_kb("VmHWM")  # the daemon's own peak, before the counting below
     from sqlalchemy import func, select  # noqa: PLC0415
 
     from heliod.adapters.store import Store  # noqa: PLC0415
@@ -107,9 +114,7 @@ def child(args: argparse.Namespace) -> None:
         mints = conn.execute(select(func.count()).select_from(t.mints)).scalar()
     store.close()
     print(
-        json.dumps(
-            {"samples": samples, "peak_kb": rss_kb("VmHWM"), "readings": readings, "mints": mints}
-        ),
+        json.dumps({"samples": samples, "peak_kb": peak_kb, "readings": readings, "mints": mints}),
         flush=True,
     )
 

@@ -179,7 +179,10 @@ class Poller:
                 id=f"poll-{interval}s",
                 coalesce=True,
                 misfire_grace_time=None,
-                next_run_time=now,
+                # At once, in the scheduler's time: the real clock. The daemon's clock may
+                # be a simulated one (the demo), and a start in its past would make
+                # APScheduler list every missed run since then before coalescing them.
+                next_run_time=datetime.now(UTC),
             )
         job_options: dict[str, Any] = {"coalesce": True, "misfire_grace_time": None}
         self._scheduler.add_job(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,10 +14,11 @@ from sqlalchemy import Connection, func, select
 from heliod.adapters.store import Store
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
-from heliod.adapters.store.rollups import energy_buckets, power_buckets
+from heliod.adapters.store.rollups import power_buckets
 from heliod.daemon.config import Config
 from heliod.daemon.config.plants import Plant
 from heliod.daemon.output import amount
+from heliod.daemon.production import production
 from heliod.rewards.times import from_us, rfc3339, to_us
 from heliod.rewards.units import mwh_to_wh
 
@@ -60,15 +60,15 @@ def power_today(
 def energy_per_day(
     conn: Connection, plant: str, days: Sequence[date], tz: ZoneInfo
 ) -> list[dict[str, str]]:
-    """Accepted energy (E increments, at P's time) per local day, zero days included."""
-    starts = [_local_midnight(d, tz) for d in days]
+    """Accepted energy (E increments, at P's time) per local day, zero days included: the
+    production route's daily steps (from the plant's hourly rollup where local midnights
+    fall on whole hours, else from the 5-minute buckets)."""
+    start = _local_midnight(days[0], tz)
     end = _local_midnight(days[-1] + timedelta(days=1), tz)
-    totals = [0] * len(days)
-    for start, e_mwh in energy_buckets(conn, plant, None, starts[0], end):
-        totals[bisect_right(starts, start) - 1] += e_mwh
+    points = production(conn, plant, None, start, end, step="1d", tz=tz)
     return [
-        {"date": d.isoformat(), "t": rfc3339(s), "energy_wh": str(mwh_to_wh(e))}
-        for d, s, e in zip(days, starts, totals, strict=True)
+        {"date": d.isoformat(), "t": rfc3339(p.t_us), "energy_wh": str(p.energy_wh)}
+        for d, p in zip(days, points, strict=True)
     ]
 
 

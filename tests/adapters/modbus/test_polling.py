@@ -108,6 +108,27 @@ def test_each_device_on_its_own_interval_in_timed_batches(serve: Serve, running:
     assert health["fast"].polls == n_fast
 
 
+def test_a_simulated_clock_in_the_past_starts_polling_at_once(
+    serve: Serve, running: Running
+) -> None:
+    """The demo's clock may be hours behind the real one: APScheduler schedules in real
+    time, so the first poll must not be dated on the daemon's clock (APScheduler would list
+    every missed run since then: millions here, seconds of CPU and hundreds of MB)."""
+    server = serve({1: inverter()})
+    sink = Collector()
+    behind = timedelta(days=30)
+    started = time.monotonic()
+    running(
+        [device(server, "inv", 0.05)],
+        sink,
+        clock=lambda: datetime.now(UTC) - behind,
+        flush_interval_s=0.1,
+    )
+    wait_until(lambda: len(sink.readings("inv")) >= 1, timeout_s=5.0)
+    assert time.monotonic() - started < 2.0
+    assert sink.readings("inv")[0].ts < datetime.now(UTC) - behind + timedelta(minutes=1)
+
+
 def test_exception_responses_set_error_and_recover_by_themselves(
     serve: Serve, running: Running
 ) -> None:
