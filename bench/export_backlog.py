@@ -5,10 +5,18 @@
 
 Builds a SQLite store holding `days` of one-second readings (energy_wh and power_w) from
 `devices` devices (7 days × 20 devices ≈ 12.1 million readings; rows are inserted
-directly, ingest is not what is measured), then, each round on a fresh VictoriaMetrics:
+directly, ingest is not what is measured) with the export outbox the daemon writes while
+exporting is on: one row per second, the line protocol of that second's readings (the
+poller stores every device's reading of a second in one transaction), rendered by the
+daemon's own function. `--formatted` leaves the outbox empty, so every line is formatted
+from the readings at export time (readings stored while the export was off). Then, each
+round on a fresh VictoriaMetrics (the outbox restored between rounds: the export deletes
+the rows it has sent):
 
 1. heliod: `Exporter.drain()` from position 0 (store → line protocol → HTTP → position
-   committed per batch), with the RSS of this process sampled every 0.2 s;
+   committed per batch), with the RSS of this process sampled every 0.2 s; then, not
+   counted in the drain, `Exporter.trim()` deleting the sent outbox rows as the export
+   does once idle (its time is printed as `outbox_delete_s`);
 2. bare: the same points, pre-built as line protocol in memory beforehand (not timed),
    written batch by batch with influxdb-client's synchronous WriteApi and nothing else.
 
@@ -34,6 +42,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -42,7 +51,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 
 from heliod.adapters.influx import InfluxSettings, InfluxWriter, ReadingSource
 from heliod.adapters.store import Store
-from heliod.daemon.exporter import Exporter
+from heliod.daemon.exporter import Exporter, export_lines_of
 
 T0_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
 VM = "/usr/bin/victoria-metrics"
@@ -84,8 +93,8 @@ def rss_mb() -> float:
     return 0.0
 
 
-def build_store(path: Path, days: int, devices: int) -> int:
-    """A store holding the backlog; returns the number of readings."""
+def build_store(path: Path, days: int, devices: int, batch_size: int, outbox: bool) -> int:
+    """A store holding the backlog (and its outbox); returns the number of readings."""
     Store.open(f"sqlite:///{path}").close()
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")  # building the fixture only; heliod never does this
@@ -106,9 +115,48 @@ def build_store(path: Path, days: int, devices: int) -> int:
         " VALUES (?, ?, ?, ?, ?)",
         rows(),
     )
+    if outbox:
+        lines = export_lines_of(bench_config(devices, batch_size))
+        assert lines is not None
+
+        def groups() -> Iterator[tuple[int, int, int, int, bytes]]:
+            cursor = db.execute(
+                "SELECT id, device, ts_us, energy_mwh, power_mw, extra FROM readings ORDER BY id"
+            )
+            while group := cursor.fetchmany(devices):
+                body = lines.render(group)
+                yield group[-1][0], group[0][0] - 1, len(group), body.count(b"\n") + 1, body
+
+        db.executemany(
+            "INSERT INTO export_outbox (last_id, after_id, readings, points, body)"
+            " VALUES (?, ?, ?, ?, ?)",
+            groups(),
+        )
+        db.execute(f"CREATE TABLE {OUTBOX_COPY} AS SELECT * FROM export_outbox")
     db.commit()
     db.close()
     return seconds * devices
+
+
+OUTBOX_COPY = "bench_outbox_copy"  # restored into export_outbox before each heliod drain
+
+
+def restore_outbox(store: Store) -> None:
+    """Put back the outbox rows the previous drain deleted."""
+    with store.write() as conn:
+        conn.exec_driver_sql("DELETE FROM export_outbox")
+        if conn.exec_driver_sql(
+            f"SELECT count(*) FROM sqlite_master WHERE name = '{OUTBOX_COPY}'"
+        ).scalar():
+            conn.exec_driver_sql(f"INSERT INTO export_outbox SELECT * FROM {OUTBOX_COPY}")
+
+
+def bench_config(devices: int, batch_size: int) -> SimpleNamespace:
+    """The parts of a configuration the export reads: one plant, its devices, [influxdb]."""
+    plant = SimpleNamespace(
+        id="brassemonte", devices=[SimpleNamespace(id=f"inv{d:02d}") for d in range(devices)]
+    )
+    return SimpleNamespace(plants=[plant], influxdb=SimpleNamespace(batch_size=batch_size))
 
 
 class Victoria:
@@ -142,6 +190,7 @@ def run_heliod(
 ) -> dict[str, float]:
     """Drain the whole backlog with the exporter; RSS sampled meanwhile."""
     store.set_position("exporter", 0, 0)
+    restore_outbox(store)
     writer = InfluxWriter(InfluxSettings(vm.url, "solar", "heliod", "bench", gzip=gzip))
     plants = {f"inv{d:02d}": "brassemonte" for d in range(devices)}
     exporter = Exporter(
@@ -164,6 +213,9 @@ def run_heliod(
     cpu, vm_cpu = cpu_s() - cpu, cpu_s(vm.proc.pid) - vm_cpu
     done.set()
     sampler.join()
+    trim = time.perf_counter()
+    trimmed = exporter.trim()  # what the export does once idle: delete the sent outbox rows
+    trim = time.perf_counter() - trim
     exporter.stop()  # closes the writer and gives the store connections back
     tenth = max(1, len(samples) // 10)
     return {
@@ -176,6 +228,8 @@ def run_heliod(
         "rss_first_10pct_max_mb": round(max(samples[:tenth], default=before), 1),
         "rss_last_10pct_max_mb": round(max(samples[-tenth:], default=before), 1),
         "rss_peak_mb": round(max(samples, default=before), 1),
+        "outbox_rows_deleted_after": trimmed,
+        "outbox_delete_s": round(trim, 2),
     }
 
 
@@ -224,6 +278,8 @@ def round_once(
     """One heliod drain and one bare loop, each on a fresh VictoriaMetrics."""
     results: dict[str, dict[str, float]] = {}
     for which in ("heliod", "bare") if heliod_first else ("bare", "heliod"):
+        if which == "bare":
+            restore_outbox(store)  # the bare loop sends what heliod sends
         bodies = prebuild(store, args.devices, args.batch_size) if which == "bare" else []
         before = load()
         vm = Victoria(root)
@@ -257,18 +313,29 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--gzip", action="store_true", help="heliod compresses its bodies")
+    parser.add_argument(
+        "--formatted", action="store_true", help="no outbox: lines formatted at export time"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heliod-bench-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()
-        n = build_store(root / "heliod.db", args.days, args.devices)
+        n = build_store(
+            root / "heliod.db", args.days, args.devices, args.batch_size, not args.formatted
+        )
         print(json.dumps({"readings": n, "build_s": round(time.perf_counter() - t, 1)}), flush=True)
         store = Store.open(f"sqlite:///{root / 'heliod.db'}")
         rounds: list[dict[str, Any]] = []
         for round_ in range(args.rounds):
             result = round_once(store, root, args, n, heliod_first=round_ % 2 == 0)
             rounds.append(result)
-            line = {"round": round_, "batch_size": args.batch_size, "gzip": args.gzip, **result}
+            line = {
+                "round": round_,
+                "batch_size": args.batch_size,
+                "gzip": args.gzip,
+                "outbox": not args.formatted,
+                **result,
+            }
             line["ratio"] = round(result["ratio"], 3)
             print(json.dumps(line), flush=True)
         store.close()

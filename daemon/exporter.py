@@ -24,6 +24,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from sqlalchemy import insert
 
@@ -40,16 +41,24 @@ from heliod.adapters.influx import (
     MintSource,
     ReadingSource,
 )
+from heliod.adapters.influx.lines import reading_lines, reading_prefix
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
-from heliod.adapters.store.relaxed import RelaxedPositions, relaxed_write
-from heliod.adapters.store.store import set_position
+from heliod.adapters.store.relaxed import (
+    RelaxedPositions,
+    newest_reading,
+    relaxed_write,
+    trim_outbox,
+)
+from heliod.adapters.store.store import ExportLines, set_position
 from heliod.daemon.export_ahead import BuiltAhead
 from heliod.daemon.export_status import ExportState, LineWriter
 
 log = logging.getLogger("heliod.exporter")
 
 POSITIONS = {READING: "exporter", MINT: "exporter_mints"}
+READINGS = POSITIONS[READING]
+TRIM_STEP = 2000  # outbox rows deleted per transaction (a few tens of ms; ingest interleaves)
 MAX_BISECT_REQUESTS = 64  # enough to isolate a few bad lines in a batch of 100,000
 
 
@@ -132,10 +141,32 @@ class Exporter:
                     delay = max(delay, min(exc.retry_after_s, self.backoff_max_s))
             else:
                 failures = 0
+                self._trim_quietly()
                 self._wake.wait(self.idle_s)
                 self._wake.clear()
                 continue
             self._stop.wait(delay)
+
+    def trim(self) -> int:
+        """Delete the outbox rows the export has passed, a step at a time, until none is
+        left, or readings newer than the position wait (sending them comes first: the
+        next idle pass goes on); returns how many."""
+        position = self.store.position(READINGS)
+        deleted = 0
+        while not self._stop.is_set() and not self._wake.is_set():
+            if newest_reading(self.store) > position:
+                break
+            step = trim_outbox(self.store, position, TRIM_STEP)
+            deleted += step
+            if step < TRIM_STEP:
+                break
+        return deleted
+
+    def _trim_quietly(self) -> None:
+        try:
+            self.trim()
+        except Exception as exc:  # the rows stay; the next idle pass tries again
+            log.warning("could not delete exported outbox rows: %s", exc)
 
     def _failed(self, exc: Exception, *, permanent: bool) -> None:
         message = str(exc) or type(exc).__name__
@@ -255,6 +286,15 @@ class Exporter:
 def device_plants(config: object) -> dict[str, str]:
     """Each configured device's plant: readings are tagged with it."""
     return {d.id: p.id for p in config.plants for d in p.devices}  # type: ignore[attr-defined]
+
+
+def export_lines_of(config: object) -> ExportLines | None:
+    """How readings are rendered for the export when stored; None without [influxdb]."""
+    section = config.influxdb  # type: ignore[attr-defined]
+    if section is None:
+        return None
+    prefixes = {d: reading_prefix(p, d) for d, p in device_plants(config).items()}
+    return ExportLines(partial(reading_lines, prefixes=prefixes), section.batch_size)
 
 
 def exporter_from_config(

@@ -236,11 +236,13 @@ def build_outputs(rt: Runtime) -> Outputs:
 
 def _add_export(rt: Runtime, out: Outputs) -> None:
     from heliod.daemon.export_status import pending_counts  # noqa: PLC0415 - optional part
-    from heliod.daemon.exporter import exporter_from_config  # noqa: PLC0415
+    from heliod.daemon.exporter import export_lines_of, exporter_from_config  # noqa: PLC0415
 
     exporter = exporter_from_config(rt.config, rt.store, rt.clock.now_us)
     if exporter is None:
         return
+    # From now on readings are stored with their line protocol (export_outbox).
+    rt.store.export_lines = export_lines_of(rt.config)
     out.exporting = True
     out.services.append(Service("exporter", exporter.start, exporter.stop))
     out.on_mints = exporter.wake

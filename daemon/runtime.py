@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 from heliod.adapters.store import Store, StoreError
+from heliod.adapters.store.relaxed import newest_reading, trim_outbox
 from heliod.adapters.store.retention import prune
 from heliod.daemon.accountant import Accountant, plant_books
 from heliod.daemon.config import Config
@@ -42,6 +43,7 @@ log = logging.getLogger("heliod.runtime")
 
 STOP_BUDGET_S = 8.0  # systemd's default TimeoutStopSec is 90 s; the contract says 10 s
 US = 1_000_000
+OUTBOX_STEP = 2000  # outbox rows deleted per transaction when there is no export
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Options:
     heartbeat_interval_s: float = 2.0
     watchdog_window_s: float | None = None  # None: half of WatchdogSec, else 30 s
     retention_interval_s: float = 86_400.0
+    retention_first_delay_s: float = 300.0  # after start-up, not during it
     extra_jobs: list[Job] = field(default_factory=list)
 
 
@@ -137,7 +140,13 @@ class Runtime:
         for job in self.outputs.jobs + self.options.extra_jobs:
             sup.add_job(job)
         sup.add_job(
-            Job("retention", self._retention, self.options.retention_interval_s, 300.0, "io")
+            Job(
+                "retention",
+                self._retention,
+                self.options.retention_interval_s,
+                self.options.retention_first_delay_s,
+                "io",
+            )
         )
 
     def ingest(self, readings: list[Reading]) -> None:
@@ -182,6 +191,11 @@ class Runtime:
         cutoff = self.clock.now_us() - int(self.config.storage.raw_retention.total_seconds() * US)
         consumers = ["accountant"] + (["exporter"] if self.outputs.exporting else [])
         result = prune(self.store, cutoff, consumers)
+        if not self.outputs.exporting:
+            # Lines rendered while [influxdb] was configured: nothing will send them now
+            # (should the export come back, their readings are formatted instead).
+            while trim_outbox(self.store, newest_reading(self.store), OUTBOX_STEP):
+                pass
         if result.readings or result.rejected:
             log.info(
                 "retention: %d readings, %d rejected readings pruned",

@@ -1,6 +1,13 @@
 """Batches of line protocol read from the store in id order, one window of rows at a time.
 
-A batch holds at most `batch_size` rows with id > `after`: its `last_id` is what the
+Readings stored while the export was on were rendered as line protocol then
+(`export_outbox`, see adapters/store/schema.py): a batch is a run of consecutive outbox
+rows, concatenated, with no reading read or formatted again. Readings without such a row
+(stored while the export was off, or before the outbox existed) are formatted from the
+`readings` table as below, up to the first outbox row.
+
+A batch holds at most `batch_size` readings with id > `after` (so at most that many
+points; a reading without fields has none): its `last_id` is what the
 export position becomes once the server accepts its body, so a batch is never split
 across a position and memory stays flat whatever the backlog. `more` says whether rows
 after it existed when it was read (the export loop goes on without waiting).
@@ -20,11 +27,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from heliod.adapters.influx.lines import (
     MintRow,
@@ -38,6 +45,8 @@ from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import sqlite_path
 
 PREFIX_TABLE = "heliod_export_prefix"  # temporary: lives on the source's own connection
+_NO_BOUND = 2**63 - 1  # any reading id
+_PAGE = 128  # outbox rows read at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +86,7 @@ def _milli(col: str) -> str:
 
 
 def _sqlite_readings_sql() -> str:
-    """The SQLite query building one batch; parameters: after, batch_size.
+    """The SQLite query building one batch; parameters: after, batch_size, last id allowed.
 
     Returns (rows, rows with energy or power, last id, body, newest id in the table).
     The text is made of constants only (S608 below).
@@ -116,7 +125,37 @@ def _sqlite_readings_sql() -> str:
         "SELECT r.id AS id, r.ts_us AS ts_us, r.energy_mwh AS e, r.power_mw AS w,"
         f" r.extra AS extra, coalesce(p.prefix, {unknown}) AS pre"
         f" FROM readings r LEFT JOIN temp.{PREFIX_TABLE} p ON p.device = r.device"
-        " WHERE r.id >= (SELECT lo FROM win) AND r.id < (SELECT lo FROM win) + ?))"
+        " WHERE r.id >= (SELECT lo FROM win) AND r.id < (SELECT lo FROM win) + ?"
+        " AND r.id <= ?))"
+    )
+
+
+# Statements of the outbox path, with named parameters (sqlite3 and SQLAlchemy alike).
+Query = Callable[[str, Mapping[str, int]], list[Any]]
+_OUTBOX_RUNS = (
+    "SELECT last_id, after_id, readings, points FROM export_outbox"
+    " WHERE last_id > :start ORDER BY last_id LIMIT :n"
+)
+_ANY_READING = "SELECT 1 FROM readings WHERE id > :after AND id <= :upto LIMIT 1"
+_NEWEST_READING = "SELECT max(id) FROM readings"
+
+
+def _any_reading(query: Query, after: int, upto: int) -> bool:
+    """Whether a reading with after < id <= upto exists (one index probe, not a count)."""
+    return bool(query(_ANY_READING, {"after": after, "upto": upto}))
+
+
+def _joined_bodies(dialect: str) -> str:
+    """The outbox bodies of rows after < last_id <= last, joined by newlines in the
+    database (one value to fetch, not one row per second of readings)."""
+    if dialect == "sqlite":  # aggregated in the sub-query's order (3.44's ORDER BY is newer)
+        return (
+            "SELECT CAST(group_concat(body, char(10)) AS BLOB) FROM (SELECT body FROM"
+            " export_outbox WHERE last_id > :after AND last_id <= :last ORDER BY last_id)"
+        )
+    return (
+        "SELECT string_agg(body, '\\x0a'::bytea ORDER BY last_id) FROM export_outbox"
+        " WHERE last_id > :after AND last_id <= :last"
     )
 
 
@@ -133,16 +172,20 @@ class ReadingSource:
         self._raw: Any = None  # SQLite: a pooled DBAPI connection kept for the batches
         self._release: weakref.finalize[Any, ReadingSource] | None = None
         self._lock = threading.Lock()
+        self._joined_bodies = _joined_bodies(store.dialect)
 
     def batch_after(self, after: int) -> Batch:
         """The next batch of at most `batch_size` readings with id > after."""
+        batch, upto = self._outbox_batch(after)
+        if batch is not None:
+            return batch
         if self._sqlite:
             with self._lock:
-                return self._sqlite_batch(after)
+                return self._sqlite_batch(after, upto)
         r = t.readings.c
         stmt = (
             select(r.id, r.device, r.ts_us, r.energy_mwh, r.power_mw, r.extra)
-            .where(r.id > after)
+            .where(r.id > after, r.id <= upto)
             .order_by(r.id)
             .limit(self.batch_size)
         )
@@ -150,8 +193,73 @@ class ReadingSource:
             rows: list[ReadingRow] = [tuple(row) for row in conn.execute(stmt)]
         if not rows:
             return Batch(after, after, 0, b"", 0)
-        more = len(rows) >= self.batch_size
+        # Bounded by an outbox row: its batches follow at once.
+        more = len(rows) >= self.batch_size or upto != _NO_BOUND
         return Batch.of(after, rows[-1][0], len(rows), reading_lines(rows, self.prefixes), more)
+
+    def _outbox_batch(self, after: int) -> tuple[Batch | None, int]:
+        """The outbox rows continuing from `after`, as one batch of at most `batch_size`
+        points; else None and the last reading id to format from `readings` instead (the
+        readings before the first outbox row, or every reading when there is none).
+
+        A handful of statements per batch, read in one snapshot: on SQLite on the
+        source's own connection (SQLAlchemy's per-statement work would cost as much as
+        the rest of the batch), elsewhere through SQLAlchemy.
+        """
+        if self._sqlite:
+            with self._lock:
+                db = self._connection()
+                db.execute("BEGIN")
+                try:
+                    return self._from_outbox(lambda sql, p: db.execute(sql, p).fetchall(), after)
+                finally:
+                    db.execute("COMMIT")
+        with self.store.read() as conn:
+            return self._from_outbox(
+                lambda sql, p: [tuple(row) for row in conn.execute(text(sql), p)], after
+            )
+
+    def _from_outbox(self, query: Query, after: int) -> tuple[Batch | None, int]:
+        start = after  # moves past an outbox row the position is inside and nothing is left of
+        while True:
+            first = query(_OUTBOX_RUNS, {"start": start, "n": 1})
+            if not first:
+                return None, _NO_BOUND
+            first_last, first_after, first_rows, _ = first[0]
+            if first_after > start and _any_reading(query, start, first_after):
+                return None, first_after  # readings stored before the row: format them
+            if first_after < start:  # the position is inside the row
+                if _any_reading(query, start, first_last):
+                    return None, first_last  # format the rest of its readings
+                start = first_last
+                continue
+            if first_rows > self.batch_size:  # stored while batch_size was larger
+                return None, first_last
+            break
+        last, points, rows = start, 0, 0
+        for run_last, run_after, run_rows, run_points in self._runs(query, start):
+            if rows and (run_after != last or rows + run_rows > self.batch_size):
+                break
+            last, points, rows = run_last, points + run_points, rows + run_rows
+        # The rows' pages were just read: the database's cache serves them again.
+        body = bytes(query(self._joined_bodies, {"after": start, "last": last})[0][0] or b"")
+        newest = query(_NEWEST_READING, {})[0][0] or 0
+        return Batch(after, last, rows, body, points, more=newest > last), _NO_BOUND
+
+    def _runs(self, query: Query, start: int) -> list[tuple[int, int, int, int]]:
+        """(last_id, after_id, readings, points) of the outbox rows after `start`, read a
+        page at a time until they hold `batch_size` readings: rows are often a second of
+        readings each, and reading the rows of a whole week's backlog would cost more
+        than the batch."""
+        runs: list[tuple[int, int, int, int]] = []
+        readings = 0
+        while readings < self.batch_size:
+            page = query(_OUTBOX_RUNS, {"start": runs[-1][0] if runs else start, "n": _PAGE})
+            runs += page
+            readings += sum(row[2] for row in page)
+            if len(page) < _PAGE:
+                break
+        return runs
 
     def close(self) -> None:
         """Give the SQLite connection back to the pool (reopened if used again)."""
@@ -184,10 +292,10 @@ class ReadingSource:
             self._release = weakref.finalize(self, _give_back, raw)
         return _driver(self._raw)
 
-    def _sqlite_batch(self, after: int) -> Batch:
+    def _sqlite_batch(self, after: int, upto: int) -> Batch:
         db = self._connection()
         count, with_ew, last, body, newest = db.execute(
-            self._sql, (after, self.batch_size)
+            self._sql, (after, self.batch_size, upto)
         ).fetchone()
         if not count:
             return Batch(after, after, 0, b"", 0)

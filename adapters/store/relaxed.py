@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete, func, select
 
+from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import WRITE_LOCK_KEY, sqlite_path
 from heliod.adapters.store.store import Store, set_position
 
@@ -57,6 +58,34 @@ _SQLITE_UPSERT = (
     " ON CONFLICT (consumer) DO UPDATE"
     " SET position = excluded.position, updated_us = excluded.updated_us"
 )
+
+
+def newest_reading(store: Store) -> int:
+    """The highest reading id (0: none)."""
+    with store.read() as conn:
+        return int(conn.execute(select(func.max(t.readings.c.id))).scalar() or 0)
+
+
+def trim_outbox(store: Store, position: int, limit: int) -> int:
+    """Delete at most `limit` of the export outbox rows whose readings are all at or
+    before `position`, oldest first, in one relaxed transaction; returns how many.
+
+    The export only ever reads rows after its position, so when they are deleted does
+    not matter: the exporter does it in small steps while it is idle (deleting them with
+    each position would double the disk writes of a backlog drain and halve its speed),
+    and a step undone by a power cut is simply done again.
+    """
+    o = t.export_outbox.c
+    with store.read() as conn:  # nothing to delete (the usual case): no write transaction
+        first = conn.execute(select(func.min(o.last_id))).scalar()
+    if first is None or first > position:
+        return 0
+    oldest = select(o.last_id).where(o.last_id <= position).order_by(o.last_id).limit(limit)
+    with relaxed_write(store) as conn:
+        bound = conn.execute(select(func.max(oldest.subquery().c.last_id))).scalar()
+        if bound is None:
+            return 0
+        return int(conn.execute(delete(t.export_outbox).where(o.last_id <= bound)).rowcount)
 
 
 class RelaxedPositions:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -219,6 +220,24 @@ power_buckets = Table(
     Column("start_us", BigInteger, primary_key=True),  # 5-minute bucket of the reading's ts
     Column("sum_mw", BigInteger, nullable=False),  # Σ power_w of its readings, in mW
     Column("n", BigInteger, nullable=False),  # how many readings: average = sum_mw / n
+)
+
+# Readings as the export will send them: line protocol rendered when they are stored
+# (enabled with [influxdb]), one row per group of at most `batch_size` readings stored
+# together. A row covers exactly the readings with after_id < id <= last_id (writers are
+# serialized, so no other reading falls between), so the export can send whole rows in
+# order without reading or formatting the readings again. Rows the export position has
+# passed are deleted while the export is idle (or by the retention job when there is no
+# export). Readings without a row (stored while export was off) are formatted from
+# `readings` instead. docs/export.md.
+export_outbox = Table(
+    "export_outbox",
+    metadata,
+    Column("last_id", Id, primary_key=True, autoincrement=False),
+    Column("after_id", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+    Column("points", Integer, nullable=False),  # lines in body (a reading without fields has none)
+    Column("body", LargeBinary),  # NULL when points = 0
 )
 
 export_rejects = Table(

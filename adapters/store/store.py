@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +33,23 @@ from heliod.rewards.units import MAX_ENERGY_WH, wh_to_mwh
 _NO_ROLLOVER_ABOVE_WH = MAX_ENERGY_WH * 2
 
 
+# One reading as the export renders it: (id, device, ts_us, energy_mwh, power_mw, extra).
+ExportRow = tuple[int, str, int, int | None, int | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLines:
+    """Render readings as the export's line protocol when they are stored (schema.export_outbox).
+
+    `render` turns rows into the body of a write (lines joined by newlines, a reading
+    without fields skipped); `max_points` is the export's batch size, the most readings
+    one outbox row holds.
+    """
+
+    render: Callable[[Sequence[ExportRow]], bytes]
+    max_points: int
+
+
 @dataclass(slots=True)
 class IngestResult:
     """What one `Store.ingest` committed."""
@@ -48,6 +65,7 @@ class Store:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
+        self.export_lines: ExportLines | None = None  # set when readings are exported
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -92,7 +110,7 @@ class Store:
         if not items:
             return result
         with self.write() as conn:
-            return ingest_in(conn, items, now_us)
+            return ingest_in(conn, items, now_us, self.export_lines)
 
     # -- consumer positions (accountant, exporter, publisher, ...) ---------------------
 
@@ -107,7 +125,12 @@ class Store:
             set_position(conn, consumer, position, now_us)
 
 
-def ingest_in(conn: Connection, items: Sequence[Reading], now_us: int) -> IngestResult:
+def ingest_in(
+    conn: Connection,
+    items: Sequence[Reading],
+    now_us: int,
+    export_lines: ExportLines | None = None,
+) -> IngestResult:
     """`Store.ingest` inside an open writer transaction."""
     result = IngestResult()
     names = sorted({r.device for r in items})
@@ -158,7 +181,11 @@ def ingest_in(conn: Connection, items: Sequence[Reading], now_us: int) -> Ingest
         )
         counts[r.device][0] += 1
         counts[r.device][2] = max(counts[r.device][2], ts_us)
-    if rows:
+    if rows and export_lines is not None:
+        _insert_with_outbox(conn, rows, export_lines)
+        add_power(conn, rows)
+        result.stored = len(rows)
+    elif rows:
         conn.execute(insert(t.readings), rows)
         add_power(conn, rows)  # 5-minute power rollups, same transaction
         result.stored = len(rows)
@@ -181,6 +208,39 @@ def ingest_in(conn: Connection, items: Sequence[Reading], now_us: int) -> Ingest
         else:
             conn.execute(update(t.devices).where(t.devices.c.device == device).values(**values))
     return result
+
+
+def _insert_with_outbox(
+    conn: Connection, rows: list[dict[str, Any]], export_lines: ExportLines
+) -> None:
+    """Insert readings and their export lines, one outbox row per `max_points` readings.
+
+    The writer lock is held, so the ids a group receives are exactly those after the
+    newest id before it and up to the newest id after it, whatever their gaps.
+    """
+    newest = select(func.max(t.readings.c.id))
+    after = int(conn.execute(newest).scalar() or 0)
+    step = max(1, export_lines.max_points)
+    for start in range(0, len(rows), step):
+        group = rows[start : start + step]
+        conn.execute(insert(t.readings), group)
+        last = int(conn.execute(newest).scalar() or 0)
+        body = export_lines.render(
+            [
+                (0, r["device"], r["ts_us"], r["energy_mwh"], r["power_mw"], r["extra"])
+                for r in group
+            ]
+        )
+        conn.execute(
+            insert(t.export_outbox).values(
+                last_id=last,
+                after_id=after,
+                readings=len(group),
+                points=body.count(b"\n") + 1 if body else 0,
+                body=body or None,
+            )
+        )
+        after = last
 
 
 def _extra(fields: dict[str, Decimal]) -> str | None:

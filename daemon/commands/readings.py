@@ -18,6 +18,10 @@ def import_readings(ctx: Context, device_id: str, path: str) -> int:
         known = ", ".join(d.id for _, d in ctx.config.devices())
         raise UsageError(f"unknown device {device_id!r} (configured: {known})") from None
     readings = parse_readings(read_text(path), device_id, plant.tz, name=path)
+    if ctx.config.influxdb is not None:  # rendered for the export as the daemon does
+        from heliod.daemon.exporter import export_lines_of  # noqa: PLC0415 - influxdb-client
+
+        ctx.store.export_lines = export_lines_of(ctx.config)
     result = ctx.store.ingest(readings, now_us())
     reasons = Counter(reason for _, reason in result.rejected)
     if ctx.json:

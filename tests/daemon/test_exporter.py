@@ -11,16 +11,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from heliod.adapters.influx import Batch, InfluxSettings, InfluxWriter
+from heliod.adapters.influx.lines import reading_lines, reading_prefix
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.store import ExportLines
 from heliod.daemon.accountant import Accountant, PlantBook
 from heliod.daemon.export_ahead import BuiltAhead
 from heliod.daemon.export_status import ExportCollector, export_health
@@ -137,10 +140,28 @@ def any_store(db_url: str) -> Iterator[Store]:
     s.close()
 
 
+@pytest.fixture(params=["formatted", "outbox"])
+def rendering(request: pytest.FixtureRequest) -> str:
+    """Readings formatted at export time, or rendered when stored (export_outbox)."""
+    return str(request.param)
+
+
+def render_when_stored(store: Store, rendering: str, max_points: int) -> None:
+    if rendering == "outbox":
+        prefixes = {d: reading_prefix(p, d) for d, p in PLANTS.items()}
+        store.export_lines = ExportLines(partial(reading_lines, prefixes=prefixes), max_points)
+
+
+def outbox_rows(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.export_outbox)).scalar() or 0)
+
+
 def test_backlog_of_readings_and_mints_is_exported_exactly(
-    any_store: Store, victoria: Victoria
+    any_store: Store, victoria: Victoria, rendering: str
 ) -> None:
     store = any_store
+    render_when_stored(store, rendering, 60)
     for first in range(0, 600, 100):
         store.ingest(make_readings(first, 100), NOW)
     result = Accountant(store, books(), lambda: NOW).run()
@@ -154,12 +175,17 @@ def test_backlog_of_readings_and_mints_is_exported_exactly(
     assert health["state"] == "ok"
     assert store.position("exporter") == 1800
     assert ex.drain() == 0  # nothing new: nothing written
+    ex.trim()  # what the export does when idle
+    assert outbox_rows(store) == 0
     if store.dialect == "sqlite":  # positions commit without fsync; other writers still do
         with store.write() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
-def test_outage_of_the_server_loses_nothing(store: Store, victoria: Victoria) -> None:
+def test_outage_of_the_server_loses_nothing(
+    store: Store, victoria: Victoria, rendering: str
+) -> None:
+    render_when_stored(store, rendering, 100)
     ex = exporter(store, victoria.url, batch_size=100, idle_s=0.05, backoff_max_s=0.5)
     ex.start()
     try:
@@ -177,6 +203,7 @@ def test_outage_of_the_server_loses_nothing(store: Store, victoria: Victoria) ->
         victoria.start()
         wait_for(lambda: export_health(ex)["pending"] == 0, what="the backlog exported")
         assert export_health(ex)["state"] == "ok"
+        wait_for(lambda: outbox_rows(store) == 0, what="the sent outbox rows deleted when idle")
     finally:
         ex.stop()
     assert_exported_exactly(victoria, store)
@@ -185,6 +212,7 @@ def test_outage_of_the_server_loses_nothing(store: Store, victoria: Victoria) ->
 CRASHER = """
 import sys, time
 from heliod.adapters.influx import Batch, InfluxSettings, InfluxWriter
+from heliod.adapters.influx.lines import reading_lines, reading_prefix
 from heliod.adapters.store import Store
 from heliod.daemon.exporter import Exporter
 store = Store.open(sys.argv[1])
@@ -195,8 +223,9 @@ Exporter(store, writer, plants, lambda: int(time.time() * 1e6), batch_size=int(s
 
 
 def test_killed_mid_export_resends_at_most_one_batch(
-    store: Store, victoria: Victoria, tmp_path: Path
+    store: Store, victoria: Victoria, tmp_path: Path, rendering: str
 ) -> None:
+    render_when_stored(store, rendering, 200)
     for first in range(0, 20_000, 2000):
         store.ingest(make_readings(first, 2000), NOW)
     total = 60_000
@@ -213,8 +242,11 @@ def test_killed_mid_export_resends_at_most_one_batch(
     arrived = sum(len(series) for series in got.values())
     # Everything up to the position arrived; beyond it, at most the batch that was in flight.
     assert killed_at <= arrived <= killed_at + batch
-    exporter(store, victoria.url, batch_size=batch).drain()
+    again = exporter(store, victoria.url, batch_size=batch)
+    again.drain()
     assert_exported_exactly(victoria, store)
+    again.trim()
+    assert outbox_rows(store) == 0
 
 
 # -- answers only a real InfluxDB gives, from a server of our own -------------------------

@@ -9,6 +9,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,13 @@ from sqlalchemy import func, select
 from heliod.adapters.store import Store
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.store import ExportLines
 from heliod.daemon.config import load_config
 from heliod.daemon.metrics import Metrics
 from heliod.daemon.runtime import Options, Runtime, build_runtime
 from heliod.daemon.simulator import InverterServer
 from heliod.daemon.supervisor import Job, Service, Supervisor
+from heliod.rewards.readings import Reading
 from tests.e2e.harness import heliod, steady_inverter, write_config
 from tests.support import free_port
 
@@ -166,3 +170,40 @@ def test_stop_flushes_every_successful_poll_and_the_ledger_verifies(
     assert position == last_id  # and the final accounting pass saw it
     verify = heliod(runtime.config.path, "ledger", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_without_an_export_the_retention_job_deletes_leftover_outbox_rows(
+    tmp_path: Path, inverter: InverterServer
+) -> None:
+    """Lines rendered while [influxdb] was configured would otherwise stay forever."""
+    api_port = free_port()
+    path = write_config(tmp_path, api_port=api_port, modbus_port=inverter.port, poll="200ms")
+    runtime = build_runtime(
+        load_config(path, env={}),
+        options=Options(
+            listen=("127.0.0.1", api_port),
+            retention_interval_s=0.3,
+            retention_first_delay_s=0.3,
+        ),
+    )
+    assert runtime.config.influxdb is None
+    runtime.store.export_lines = ExportLines(lambda rows: b"x" * len(rows), 2)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    runtime.store.ingest(
+        [Reading("old", at + timedelta(seconds=s), {"power_w": Decimal(s)}) for s in range(5)],
+        int(time.time() * 1e6),
+    )
+    runtime.store.export_lines = None
+
+    def outbox_rows() -> int:
+        with runtime.store.read() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(t.export_outbox)).scalar() or 0
+            )
+
+    assert outbox_rows() == 3
+    runtime.start()
+    try:
+        _wait("the outbox emptied", lambda: outbox_rows() == 0)
+    finally:
+        runtime.stop()

@@ -336,3 +336,28 @@ def test_balances_list_every_backer_who_held_a_share_zeros_included(
         ("c", 0, "0"),
     ]
     assert bal["undistributed"] == {"units": 1, "amount": "1"}
+
+
+def test_readings_import_with_influxdb_renders_the_export_lines(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Backfilled readings reach the export like live ones: rendered into the outbox."""
+    cfg = write_config(tmp_path, db_url)
+    (tmp_path / "influx.token").write_text("t\n")
+    cfg.write_text(
+        cfg.read_text()
+        + '\n[influxdb]\nurl = "http://127.0.0.1:9"\norg = "o"\nbucket = "b"\n'
+        + 'token_file = "influx.token"\nbatch_size = 2\n'
+    )
+    readings_csv(tmp_path / "r.csv", [(ts(i), str(1000 * i)) for i in range(3)])
+    proc = heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
+    assert proc.returncode == 0, proc.stderr
+    with create_engine(db_url).connect() as conn:
+        runs = conn.execute(
+            text("SELECT after_id, last_id, points, body FROM export_outbox ORDER BY last_id")
+        ).all()
+    assert [(a, b, n) for a, b, n, _ in runs] == [(0, 2, 2), (2, 3, 1)]  # batch_size each
+    at = [int((T0 + timedelta(minutes=i)).timestamp() * 1e6) for i in range(3)]
+    assert b"\n".join(bytes(r[3]) for r in runs).decode().splitlines() == [
+        f"reading,device=inv1,plant=p1 energy_wh={1000 * i}.000 {at[i]}" for i in range(3)
+    ]
