@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 WRITE_LOCK_KEY = 0x68656C696F64  # "heliod": the advisory lock every PostgreSQL writer takes
 BUSY_TIMEOUT_MS = 60_000  # a writer waits this long for another one (e.g. the daemon)
+CACHE_KIB = 512  # page cache per SQLite connection, in KiB
 
 
 class StoreError(Exception):
@@ -68,6 +69,10 @@ def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Each pooled connection keeps its own page cache, filled by whatever it last read
+    # (SQLite's default, 2 MB, times every connection the pool keeps, would be a tenth of
+    # a small gateway's memory budget); the kernel caches the file for all of them anyway.
+    cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cur.close()
 
 

@@ -24,6 +24,8 @@ def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
     with store.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        # A small page cache per pooled connection (docs/performance.md, daemon memory).
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -512
     store.close()
 
 

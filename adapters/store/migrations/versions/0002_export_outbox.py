@@ -31,7 +31,14 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("last_id", name=op.f("pk_export_outbox")),
     )
+    op.create_index(
+        "ix_export_outbox_runs",
+        "export_outbox",
+        ["last_id", "after_id", "readings", "points"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_export_outbox_runs", table_name="export_outbox")
     op.drop_table("export_outbox")
