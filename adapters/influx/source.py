@@ -199,7 +199,7 @@ class ReadingSource:
 
     def _outbox_batch(self, after: int) -> tuple[Batch | None, int]:
         """The outbox rows continuing from `after`, as one batch of at most `batch_size`
-        points; else None and the last reading id to format from `readings` instead (the
+        readings; else None and the last reading id to format from `readings` instead (the
         readings before the first outbox row, or every reading when there is none).
 
         A handful of statements per batch, read in one snapshot: on SQLite on the
