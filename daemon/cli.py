@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     read = cmd("read", "poll one configured device once and print its fields", _read)
     read.add_argument("device", metavar="DEVICE")
 
-    backers = sub.add_parser("backers", help="the share register").add_subparsers(
+    backers = sub.add_parser("backers", help="the share register", parents=[common]).add_subparsers(
         dest="sub", metavar="ACTION", required=True
     )
     bi = cmd(
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     bl.add_argument("--plant", required=True)
     bl.add_argument("--at", metavar="TIME")
 
-    readings = sub.add_parser("readings", help="stored readings").add_subparsers(
+    readings = sub.add_parser("readings", help="stored readings", parents=[common]).add_subparsers(
         dest="sub", metavar="ACTION", required=True
     )
     ri = cmd(
@@ -104,16 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     bal = cmd("balances", "balances per backer and undistributed per plant", _balances)
     bal.add_argument("--plant")
 
-    ledger = sub.add_parser("ledger", help="the ledger of mints and credits").add_subparsers(
-        dest="sub", metavar="ACTION", required=True
-    )
+    ledger = sub.add_parser(
+        "ledger", help="the ledger of mints and credits", parents=[common]
+    ).add_subparsers(dest="sub", metavar="ACTION", required=True)
     cmd("verify", "check every invariant of the ledger; exit 1 on failure", _verify, ledger)
     ex = cmd("export", "print mints and credits", _export, ledger)
     ex.add_argument("--format", choices=["csv", "json"], default="csv")
 
-    anomalies = sub.add_parser("anomalies", help="energy anomalies").add_subparsers(
-        dest="sub", metavar="ACTION", required=True
-    )
+    anomalies = sub.add_parser(
+        "anomalies", help="energy anomalies", parents=[common]
+    ).add_subparsers(dest="sub", metavar="ACTION", required=True)
     cmd("list", "every anomaly with its status", _anomalies_list, anomalies)
     acc = cmd("accept", "credit a quarantined implausible jump", _anomalies_accept, anomalies)
     acc.add_argument("id", type=int, metavar="ID")
@@ -123,14 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     rej = cmd("reject", "drop a quarantined implausible jump", _anomalies_reject, anomalies)
     rej.add_argument("id", type=int, metavar="ID")
 
-    sync = sub.add_parser("sync", help="delivery to the platform").add_subparsers(
+    sync = sub.add_parser("sync", help="delivery to the platform", parents=[common]).add_subparsers(
         dest="sub", metavar="ACTION", required=True
     )
     cmd("status", "delivery state of the mint events", _sync_status, sync)
     sr = cmd("retry", "re-queue rejected events (all, or one ID plant:k)", _sync_retry, sync)
     sr.add_argument("id", nargs="?", metavar="ID")
 
-    token = sub.add_parser("api-token", help="API tokens").add_subparsers(
+    token = sub.add_parser("api-token", help="API tokens", parents=[common]).add_subparsers(
         dest="sub", metavar="ACTION", required=True
     )
     tn = cmd("new", "print a new random token and its config line", _token_new, token)

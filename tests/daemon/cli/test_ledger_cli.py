@@ -361,3 +361,15 @@ def test_readings_import_with_influxdb_renders_the_export_lines(
     assert b"\n".join(bytes(r[3]) for r in runs).decode().splitlines() == [
         f"reading,device=inv1,plant=p1 energy_wh={1000 * i}.000 {at[i]}" for i in range(3)
     ]
+
+
+def test_json_may_come_before_the_action(cfg: Path, tmp_path: Path) -> None:
+    """`heliod backers --json list` and `heliod backers list --json` print the same data."""
+    (tmp_path / "b.csv").write_text("backer,amount\na,100\n")
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    at = ("--at", "2030-01-01T00:00:00Z")
+    before = heliod(cfg, "backers", "--json", "list", "--plant", "p1", *at)
+    after = heliod(cfg, "backers", "list", "--plant", "p1", *at, "--json")
+    assert before.returncode == after.returncode == 0, before.stderr
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    assert json.loads(before.stdout)["backers"][0]["backer"] == "a"
