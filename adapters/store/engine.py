@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 WRITE_LOCK_KEY = 0x68656C696F64  # "heliod": the advisory lock every PostgreSQL writer takes
 BUSY_TIMEOUT_MS = 60_000  # a writer waits this long for another one (e.g. the daemon)
@@ -65,7 +66,7 @@ def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers (the API) run while the accountant writes; synchronous=FULL makes
     # every commit durable at a power cut (NORMAL may lose the last commits in WAL mode).
-    cur.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cur)
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -74,6 +75,23 @@ def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     # a small gateway's memory budget); the kernel caches the file for all of them anyway.
     cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cur.close()
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
+# Several connections switching a new database to WAL at once (the daemon and a command
+# started together on a fresh install) fail at once with "database is locked", whatever
+# the busy timeout: the switch needs an exclusive lock SQLite does not wait for.
+@retry(
+    retry=retry_if_exception(_locked),
+    wait=wait_random(0.005, 0.05),
+    stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+    reraise=True,
+)
+def _set_wal(cur: sqlite3.Cursor) -> None:
+    cur.execute("PRAGMA journal_mode=WAL")
 
 
 def _sqlite_begin(conn: Connection) -> None:

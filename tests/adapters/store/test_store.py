@@ -8,10 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from heliod.adapters.store import Store, StoreError
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.engine import make_engine
 from heliod.adapters.store.migrate import HEAD, current_revision
 from heliod.rewards.readings import Reading
 from heliod.rewards.times import to_us
@@ -187,3 +188,35 @@ def test_an_oversized_field_is_rejected_alone_not_its_batch(db_url: str) -> None
     assert result.stored == 1
     assert result.rejected == [("meter1", "value_too_large"), ("meter1", "value_too_large")]
     store.close()
+
+
+def test_processes_opening_a_new_file_together_all_get_wal(tmp_path: Path) -> None:
+    """SQLite refuses at once, busy timeout or not, several connections switching a new
+    database to WAL together: the daemon and a command started at once on a fresh
+    install (one engine each, as in two processes; about one run in six failed here)."""
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path / str(attempt) / 'heliod.db'}"
+        engines = [make_engine(url) for _ in range(6)]
+        barrier = threading.Barrier(len(engines))
+        errors: list[BaseException] = []
+
+        def connect(
+            engine: Engine,
+            barrier: threading.Barrier = barrier,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            barrier.wait()
+            try:
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=connect, args=(e,)) for e in engines]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for engine in engines:
+            engine.dispose()
+        assert errors == []
