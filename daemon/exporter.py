@@ -44,9 +44,9 @@ from heliod.adapters.influx import (
 from heliod.adapters.influx.lines import reading_lines, reading_prefix
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.ledger_repo import max_reading_id
 from heliod.adapters.store.relaxed import (
     RelaxedPositions,
-    newest_reading,
     relaxed_write,
     trim_outbox,
 )
@@ -154,8 +154,9 @@ class Exporter:
         position = self.store.position(READINGS)
         deleted = 0
         while not self._stop.is_set() and not self._wake.is_set():
-            if newest_reading(self.store) > position:
-                break
+            with self.store.read() as conn:
+                if max_reading_id(conn) > position:
+                    break
             step = trim_outbox(self.store, position, TRIM_STEP)
             deleted += step
             if step < TRIM_STEP:

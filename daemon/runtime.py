@@ -24,7 +24,8 @@ from types import FrameType
 from typing import Any
 
 from heliod.adapters.store import Store, StoreError
-from heliod.adapters.store.relaxed import newest_reading, trim_outbox
+from heliod.adapters.store.ledger_repo import max_reading_id
+from heliod.adapters.store.relaxed import trim_outbox
 from heliod.adapters.store.retention import prune
 from heliod.daemon.accountant import Accountant, plant_books
 from heliod.daemon.config import Config
@@ -194,7 +195,9 @@ class Runtime:
         if not self.outputs.exporting:
             # Lines rendered while [influxdb] was configured: nothing will send them now
             # (should the export come back, their readings are formatted instead).
-            while trim_outbox(self.store, newest_reading(self.store), OUTBOX_STEP):
+            with self.store.read() as conn:
+                newest = max_reading_id(conn)
+            while trim_outbox(self.store, newest, OUTBOX_STEP):
                 pass
         if result.readings or result.rejected:
             log.info(

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from functools import partial
+from typing import Any
 
 from sqlalchemy import select, text
 
@@ -43,6 +43,7 @@ from heliod.adapters.influx.lines import (
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import sqlite_path
+from heliod.adapters.store.kept import KeptConnection
 
 PREFIX_TABLE = "heliod_export_prefix"  # temporary: lives on the source's own connection
 _NO_BOUND = 2**63 - 1  # any reading id
@@ -169,8 +170,10 @@ class ReadingSource:
         # An in-memory SQLite store has no second connection to the same data.
         self._sqlite = store.dialect == "sqlite" and sqlite_path(store.url) is not None
         self._sql = _sqlite_readings_sql()
-        self._raw: Any = None  # SQLite: a pooled DBAPI connection kept for the batches
-        self._release: weakref.finalize[Any, ReadingSource] | None = None
+        # SQLite: a pooled connection kept for the batches, with the prefixes' table.
+        self._kept = KeptConnection(
+            store, partial(_create_prefixes, prefixes=self.prefixes), _drop_prefixes
+        )
         self._lock = threading.Lock()
         self._joined_bodies = _joined_bodies(store.dialect)
 
@@ -208,7 +211,7 @@ class ReadingSource:
         """
         if self._sqlite:
             with self._lock:
-                db = self._connection()
+                db = self._kept.get()
                 db.execute("BEGIN")
                 try:
                     return self._from_outbox(lambda sql, p: db.execute(sql, p).fetchall(), after)
@@ -264,36 +267,10 @@ class ReadingSource:
     def close(self) -> None:
         """Give the SQLite connection back to the pool (reopened if used again)."""
         with self._lock:
-            if self._release is not None:
-                self._release()
-            self._raw = self._release = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._raw is None:
-            # The engine's own connection (its pragmas, its pool), in driver autocommit
-            # mode: the one SELECT below reads one consistent snapshot of the WAL.
-            raw = self.store.engine.raw_connection()
-            try:
-                db = _driver(raw)
-                db.execute(f"DROP TABLE IF EXISTS temp.{PREFIX_TABLE}")
-                db.execute(
-                    f"CREATE TEMP TABLE {PREFIX_TABLE}"
-                    " (device TEXT PRIMARY KEY, prefix TEXT NOT NULL) WITHOUT ROWID"
-                )
-                db.executemany(
-                    f"INSERT INTO temp.{PREFIX_TABLE} VALUES (?, ?)",  # noqa: S608
-                    list(self.prefixes.items()),
-                )
-            except BaseException:
-                raw.close()
-                raise
-            self._raw = raw
-            # Also returned to the pool when the source is dropped without close().
-            self._release = weakref.finalize(self, _give_back, raw)
-        return _driver(self._raw)
+            self._kept.close()
 
     def _sqlite_batch(self, after: int, upto: int) -> Batch:
-        db = self._connection()
+        db = self._kept.get()
         count, with_ew, last, body, newest = db.execute(
             self._sql, (after, self.batch_size, upto)
         ).fetchone()
@@ -307,15 +284,21 @@ class ReadingSource:
         return Batch.of(after, last, int(count), body, more)
 
 
-def _driver(raw: Any) -> sqlite3.Connection:
-    return cast(sqlite3.Connection, raw.driver_connection)
+def _create_prefixes(db: sqlite3.Connection, prefixes: Mapping[str, str]) -> None:
+    """Each device's measurement-and-tags prefix, in a temporary table of the connection."""
+    db.execute(f"DROP TABLE IF EXISTS temp.{PREFIX_TABLE}")
+    db.execute(
+        f"CREATE TEMP TABLE {PREFIX_TABLE}"
+        " (device TEXT PRIMARY KEY, prefix TEXT NOT NULL) WITHOUT ROWID"
+    )
+    db.executemany(
+        f"INSERT INTO temp.{PREFIX_TABLE} VALUES (?, ?)",  # noqa: S608
+        list(prefixes.items()),
+    )
 
 
-def _give_back(raw: Any) -> None:
-    try:
-        _driver(raw).execute(f"DROP TABLE IF EXISTS temp.{PREFIX_TABLE}")
-    finally:
-        raw.close()
+def _drop_prefixes(db: sqlite3.Connection) -> None:
+    db.execute(f"DROP TABLE IF EXISTS temp.{PREFIX_TABLE}")
 
 
 class MintSource:

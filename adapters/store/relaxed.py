@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
 
 from sqlalchemy import Connection, delete, func, select
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import WRITE_LOCK_KEY, sqlite_path
+from heliod.adapters.store.kept import KeptConnection
 from heliod.adapters.store.store import Store, set_position
 
 
@@ -58,12 +57,6 @@ _SQLITE_UPSERT = (
     " ON CONFLICT (consumer) DO UPDATE"
     " SET position = excluded.position, updated_us = excluded.updated_us"
 )
-
-
-def newest_reading(store: Store) -> int:
-    """The highest reading id (0: none)."""
-    with store.read() as conn:
-        return int(conn.execute(select(func.max(t.readings.c.id))).scalar() or 0)
 
 
 def trim_outbox(store: Store, position: int, limit: int) -> int:
@@ -99,8 +92,7 @@ class RelaxedPositions:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._fast = store.dialect == "sqlite" and sqlite_path(store.url) is not None
-        self._raw: Any = None
-        self._release: weakref.finalize[Any, RelaxedPositions] | None = None
+        self._kept = KeptConnection(store, _relaxed_sync, _full_sync)
         self._lock = threading.Lock()
 
     def set(self, consumer: str, position: int, now_us: int) -> None:
@@ -110,7 +102,7 @@ class RelaxedPositions:
                 set_position(conn, consumer, position, now_us)
             return
         with self._lock:
-            db = self._connection()
+            db = self._kept.get()
             try:
                 db.execute("BEGIN IMMEDIATE")  # waits for another writer (busy_timeout)
                 db.execute(_SQLITE_UPSERT, (consumer, position, now_us))
@@ -123,26 +115,12 @@ class RelaxedPositions:
     def close(self) -> None:
         """Give the connection back (reopened if `set` is called again)."""
         with self._lock:
-            if self._release is not None:
-                self._release()
-            self._raw = self._release = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._raw is None:
-            raw = self.store.engine.raw_connection()
-            _driver(raw).execute("PRAGMA synchronous=NORMAL")  # driver autocommit: no tx
-            self._raw = raw
-            # Also given back when dropped without close().
-            self._release = weakref.finalize(self, _give_back, raw)
-        return _driver(self._raw)
+            self._kept.close()
 
 
-def _driver(raw: Any) -> sqlite3.Connection:
-    return cast(sqlite3.Connection, raw.driver_connection)
+def _relaxed_sync(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=NORMAL")  # driver autocommit: no transaction
 
 
-def _give_back(raw: Any) -> None:
-    try:
-        _driver(raw).execute("PRAGMA synchronous=FULL")  # as every other writer expects it
-    finally:
-        raw.close()
+def _full_sync(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=FULL")  # as every other writer expects it

@@ -20,7 +20,7 @@ def test_positions_commit_and_other_writers_stay_durable(db_url: str) -> None:
         assert store.position("exporter") == 43
         assert store.position("exporter_mints") == 7
         if store.dialect == "sqlite":
-            assert positions._connection().execute("PRAGMA synchronous").fetchone() == (1,)
+            assert positions._kept.get().execute("PRAGMA synchronous").fetchone() == (1,)
             with store.write() as conn:  # every other writer still waits for the disk
                 assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         positions.close()
