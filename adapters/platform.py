@@ -1,4 +1,4 @@
-"""The crowdfunding platform over HTTP (CONTRACT §6): signed pushes and the share register.
+"""The crowdfunding platform over HTTP (docs/platform.md): signed pushes and the share register.
 
 Every request carries `Heliod-Signature: t=<unix seconds>,v1=<hex>` where the hex is
 HMAC-SHA256(secret, "<t>.<raw body>"), so the platform can check both who sent it and

@@ -49,9 +49,11 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 
-from heliod.adapters.influx import InfluxSettings, InfluxWriter, ReadingSource
+from heliod.adapters.influx import InfluxSettings, InfluxWriter
 from heliod.adapters.store import Store
-from heliod.daemon.exporter import Exporter, export_lines_of
+from heliod.adapters.store.export_source import ReadingSource
+from heliod.daemon.boot.settings import export_lines
+from heliod.daemon.jobs.export.loop import Exporter
 
 T0_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
 VM = "/usr/bin/victoria-metrics"
@@ -116,7 +118,7 @@ def build_store(path: Path, days: int, devices: int, batch_size: int, outbox: bo
         rows(),
     )
     if outbox:
-        lines = export_lines_of(bench_config(devices, batch_size))
+        lines = export_lines(bench_config(devices, batch_size))
         assert lines is not None
 
         def groups() -> Iterator[tuple[int, int, int, int, bytes]]:

@@ -25,7 +25,7 @@ from sqlalchemy import insert
 
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
-from heliod.daemon.accountant import Accountant, PlantBook
+from heliod.daemon.jobs.accountant import Accountant, PlantBook
 from heliod.rewards.energy import Bound
 from heliod.rewards.ledger import PlantRules
 from heliod.rewards.register import BEGINNING_US

@@ -115,7 +115,7 @@ def heliod_poller(
 ) -> dict[str, float]:
     """The same devices through heliod's Poller."""
     from heliod.adapters.modbus import ModbusDeviceSettings  # noqa: PLC0415
-    from heliod.daemon.polling import Poller  # noqa: PLC0415
+    from heliod.adapters.modbus.poller import Poller  # noqa: PLC0415
     from heliod.rewards.readings import Reading  # noqa: PLC0415
 
     t0: list[datetime] = []

@@ -229,7 +229,7 @@ def main() -> int:
             consumer = HeliodConsumer(
                 port, args.db or f"sqlite:///{folder / 'heliod.db'}", args.batch
             )
-            # Timestamps increase across rounds and end before now (§4 rejects the future).
+            # Timestamps increase across rounds and end before now (the store rejects the future).
             start_ts = int(time.time()) - rounds * args.messages
             for r in range(rounds):
                 # One backlog per round, queued for both sessions; consumers alternate.

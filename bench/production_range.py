@@ -6,7 +6,7 @@ Builds a SQLite store holding `days` of accepted energy for one plant of `device
 devices, in both rollups the accountant keeps: a 5-minute bucket per device (400 days ×
 20 devices ≈ 2.3 million rows) and the plant's hourly sums (9,600 rows), inserted
 directly (accounting is not what is measured). Then times
-`heliod.daemon.production.production()` for the requests the API and the dashboard make,
+`heliod.daemon.read.production.production()` for the requests the API and the dashboard make,
 the plant as a whole (hourly sums where every step starts on a whole UTC hour) and the
 same request naming every device (always the 5-minute buckets), and checks both give the
 same points. Prints one JSON line per request: median and spread of `--repeat` runs, ms.
@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from heliod.adapters.store import Store
-from heliod.daemon.production import production
+from heliod.daemon.read.production import production
 from heliod.rewards.times import to_us
 
 PLANT = "brassemonte"

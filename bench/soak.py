@@ -52,12 +52,14 @@ def rss_kb(field: str) -> int:
 def child(args: argparse.Namespace) -> None:
     """The daemon under test: the runtime on the shared accelerated clock, sampling its RSS."""
     sys.path.insert(0, str(ROOT))
+    from heliod.adapters.clock import Clock  # noqa: PLC0415
     from heliod.adapters.store.shares import apply_rows  # noqa: PLC0415
+    from heliod.daemon.boot.build import build_runtime  # noqa: PLC0415
+    from heliod.daemon.boot.logs import setup_logging  # noqa: PLC0415
+    from heliod.daemon.boot.runtime import Options  # noqa: PLC0415
     from heliod.daemon.config import validate_config  # noqa: PLC0415 - child only
-    from heliod.daemon.inputs import RegisterRow  # noqa: PLC0415
-    from heliod.daemon.logs import setup_logging  # noqa: PLC0415
-    from heliod.daemon.runtime import Clock, Options, build_runtime  # noqa: PLC0415
     from heliod.rewards.register import BEGINNING_US  # noqa: PLC0415
+    from heliod.rewards.register_rows import RegisterRow  # noqa: PLC0415
     from heliod.rewards.times import to_us  # noqa: PLC0415
 
     setup_logging("warning")
@@ -150,7 +152,7 @@ def main() -> None:
     import tempfile  # noqa: PLC0415
 
     sys.path.insert(0, str(ROOT))
-    from heliod.daemon.simulator import (  # noqa: PLC0415
+    from heliod.daemon.cli.simulator import (  # noqa: PLC0415
         InverterServer,
         SimulatedInverter,
         SunCurve,

@@ -1,4 +1,4 @@
-"""§5 allocation: each backer is credited the floor of an exact rational entitlement.
+"""Allocation: each backer is credited the floor of an exact entitlement (docs/accounting.md).
 
 A_b(n) = Σ_{i≤n} U × w_b(T_i) / W(T_i). We keep, per backer, the integer credited so far
 and the remainder of A_b over a common denominator D (A_b = credited_b + rem_b / D,

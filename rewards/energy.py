@@ -1,4 +1,4 @@
-"""§4: one device's counter readings become accepted energy deltas, one reading late.
+"""One device's counter readings become accepted energy deltas, one reading late.
 
 Per device we keep the last final reading F and one pending reading P. A new reading N
 either exposes P as a spike or dip (outlier, dropped) or confirms it; the confirmed step
@@ -18,7 +18,7 @@ MIN_STEP_US = 60 * US_PER_S  # bound(t) uses max(t, 60 s)
 
 
 class AnomalyKind(StrEnum):
-    """The three anomalies of §4."""
+    """The three anomalies (docs/accounting.md)."""
 
     OUTLIER = "outlier"
     COUNTER_RESET = "counter_reset"
@@ -76,7 +76,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
-    """A §4 anomaly about the reading P; `credited_mwh` is what entered E because of it."""
+    """An anomaly about the reading P; `credited_mwh` is what entered E because of it."""
 
     kind: AnomalyKind
     device: str

@@ -1,4 +1,4 @@
-"""§4's first gate: which incoming readings are rejected before they are ever accounted."""
+"""The first gate: which incoming readings are rejected, never accounted (docs/accounting.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§4 + §5: a plant's accounted energy E and the MWh it completes, over all its devices.
+"""A plant's accounted energy E and the MWh it completes, over all its devices.
 
 The ledger is fed every stored reading in store order (and the anomaly decisions at
 their recorded positions) and answers with the steps that entered E, the anomalies it
@@ -28,6 +28,16 @@ class PlantRules:
 
 
 @dataclass(frozen=True, slots=True)
+class PlantBook:
+    """A plant's rules and its token: what the accountant and the ledger's readers need."""
+
+    rules: PlantRules
+    units_per_mwh: int
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """An operator's decision on a quarantined `implausible_jump`, at its store position."""
 
@@ -39,7 +49,7 @@ class Decision:
     delta_mwh: int
     decided_at_us: int
     position: int  # last reading id committed before the decision
-    reading_at_us: int | None = None  # P's timestamp: where the Δ is placed in time (§6)
+    reading_at_us: int | None = None  # P's timestamp: where the Δ is placed in time
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +126,7 @@ NOTHING = Outcome()
 
 
 class Ledger:
-    """Feeds readings through §4 per device and turns accepted energy into due MWh (§5)."""
+    """Feeds readings per device and turns accepted energy into due MWh (docs/accounting.md)."""
 
     def __init__(self, plants: Iterable[PlantRules], state: LedgerState | None = None) -> None:
         self.state = state or LedgerState()

@@ -1,4 +1,4 @@
-"""What every device adapter hands to the store: one reading (contract §2, §4)."""
+"""What every device adapter hands to the store: one reading (docs/accounting.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class Reading:
     """One successful poll or message: a UTC timestamp and named numeric fields.
 
     Field values are already converted to base units (Wh, W) and rounded to 0.001 by
-    `rewards.units`; they may still be NaN or infinite, which the store rejects (§4).
+    `rewards.units`; they may still be NaN or infinite, which the store rejects.
     A field that the device marks "not implemented" is simply absent.
     """
 

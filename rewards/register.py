@@ -1,4 +1,4 @@
-"""§5 share register: effective-dated weights, read as they stood when each mint committed."""
+"""The share register: effective-dated weights, read as each mint saw them (docs/accounting.md)."""
 
 from __future__ import annotations
 

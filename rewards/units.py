@@ -1,4 +1,4 @@
-"""Exact conversion of device values to heliod's base units (contract §1).
+"""Exact conversion of device values to heliod's base units (docs/accounting.md).
 
 Energy is kept in Wh and power in W, each rounded once, half to even, to 0.001.
 Inside the ledger energy travels as integer milliwatt-hours (mWh), which is the same
@@ -28,7 +28,7 @@ POWER_UNITS: dict[str, Decimal] = {
 # Units heliod does not convert: the value is kept as read (with scale applied).
 PASSTHROUGH_UNITS = frozenset({"", "V", "A", "Hz", "VA", "var", "VAr", "%", "C", "°C", "s", "Ah"})
 
-MAX_ENERGY_WH = Decimal(10) ** 15  # §4: above this a counter value is rejected
+MAX_ENERGY_WH = Decimal(10) ** 15  # docs/accounting.md: above this a counter value is rejected
 
 
 class UnitError(ValueError):
@@ -90,3 +90,12 @@ def wh_to_mwh(value_wh: Decimal) -> int:
 def mwh_to_wh(value_mwh: int) -> Decimal:
     """Wh as an exact Decimal with three places from integer mWh."""
     return Decimal(value_mwh).scaleb(-3)
+
+
+def amount(units: int, decimals: int) -> str:
+    """Token units as a decimal string with exactly `decimals` digits after the point (`amount`)."""
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(decimals + 1, "0")
+    if decimals == 0:
+        return sign + digits
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"

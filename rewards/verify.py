@@ -1,4 +1,4 @@
-"""§5 invariants, checked from the stored ledger with an independent exact computation.
+"""The ledger's invariants (docs/accounting.md), checked from what is stored, exactly.
 
 The live accountant credits with integer remainders (`allocation.Allocator`); this module
 recomputes every entitlement with `fractions.Fraction` and compares, so a bug in the fast
@@ -37,7 +37,7 @@ def verify_plant(
     register: Register,
     balances: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """Every failed invariant of §5 for one plant, as readable lines (empty: all hold)."""
+    """Every failed invariant for one plant, as readable lines (empty: all hold)."""
     problems: list[str] = []
     ordered = sorted(mints, key=lambda m: m.mwh_index)
     indexes = [m.mwh_index for m in ordered]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # See heliod work on this machine: creates .venv if needed, installs heliod, runs the demo.
 #   ./scripts/demo.sh [ARGS]   ARGS go to `heliod demo` (e.g. --duration 120, --port 8080)
-# The demo needs no other service and never touches a real ledger (CONTRACT §3).
+# The demo needs no other service and never touches a real ledger (docs/cli.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

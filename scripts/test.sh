@@ -121,7 +121,7 @@ check "ruff check" "fix the findings (many: .venv/bin/ruff check --fix .)" \
 check "ruff format --check" "run .venv/bin/ruff format ." \
     "$VENV/bin/ruff" format --check .
 check "mypy (heliod.daemon, heliod.adapters, heliod.rewards, heliod.profiles)" \
-    "rewards/ is strict; see [tool.mypy] in pyproject.toml" \
+    "mypy is strict over every package; see [tool.mypy] in pyproject.toml" \
     "$PY" scripts/srctree.py mypy
 check "lint-imports (import contracts)" "see [tool.importlinter] in pyproject.toml" \
     env PYTHONPATH="$TREE" "$VENV/bin/lint-imports" --no-cache

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HELIOD = [sys.executable, "-m", "heliod.daemon.cli"]
+HELIOD = [sys.executable, "-m", "heliod.daemon.cli.main"]
 
 BASE_CONFIG = """
 [daemon]

@@ -6,10 +6,14 @@ import os
 import shutil
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("HELIOD_REQUIRE_SERVICES") == "1"
+
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 
 def free_port() -> int:

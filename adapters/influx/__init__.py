@@ -1,7 +1,8 @@
-"""InfluxDB 2 export (contract §7): line protocol from store rows, written with influxdb-client."""
+"""InfluxDB 2 export (docs/export.md): line protocol written with influxdb-client.
+
+The batches come from the store (adapters/store/export_source.py); lines.py renders them."""
 
 from heliod.adapters.influx.lines import MINT, READING
-from heliod.adapters.influx.source import Batch, MintSource, ReadingSource
 from heliod.adapters.influx.writer import (
     InfluxAuthError,
     InfluxRefused,
@@ -13,12 +14,9 @@ from heliod.adapters.influx.writer import (
 __all__ = [
     "MINT",
     "READING",
-    "Batch",
     "InfluxAuthError",
     "InfluxRefused",
     "InfluxSettings",
     "InfluxUnavailable",
     "InfluxWriter",
-    "MintSource",
-    "ReadingSource",
 ]

@@ -1,4 +1,4 @@
-"""InfluxDB line protocol (contract §7) built straight from store rows: no Point objects.
+"""InfluxDB line protocol (docs/export.md) built straight from store rows: no Point objects.
 
 `reading,device=<id>,plant=<id> energy_wh=<float>,power_w=<float>[,<extra>=<float>…] <µs>`
 and `mint,plant=<id> mwh_index=<int>i,units=<int>i,tokens=<float> <µs>`, written with

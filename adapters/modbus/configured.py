@@ -1,4 +1,4 @@
-"""Adapter settings from a configured device: the daemon's model or a plain mapping."""
+"""Adapter settings from a plain mapping with the configuration's key names (docs/modbus.md)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,7 @@ from heliod.adapters.modbus.profiles import (
 )
 from heliod.adapters.modbus.settings import CUSTOM_PROFILE, SUNSPEC_PROFILE, ModbusDeviceSettings
 
-__all__ = ["settings_from_config"]
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+__all__ = ["profile_unit_id", "settings_from_mapping"]
 
 
 def _seconds(value: Any, default: float) -> float:
@@ -34,49 +28,46 @@ def _seconds(value: Any, default: float) -> float:
     return float(value)
 
 
-def settings_from_config(device: Any) -> ModbusDeviceSettings:
-    """Adapter settings from a configured Modbus device (contract §2 key names).
+def settings_from_mapping(device: Mapping[str, Any]) -> ModbusDeviceSettings:
+    """Adapter settings from a Modbus device's keys as written in heliod.toml.
 
-    Reads attributes (or mapping keys) by name, so it takes the daemon's validated
-    `ModbusDevice` model as well as a plain dict: durations may be timedelta, seconds
-    or duration strings; register scales Decimal, int or decimal strings.
+    Durations may be timedelta, seconds or duration strings; register scales Decimal,
+    int or decimal strings. Without `unit_id`, the profile's default unit id (else 1).
     """
     registers = tuple(
         register_from_mapping(
-            {k: v for k in REGISTER_KEYS if (v := _get(r, k)) is not None},
-            f"{_get(device, 'id')}.registers[{i}]",
+            {k: v for k in REGISTER_KEYS if (v := r.get(k)) is not None},
+            f"{device.get('id')}.registers[{i}]",
         )
-        for i, r in enumerate(_get(device, "registers") or ())
+        for i, r in enumerate(device.get("registers") or ())
     )
     defaults = ModbusDeviceSettings(id="")
-    profile = _get(device, "profile", defaults.profile)
-    profile_unit = _profile_unit_id(profile)
-    if callable(unit_id_or := getattr(device, "unit_id_or", None)):
-        unit_id = int(unit_id_or(profile_unit))  # the daemon's model knows what was written
-    else:
-        unit_id = int(_get(device, "unit_id", profile_unit or defaults.unit_id))
+    profile = device.get("profile", defaults.profile)
+    unit_id = device.get("unit_id")
+    if unit_id is None:
+        unit_id = profile_unit_id(profile) or defaults.unit_id
     settings = ModbusDeviceSettings(
-        id=str(_get(device, "id")),
-        transport=_get(device, "transport", defaults.transport),
-        host=_get(device, "host", defaults.host) or "",
-        port=int(_get(device, "port", defaults.port)),
-        serial_port=_get(device, "serial_port", defaults.serial_port) or "",
-        baudrate=int(_get(device, "baudrate", defaults.baudrate)),
-        parity=_get(device, "parity", defaults.parity),
-        stopbits=int(_get(device, "stopbits", defaults.stopbits)),
-        bytesize=int(_get(device, "bytesize", defaults.bytesize)),
-        unit_id=unit_id,
+        id=str(device.get("id")),
+        transport=device.get("transport", defaults.transport),
+        host=device.get("host", defaults.host) or "",
+        port=int(device.get("port", defaults.port)),
+        serial_port=device.get("serial_port", defaults.serial_port) or "",
+        baudrate=int(device.get("baudrate", defaults.baudrate)),
+        parity=device.get("parity", defaults.parity),
+        stopbits=int(device.get("stopbits", defaults.stopbits)),
+        bytesize=int(device.get("bytesize", defaults.bytesize)),
+        unit_id=int(unit_id),
         profile=profile,
-        timeout_s=_seconds(_get(device, "timeout"), defaults.timeout_s),
-        retries=int(_get(device, "retries", defaults.retries)),
-        poll_interval_s=_seconds(_get(device, "poll_interval"), defaults.poll_interval_s),
+        timeout_s=_seconds(device.get("timeout"), defaults.timeout_s),
+        retries=int(device.get("retries", defaults.retries)),
+        poll_interval_s=_seconds(device.get("poll_interval"), defaults.poll_interval_s),
         registers=registers,
     )
     settings.validate()
     return settings
 
 
-def _profile_unit_id(profile: str) -> int | None:
+def profile_unit_id(profile: str) -> int | None:
     """The profile's default unit id (e.g. SMA's 3); None for sunspec, custom or a bad profile."""
     if profile in (SUNSPEC_PROFILE, CUSTOM_PROFILE):
         return None

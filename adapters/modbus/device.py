@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from heliod.adapters.clock import utc_now
 from heliod.adapters.modbus.client import ConnectionPool, UnitReader
 from heliod.adapters.modbus.profiles import load_profile
 from heliod.adapters.modbus.registers import (
@@ -27,11 +28,6 @@ from heliod.adapters.modbus.sunspec import SunSpecSource
 from heliod.rewards.readings import ENERGY, Reading
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
 
 
 class FieldSource(Protocol):

@@ -139,7 +139,7 @@ def read_spec(spec: RegisterSpec, image: RegisterImage) -> Decimal | None:
 
 
 def counter_range_wh(spec: RegisterSpec, image: RegisterImage) -> Decimal | None:
-    """2^bits × scale × unit factor of an unsigned integer counter (§4 rollover), else None."""
+    """2^bits × scale × unit factor of an unsigned integer counter (its range), else None."""
     if not spec.type.startswith("u"):
         return None
     scale = spec.scale

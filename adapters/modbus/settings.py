@@ -79,7 +79,7 @@ class RegisterSpec:
 
 @dataclass(frozen=True, slots=True)
 class ModbusDeviceSettings:
-    """Everything needed to poll one Modbus device (contract §2 keys, durations in seconds)."""
+    """Everything needed to poll one Modbus device (docs/modbus.md; durations in seconds)."""
 
     id: str
     transport: Transport = "tcp"

@@ -162,7 +162,7 @@ class FieldPlan:
     not_implemented: int | None
     sf_offset: int | None
     unit: str
-    counter_bits: int | None  # width of an unsigned energy counter, for §4 rollover
+    counter_bits: int | None  # width of an unsigned energy counter, for its rollover
 
 
 def compile_fields(layout: ModelLayout) -> tuple[FieldPlan, ...]:
@@ -219,7 +219,7 @@ def model_fields(
             number = to_decimal(decode_number(raw, plan.reg_type))
             if number is None:
                 continue
-            # Binary float: its exact value, scaled, rounded once (contract §1).
+            # Binary float: its exact value, scaled, rounded once (docs/accounting.md).
             fields[plan.field] = scaled(number, Decimal(1).scaleb(exponent), plan.unit)
             continue
         if kind == "i":

@@ -1,4 +1,4 @@
-"""Counting bad payloads per device and logging them without flooding the log (§4)."""
+"""Counting bad payloads per device and logging them without flooding the log (docs/mqtt.md)."""
 
 from __future__ import annotations
 

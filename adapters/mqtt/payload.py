@@ -1,4 +1,4 @@
-"""Device payloads to readings: strict JSON with exact Decimals (contract §1, §2, §4)."""
+"""Device payloads to readings: strict JSON with exact Decimals (docs/accounting.md)."""
 
 from __future__ import annotations
 
@@ -156,8 +156,8 @@ def _convert(name: str, raw: Decimal, unit: str, dotted: str) -> Decimal:
         raise PayloadError("absurd", f"{dotted or 'payload'!r} = {raw} is out of range")
     value = scaled(raw, unit=unit)
     if name == ENERGY:
-        # §4 would reject these at the store; refusing here counts them per device and
-        # keeps a bad message from ever reaching the accounting path.
+        # The store would reject these (docs/accounting.md); refused here, they are counted
+        # per device, and a bad message never reaches the accounting path.
         if value < 0:
             raise PayloadError("negative", f"energy counter {dotted!r} = {raw} {unit} < 0")
         if value > MAX_ENERGY_WH:

@@ -1,4 +1,4 @@
-"""Plant state and events out, under `<publish_prefix>/<plant>/` (contract §7).
+"""Plant state and events out, under `<publish_prefix>/<plant>/` (docs/mqtt.md).
 
 One connection per plant, because MQTT allows one last will per connection and each
 plant's `availability` topic must turn `offline` when heliod dies.
@@ -47,7 +47,7 @@ def to_json(value: Any) -> str:
 
 
 def rfc3339(ts: datetime) -> str:
-    """UTC with a Z, as heliod writes every time (contract §1)."""
+    """UTC with a Z, as heliod writes every time (docs/accounting.md)."""
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -122,7 +122,7 @@ class MqttPublisher:
     ) -> None:
         infos = [p if isinstance(p, PlantInfo) else PlantInfo(id=p) for p in plants]
         self._prefix = prefix.rstrip("/")
-        # publish_prefix = "" publishes nothing (contract §2).
+        # publish_prefix = "" publishes nothing (docs/configuration.md).
         self._links = (
             {p.id: _PlantLink(settings, self._prefix, p, ha_discovery) for p in infos}
             if self._prefix

@@ -43,7 +43,7 @@ class Router:
 
         QoS 2 is subscribed as QoS 1: under QoS 2 a receiver owns the message once it sent
         PUBREC, before our commit, so a crash then would lose it; QoS 1 redelivers it, and
-        the store's timestamp rule (§4) absorbs the rare duplicate.
+        the store's timestamp rule (docs/accounting.md) absorbs the rare duplicate.
         """
         best: dict[str, int] = {}
         for device in self._devices:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
@@ -26,6 +26,28 @@ CACHE_KIB = 512  # page cache per SQLite connection, in KiB
 
 class StoreError(Exception):
     """The store cannot be used; the message says what a person should do."""
+
+
+STORAGE_BACKENDS = {"sqlite", "postgresql"}
+
+
+def store_url(value: str, base_dir: Path) -> str:
+    """A `[storage] url` made whole (a relative SQLite path joined to `base_dir`);
+    ValueError naming what is wrong."""
+    try:
+        parsed = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {value}") from None
+    if parsed.get_backend_name() not in STORAGE_BACKENDS:
+        raise ValueError(f"must be a sqlite:/// or postgresql+psycopg:// URL, got {value}")
+    if parsed.password is not None:
+        raise ValueError("must not contain a password: use PGPASSWORD or a passfile")
+    database = parsed.database or ""
+    # sqlite:///x.db is relative to the config file's folder; memory and URI forms stay.
+    relative = database not in {"", ":memory:"} and not database.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and relative and not Path(database).is_absolute():
+        parsed = parsed.set(database=str(base_dir / database))
+    return parsed.render_as_string(hide_password=False)
 
 
 def sqlite_path(url: str) -> Path | None:

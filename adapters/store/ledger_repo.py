@@ -321,7 +321,7 @@ def event_body(
     credits: dict[str, int],
     undistributed: int,
 ) -> str:
-    """The push body of §6, serialized once, at commit, byte for byte."""
+    """The push body (docs/platform.md, "The push"), serialized once, at commit."""
     return json.dumps(
         {
             "event": "mint",
@@ -343,3 +343,10 @@ def reset_derived(conn: Connection) -> None:
     """Drop everything the accountant derived (for tests rebuilding a ledger from readings)."""
     for table in (t.credits, t.balances, t.mints, t.energy_buckets, t.energy_hourly, t.accountant):
         conn.execute(delete(table))
+
+
+def mint_event(conn: Connection, plant: str, mwh_index: int) -> str | None:
+    """The push body stored with a mint (None: no such mint)."""
+    m = t.mints.c
+    event = conn.execute(select(m.event).where(m.plant == plant, m.mwh_index == mwh_index)).scalar()
+    return None if event is None else str(event)

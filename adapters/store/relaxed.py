@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.engine import WRITE_LOCK_KEY, sqlite_path
@@ -124,3 +124,24 @@ def _relaxed_sync(db: sqlite3.Connection) -> None:
 
 def _full_sync(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA synchronous=FULL")  # as every other writer expects it
+
+
+def park_rejects(
+    store: Store,
+    measurement: str,
+    parked: list[tuple[str, str]],
+    *,
+    consumer: str,
+    last: int,
+    now: int,
+) -> None:
+    """Store lines the export server refused (with why) and move `consumer` past them, at once."""
+    with relaxed_write(store) as conn:
+        conn.execute(
+            insert(t.export_rejects),
+            [
+                {"measurement": measurement, "line": line, "reason": why, "created_us": now}
+                for line, why in parked
+            ],
+        )
+        set_position(conn, consumer, last, now)

@@ -133,3 +133,15 @@ def power_buckets(
     )
     for s, d, v, n in conn.execute(stmt):
         yield int(s), str(d), int(v), int(n)
+
+
+def latest_power(conn: Connection, device: str) -> tuple[int, int] | None:
+    """(power in mW, its reading's µs) of the device's newest reading with a power, if any."""
+    r = t.readings.c
+    row = conn.execute(
+        select(r.power_mw, r.ts_us)
+        .where(r.device == device, r.power_mw.is_not(None))
+        .order_by(r.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row.power_mw), int(row.ts_us))

@@ -155,7 +155,7 @@ mints = Table(
     Column("register_pos", BigInteger, nullable=False),  # last share row id it saw
     Column("undistributed_after", ExactInt, nullable=False),
     Column("committed_us", BigInteger, nullable=False),
-    Column("event", Text, nullable=False),  # the push body, fixed at commit (§6)
+    Column("event", Text, nullable=False),  # the push body, fixed at commit (docs/platform.md)
     Column("state_before", Text, nullable=False),  # ledger state replays can start from
     UniqueConstraint("plant", "mwh_index"),
 )
@@ -258,7 +258,7 @@ deliveries = Table(
     metadata,
     Column("plant", String(64), primary_key=True),
     Column("mwh_index", BigInteger, primary_key=True),
-    Column("status", String(12), nullable=False),  # pending | delivered | rejected (§6)
+    Column("status", String(12), nullable=False),  # pending | delivered | rejected
     Column("attempts", BigInteger, nullable=False, default=0),  # since last (re)queued
     Column("next_attempt_us", BigInteger, nullable=False),  # backoff survives restarts
     Column("last_status", Integer),  # HTTP status of the last answer; NULL: no answer

@@ -5,22 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from sqlalchemy import Connection, insert, select
 
 from heliod.adapters.store import schema as t
-
-
-class RowLike(Protocol):
-    """A validated register row (see `heliod.daemon.inputs.RegisterRow`)."""
-
-    @property
-    def backer(self) -> str: ...
-    @property
-    def amount(self) -> Decimal: ...
-    @property
-    def valid_from_us(self) -> int: ...
+from heliod.rewards.register_rows import RegisterRow
 
 
 class RegisterRefused(Exception):
@@ -39,7 +28,9 @@ class ImportResult:
     unchanged: int
 
 
-def apply_rows(conn: Connection, plant: str, rows: Sequence[RowLike], now_us: int) -> ImportResult:
+def apply_rows(
+    conn: Connection, plant: str, rows: Sequence[RegisterRow], now_us: int
+) -> ImportResult:
     """Store the rows that change the register, inside the caller's writer transaction.
 
     A row equal to the newest stored row for the same backer and valid_from changes

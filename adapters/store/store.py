@@ -105,7 +105,7 @@ class Store:
             yield conn
 
     def ingest(self, items: Sequence[Reading], now_us: int) -> IngestResult:
-        """Commit a batch of readings in one transaction, rejecting per §4 what must be."""
+        """Commit a batch of readings in one transaction, rejecting what must be."""
         result = IngestResult()
         if not items:
             return result

@@ -1,4 +1,4 @@
-"""heliod's configuration model (contract §2): `load_config()` returns a validated Config."""
+"""heliod's configuration model (docs/configuration.md): `load_config()` returns a Config."""
 
 from heliod.daemon.config.devices import (
     Device,

@@ -90,7 +90,7 @@ class Register(Section):
 
     @property
     def counter_range_wh(self) -> Decimal | None:
-        """Wrap-around range in Wh, 2^bits × scale × unit factor (§4); None for floats."""
+        """Wrap-around range in Wh, 2^bits × scale × unit factor; None for floats."""
         if self.is_float:
             return None
         exact = Context(prec=100)  # 2^64 has 20 digits: never round here

@@ -1,4 +1,4 @@
-"""Configuration problems as one human line each, naming the key path (contract §2)."""
+"""Configuration problems as one human line each, naming the key path (docs/configuration.md)."""
 
 from __future__ import annotations
 

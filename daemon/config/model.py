@@ -1,4 +1,4 @@
-"""The whole configuration file as one validated, immutable value (contract §2)."""
+"""The whole configuration file as one validated, immutable value (docs/configuration.md)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ class Reward(Section):
 
     @property
     def units_per_mwh(self) -> int:
-        """U = tokens_per_mwh × 10^decimals, the integer units minted per MWh (§5)."""
+        """U = tokens_per_mwh × 10^decimals, the integer units minted per MWh."""
         return int(_EXACT.scaleb(self.tokens_per_mwh, self.decimals))
 
 
@@ -80,7 +80,7 @@ class Plant(Section):
 
     id: Annotated[str, matches(PLANT_ID)]
     name: str = Field(default="", validate_default=True)
-    capacity_kw: PositiveDecimal  # nameplate AC power, bounds a plausible energy step (§4)
+    capacity_kw: PositiveDecimal  # nameplate AC power: bounds a plausible energy step
     timezone: Annotated[str, BeforeValidator(_timezone)] = "UTC"
     devices: list[Device] = Field(min_length=1)
     energy_devices: list[Annotated[str, matches(DEVICE_ID)]] = Field(min_length=1)

@@ -16,9 +16,8 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
+from heliod.adapters.store.engine import store_url
 from heliod.daemon.config.errors import fail, show
 from heliod.daemon.config.types import (
     NonEmptyStr,
@@ -64,19 +63,9 @@ def _storage_url(value: Any, info: ValidationInfo) -> str:
     if not value:
         return value  # filled in by Config from state_dir
     try:
-        parsed = make_url(value)
-    except ArgumentError:
-        raise fail(f"not a database URL: {show(value)}") from None
-    if parsed.get_backend_name() not in STORAGE_BACKENDS:
-        raise fail(f"must be a sqlite:/// or postgresql+psycopg:// URL, got {show(value)}")
-    if parsed.password is not None:
-        raise fail("must not contain a password: use PGPASSWORD or a passfile")
-    database = parsed.database or ""
-    # sqlite:///x.db is relative to the config file's folder; memory and URI forms stay.
-    relative = database not in {"", ":memory:"} and not database.startswith("file:")
-    if parsed.get_backend_name() == "sqlite" and relative and not Path(database).is_absolute():
-        parsed = parsed.set(database=str(base_dir(info) / database))
-    return parsed.render_as_string(hide_password=False)
+        return store_url(value, base_dir(info))
+    except ValueError as exc:
+        raise fail(str(exc).replace(value, show(value))) from None
 
 
 class StorageSection(Section):
@@ -224,6 +213,6 @@ class PlatformSection(Section):
     @field_validator("retry_max_interval")
     @classmethod
     def _at_least_first_delay(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):  # §6: backoff starts at 1 s
+        if value < timedelta(seconds=1):  # docs/platform.md: backoff starts at 1 s
             raise fail("must be at least 1s")
         return value

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from heliod.adapters.store import Store
 from heliod.adapters.store.shares import apply_rows
-from heliod.daemon.accountant import Accountant, plant_books
+from heliod.daemon.boot.settings import plant_books
+from heliod.daemon.cli.csv_input import parse_register
 from heliod.daemon.config import Config, load_config
-from heliod.daemon.inputs import parse_register
+from heliod.daemon.jobs.accountant import Accountant
 from heliod.rewards.readings import Reading
 
 TOKEN = "test-token-for-the-platform"

@@ -27,16 +27,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from heliod.daemon.simulator import InverterServer, SimulatedInverter, SteadyPower
+from heliod.daemon.cli.simulator import InverterServer, SimulatedInverter, SteadyPower
 from tests.adapters.mqtt.broker import Broker, Publisher
 from tests.support import free_port
 
-HELIOD = [sys.executable, "-m", "heliod.daemon.cli"]
+HELIOD = [sys.executable, "-m", "heliod.daemon.cli.main"]
 TOKEN = "e2e-token-0123456789abcdef"
 TOKEN_SHA256 = hashlib.sha256(TOKEN.encode()).hexdigest()
 PLATFORM_SECRET = "e2e-platform-secret-do-not-log"
 # 1 GW of steady power: one MWh every 3.6 s of real time, so a test sees several. The
-# plant's capacity matches it, so a gap of any length between readings stays plausible (§4).
+# plant's capacity matches it, so a gap of any length between readings stays plausible (docs/accounting.md).
 POWER_W = 1_000_000_000.0
 CAPACITY_KW = 1_000_000
 

@@ -107,7 +107,7 @@ class Accountant:
         return int(self.ledger.state.plants[plant].e_mwh)
 
     def verify(self, plant: str) -> list[str]:
-        """§5 invariants over this plant's books, as `ledger verify` would check them."""
+        """docs/accounting.md invariants over this plant's books, as `ledger verify` would check them."""
         books = self.books[plant]
         problems: list[str] = verify_plant(
             plant,

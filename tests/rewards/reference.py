@@ -1,4 +1,4 @@
-"""An independent, slow, literal model of CONTRACT §4 and §5 for the property tests.
+"""An independent, slow, literal model of docs/accounting.md for the property tests.
 
 Written from the contract's sentences, not from heliod.rewards: energy in Decimal Wh,
 bounds and entitlements as Fractions, the share register scanned row by row for every
@@ -136,7 +136,7 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
 
 
 def _passes_gate(ev: Arrival, last_kept_ts: dict[str, int]) -> bool:
-    # §4 "First, a reading is rejected …".
+    # docs/accounting.md "First, a reading is rejected …".
     if ev.ts_us > ev.received_us + FIVE_MINUTES_US:
         return False
     energy = ev.energy_wh

@@ -206,7 +206,7 @@ def materialize(
             emit = None
         value[dev.id] = v
         clock = max(clock, ts[dev.id])
-        # the store only ever sees values already rounded to 0.001 Wh (contract §1)
+        # the store only ever sees values already rounded to 0.001 Wh (docs/accounting.md)
         assert emit is None or not emit.is_finite() or emit == emit.quantize(Decimal("0.001"))
         fields = (("power_w", Decimal(frac)),) if emit is None else (("energy_wh", emit),)
         events.append(Arrival(dev.id, ts[dev.id], received, fields, dev.range_wh))

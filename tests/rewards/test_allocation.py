@@ -1,4 +1,4 @@
-"""§5 share register and allocation, by hand: floors of exact rational entitlements."""
+"""docs/accounting.md share register and allocation, by hand: floors of exact rational entitlements."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§4 per device, by hand: F/P, outliers, baseline, bound, rollover, reset, jumps.
+"""docs/accounting.md per device, by hand: F/P, outliers, baseline, bound, rollover, reset, jumps.
 
 Values are integer mWh (1 Wh = 1000 mWh) and times integer µs. Every expected number is
 worked out in the comments from the contract's sentences, not by running the code.
@@ -231,7 +231,7 @@ def test_quarantined_jump_becomes_the_new_final_reading() -> None:
 # The contract's rules for F/P, applied literally, contradict its own summary "a single
 # wrong reading, high or low, never moves the energy" in two places. The code follows the
 # rules; these tests state the summary and fail until the lead settles which one wins.
-# §4's rules are normative; its summary "a single wrong reading, high or low, never moves
+# docs/accounting.md's rules are normative; its summary "a single wrong reading, high or low, never moves
 # the energy" holds for spikes and for dips below F, but not for a low reading that lands
 # between F and P, nor for one right after the very first reading. These two tests pin
 # what the rules give (docs/accounting.md, "Limits of the outlier rule"): the energy is

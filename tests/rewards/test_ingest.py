@@ -1,4 +1,4 @@
-"""§4's rejection gate: a reading is counted but never accounted when it fails it."""
+"""docs/accounting.md's rejection gate: a reading is counted but never accounted when it fails it."""
 
 from __future__ import annotations
 

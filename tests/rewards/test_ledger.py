@@ -1,4 +1,4 @@
-"""§4 + §5 through the Ledger, by hand: one reading late, start, decisions, MWh times."""
+"""docs/accounting.md through the Ledger, by hand: one reading late, start, decisions, MWh times."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def test_decision_waits_for_the_batch_that_feeds_its_position() -> None:
 
 
 def test_caught_up_batch_never_applies_a_decision_beyond_the_readings_it_fed() -> None:
-    # §4: the accepted Δ enters "right after every delta confirmed by a reading at or
+    # docs/accounting.md: the accepted Δ enters "right after every delta confirmed by a reading at or
     # before that position (so a replay puts it in the same place)". If the store hands
     # the ledger a decision at position 5 with a batch that stops at r4 (a decision
     # committed between reading the readings and reading the decisions), applying it at

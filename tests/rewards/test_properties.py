@@ -1,4 +1,4 @@
-"""Hypothesis properties of §4 and §5 over random plants, streams, registers, decisions.
+"""Hypothesis properties of docs/accounting.md over random plants, streams, registers, decisions.
 
 Each scenario is played the way the daemon plays it (`scenario.play`: ingest gate, store
 ids, `Ledger`, `Register`, `Allocator`, one commit per mint) and compared with

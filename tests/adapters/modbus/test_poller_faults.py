@@ -15,10 +15,12 @@ import pytest
 from heliod.adapters.errors import PermanentError
 from heliod.adapters.modbus import ConnectionPool, ModbusDeviceSettings
 from heliod.adapters.modbus.client import Endpoint
+from heliod.adapters.modbus.configured import settings_from_mapping
 from heliod.adapters.modbus.executor import LinkExecutor
+from heliod.adapters.modbus.poller import Poller
 from heliod.adapters.modbus.profiles import load_profile
+from heliod.daemon.boot.settings import modbus_device
 from heliod.daemon.config import ModbusDevice, load_config
-from heliod.daemon.polling import Poller, settings_from_config
 from tests.adapters.modbus.fakes import FakeUnit, Serve
 from tests.adapters.modbus.test_polling import Collector, device, inverter, wait_until
 
@@ -127,10 +129,10 @@ def test_stop_does_not_wait_for_a_read_on_a_silent_device(silent_port: int) -> N
 
 def test_profile_default_unit_id_is_used_when_unit_id_is_not_written(tmp_path: Path) -> None:
     assert (
-        settings_from_config({"id": "stp", "host": "h", "profile": "sma_sunny_tripower"}).unit_id
+        settings_from_mapping({"id": "stp", "host": "h", "profile": "sma_sunny_tripower"}).unit_id
         == 3
     )
-    assert settings_from_config({"id": "m", "host": "h", "profile": "sunspec"}).unit_id == 1
+    assert settings_from_mapping({"id": "m", "host": "h", "profile": "sunspec"}).unit_id == 1
     (tmp_path / "myprofile.toml").write_text(MY_PROFILE, encoding="utf-8")
     (tmp_path / "heliod.toml").write_text(
         '[[plants]]\nid = "p1"\ncapacity_kw = 10\nenergy_devices = ["stp"]\n'
@@ -145,9 +147,7 @@ def test_profile_default_unit_id_is_used_when_unit_id_is_not_written(tmp_path: P
     )
     config = load_config(tmp_path / "heliod.toml", env={})
     units = {
-        d.id: settings_from_config(d).unit_id
-        for _, d in config.devices()
-        if isinstance(d, ModbusDevice)
+        d.id: modbus_device(d).unit_id for _, d in config.devices() if isinstance(d, ModbusDevice)
     }
     assert units == {"stp": 3, "mine": 7, "set": 1}
 
@@ -158,7 +158,7 @@ def test_a_failing_device_logs_once_then_rarely_and_says_when_it_recovers(
     unit = inverter()
     server = serve({1: unit})
     poller = Poller([device(server, "inv", 10)], Collector(), log_interval_s=0.5)
-    caplog.set_level(logging.INFO, logger="heliod.daemon.polling")
+    caplog.set_level(logging.INFO, logger="heliod.adapters.modbus.poller")
 
     def lines() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]

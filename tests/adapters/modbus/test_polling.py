@@ -12,7 +12,9 @@ from decimal import Decimal
 import pytest
 
 from heliod.adapters.modbus import ModbusDeviceSettings
-from heliod.daemon.polling import Poller, settings_from_config
+from heliod.adapters.modbus.configured import settings_from_mapping
+from heliod.adapters.modbus.poller import Poller
+from heliod.daemon.boot.settings import modbus_device
 from heliod.rewards.readings import Reading
 from tests.adapters.modbus.fakes import FakeServer, FakeUnit, Serve
 from tests.adapters.modbus.sunspec_image import COMMON, model_points, sunspec_image
@@ -272,8 +274,8 @@ def test_a_failing_sink_loses_nothing(serve: Serve) -> None:
     assert received == [first, second]
 
 
-def test_settings_from_config_reads_contract_names() -> None:
-    settings = settings_from_config(
+def test_settings_from_mapping_reads_contract_names() -> None:
+    settings = settings_from_mapping(
         {
             "id": "m1",
             "protocol": "modbus",
@@ -327,6 +329,6 @@ def test_settings_from_the_daemon_config_model() -> None:
             ],
         }
     )
-    settings = settings_from_config(model)
+    settings = modbus_device(model)
     assert (settings.host, settings.unit_id, settings.poll_interval_s) == ("192.0.2.20", 3, 10.0)
     assert settings.registers[0].address == 30529

@@ -22,7 +22,7 @@ from heliod.adapters.modbus import (
     scan,
 )
 from heliod.adapters.modbus.client import Connection, Endpoint
-from heliod.daemon.polling import Poller
+from heliod.adapters.modbus.poller import Poller
 from tests.adapters.modbus.fakes import FakeServer, FakeUnit, RequestLog
 from tests.adapters.modbus.sunspec_image import COMMON, sunspec_image
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from heliod.adapters.modbus import ModbusDeviceSettings, read_device, scan
-from heliod.daemon.polling import Poller
+from heliod.adapters.modbus.poller import Poller
 from heliod.rewards.readings import Reading
 from tests.adapters.modbus.fakes import FakeUnit, InFlight, Serve
 from tests.adapters.modbus.sunspec_image import COMMON, sunspec_image

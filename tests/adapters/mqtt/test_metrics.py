@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from heliod.daemon.boot.build import build_runtime
+from heliod.daemon.boot.runtime import Options
 from heliod.daemon.config import load_config
-from heliod.daemon.runtime import Options, build_runtime
 from tests.adapters.mqtt.broker import Broker, Publisher
 from tests.adapters.mqtt.test_state import opendtu_config
 from tests.support import free_port

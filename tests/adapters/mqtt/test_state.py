@@ -1,4 +1,4 @@
-"""The plant state published on MQTT (§7): its power is every fresh device power of the plant."""
+"""The plant state published on MQTT (docs/mqtt.md): its power is every fresh device power of the plant."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 from heliod.adapters.mqtt import MqttPublisher
 from heliod.adapters.store import Store
+from heliod.daemon.boot.settings import intervals_us, mqtt_parts
 from heliod.daemon.config import load_config
-from heliod.daemon.mqtt_wiring import StatePublisher, mqtt_settings
+from heliod.daemon.jobs.mqtt_state import StatePublisher
 from heliod.rewards.readings import Reading
 from heliod.rewards.times import to_us
 from tests.adapters.mqtt.broker import Broker, Collector
@@ -35,8 +36,9 @@ def states(reader: Collector, n: int) -> list[dict[str, Any]]:
 
 def test_state_power_sums_fresh_power_of_every_device(broker: Broker, tmp_path: Path) -> None:
     config = load_config(opendtu_config(tmp_path, broker))
-    settings = mqtt_settings(config)
-    assert settings is not None
+    parts = mqtt_parts(config)
+    assert parts is not None
+    settings = parts.link
     store = Store.open(f"sqlite:///{tmp_path / 'heliod.db'}")
     store.ingest(
         [
@@ -47,7 +49,7 @@ def test_state_power_sums_fresh_power_of_every_device(broker: Broker, tmp_path: 
     )
     now = [to_us(T0 + timedelta(seconds=14))]  # within 3 × 5 s of the power reading
     publisher = MqttPublisher(settings, "heliod", ["balcony"])
-    state = StatePublisher(publisher, store, config, lambda: now[0], every_s=0)
+    state = StatePublisher(publisher, store, intervals_us(config, 1.0), lambda: now[0], every_s=0)
     reader = Collector(broker, "heliod/+/state")
     publisher.start()
     try:

@@ -1,4 +1,4 @@
-"""The store on SQLite and PostgreSQL: durability settings, integrity, exact numbers, §4 gate."""
+"""The store on SQLite and PostgreSQL: durability settings, integrity, exact numbers, the readings gate."""
 
 from __future__ import annotations
 

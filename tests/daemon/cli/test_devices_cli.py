@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from heliod.daemon.simulator import InverterServer
+from heliod.daemon.cli.simulator import InverterServer
 from tests.e2e.harness import HELIOD, heliod, steady_inverter, write_config
 from tests.support import free_port
 

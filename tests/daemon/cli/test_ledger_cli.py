@@ -238,7 +238,7 @@ def test_weights_keep_every_digit(cfg: Path, tmp_path: Path) -> None:
 def test_accepted_jump_energy_is_placed_at_its_reading(
     cfg: Path, tmp_path: Path, db_url: str
 ) -> None:
-    """§6: each Δ is placed at its P's timestamp, even when a decision released it later."""
+    """Each Δ is placed at its P's timestamp, even when a decision released it later."""
     rows = [(ts(0), "0"), (ts(1), "1000"), (ts(2), "2001000"), (ts(3), "2002000")]
     readings_csv(tmp_path / "r.csv", rows)
     heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
@@ -255,7 +255,7 @@ def test_accepted_jump_energy_is_placed_at_its_reading(
 
 
 def test_verify_after_raw_readings_are_pruned(cfg: Path, tmp_path: Path, db_url: str) -> None:
-    """§2: once retention pruned readings, verify replays from a stored checkpoint."""
+    """Once retention pruned readings, verify replays from a stored checkpoint."""
     from heliod.adapters.store import Store
     from heliod.adapters.store.retention import prune
 
@@ -322,7 +322,7 @@ def test_verify_checks_both_energy_rollups_against_e(
 def test_balances_list_every_backer_who_held_a_share_zeros_included(
     cfg: Path, tmp_path: Path
 ) -> None:
-    """§3: one row per backer that ever held a share, zero balances included."""
+    """One row per backer that ever held a share, zero balances included."""
     (tmp_path / "b.csv").write_text("backer,amount\na,1\nb,1\nc,1\n")
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(253)])

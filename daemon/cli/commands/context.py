@@ -1,0 +1,49 @@
+"""What every command gets: the validated configuration, the store, the clock, the output mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from heliod.adapters.clock import system_now_us as now_us
+from heliod.adapters.store import Store
+from heliod.daemon.config import Config, Plant
+
+__all__ = ["Context", "Failure", "UsageError", "now_us"]
+
+
+class UsageError(Exception):
+    """A command was asked something that cannot be done as asked (exit code 2)."""
+
+
+class Failure(Exception):
+    """The command ran and found a failure (exit code 1)."""
+
+
+@dataclass
+class Context:
+    """Shared state of one command invocation."""
+
+    config: Config
+    json: bool = False
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            self._store = Store.open(self.config.storage.url)
+        return self._store
+
+    def close(self) -> None:
+        """Release the store."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def plant(self, plant_id: str) -> Plant:
+        """The configured plant, or a usage error naming the known ones."""
+        for plant in self.config.plants:
+            if plant.id == plant_id:
+                return plant
+        known = ", ".join(p.id for p in self.config.plants)
+        raise UsageError(f"unknown plant {plant_id!r} (configured: {known})")

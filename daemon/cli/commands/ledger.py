@@ -1,0 +1,136 @@
+"""`account`, `balances`, `ledger verify`, `ledger export`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Any
+
+from heliod.daemon.boot.settings import plant_books
+from heliod.daemon.cli.commands.context import Context, Failure, now_us
+from heliod.daemon.cli.output import print_json, print_table
+from heliod.daemon.jobs.accountant import Accountant
+from heliod.daemon.read.ledger import export_rows
+from heliod.daemon.read.plants import balances as balances_of
+from heliod.daemon.read.verify import verify_ledger
+
+
+def account(ctx: Context, batch_size: int = 5000) -> int:
+    """Account every stored reading the rules allow, mint and credit, then exit."""
+    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us, batch_size)
+    result = accountant.run()
+    data = {
+        "readings": result.readings,
+        "anomalies": result.anomalies,
+        "mints": [{"plant": p, "mwh_index": k} for p, k in result.mints],
+        "position": result.position,
+    }
+    if ctx.json:
+        print_json(data)
+    else:
+        minted = ", ".join(f"{p}:{k}" for p, k in result.mints) or "none"
+        print(
+            f"accounted {result.readings} readings up to reading {result.position}; "
+            f"{result.anomalies} anomalies; MWh minted: {minted}"
+        )
+    return 0
+
+
+def balances(ctx: Context, plant_id: str | None) -> int:
+    """Print balances per plant and backer."""
+    books = [b for b in plant_books(ctx.config) if plant_id is None or b.rules.id == plant_id]
+    if plant_id is not None:
+        ctx.plant(plant_id)
+    with ctx.store.read() as conn:
+        data = [balances_of(conn, b.rules.id, b.symbol, b.decimals) for b in books]
+    if ctx.json:
+        print_json(data)
+        return 0
+    rows: list[list[Any]] = []
+    for p in data:
+        rows.extend([p["plant"], b["backer"], b["units"], b["amount"]] for b in p["balances"])
+        rows.append(
+            [
+                p["plant"],
+                "(undistributed)",
+                p["undistributed"]["units"],
+                p["undistributed"]["amount"],
+            ]
+        )
+    print_table(["plant", "backer", "units", "amount"], rows)
+    return 0
+
+
+def verify(ctx: Context) -> int:
+    """Check every invariant of the ledger and replay it; exit 1 with a report on failure."""
+    with ctx.store.read() as conn:
+        problems, summary = verify_ledger(conn, plant_books(ctx.config))
+    ok = not problems
+    if ctx.json:
+        print_json({"ok": ok, "problems": problems, "plants": summary})
+    elif ok:
+        for plant, s in summary.items():
+            print(f"{plant}: {s['mints']} mints, {s['credits']} credits, E = {s['energy_wh']} Wh")
+        print(
+            "ledger verify: OK (conservation, bounds, fairness, no negative or double mint, replay)"
+        )
+    else:
+        print(f"ledger verify: {len(problems)} problem(s)", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+    if not ok:
+        raise Failure("ledger verify failed")
+    return 0
+
+
+def export(ctx: Context, fmt: str) -> int:
+    """Print every mint and credit as CSV or JSON."""
+    books = {b.rules.id: b for b in plant_books(ctx.config)}
+    with ctx.store.read() as conn:
+        rows = list(export_rows(conn, books))
+    if ctx.json or fmt == "json":
+        print_json({"mints": rows})
+        return 0
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(
+        [
+            "record",
+            "plant",
+            "mwh_index",
+            "completed_at",
+            "symbol",
+            "backer",
+            "units",
+            "amount",
+            "undistributed_units",
+        ]
+    )
+    for r in rows:
+        out.writerow(
+            [
+                "mint",
+                r["plant"],
+                r["mwh_index"],
+                r["completed_at"],
+                r["symbol"],
+                "",
+                r["units"],
+                r["amount"],
+                r["undistributed_units"],
+            ]
+        )
+        for c in r["credits"]:
+            out.writerow(
+                [
+                    "credit",
+                    r["plant"],
+                    r["mwh_index"],
+                    r["completed_at"],
+                    r["symbol"],
+                    c["backer"],
+                    c["units"],
+                    c["amount"],
+                    "",
+                ]
+            )
+    return 0

@@ -1,0 +1,179 @@
+"""The shapes of the API's answers, for its OpenAPI document (docs/platform.md).
+
+Routes build their bodies as plain dicts of exact values and send them with `ExactJSON`;
+these models only describe them. Energy and power are JSON numbers written from exact
+decimals (e.g. 1234.567 Wh); token `units` are integers that may exceed 2^53 (JavaScript
+clients should read `amount`, a decimal string with exactly `decimals` digits).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+ExactNumber = Annotated[
+    Decimal, WithJsonSchema({"type": "number", "description": "exact decimal number"})
+]
+Time = Annotated[
+    str, Field(description="RFC 3339, UTC, with Z", json_schema_extra={"format": "date-time"})
+]
+Cursor = Annotated[
+    str | None,
+    Field(description="pass as `after` for the next page; null on the last page"),
+]
+
+
+class Error(BaseModel):
+    """Every error answer."""
+
+    error: str = Field(description="what is wrong, naming the parameter")
+
+
+class Money(BaseModel):
+    """A token quantity."""
+
+    units: int = Field(description="integer base units (10^decimals per token)")
+    amount: str = Field(description="decimal string with exactly `decimals` digits")
+
+
+class PlantOut(BaseModel):
+    """One plant and its totals."""
+
+    id: str
+    name: str
+    capacity_kw: ExactNumber
+    energy_wh: ExactNumber = Field(description="accounted energy E (pending readings excluded)")
+    mwh_completed: int
+    minted: Money
+    last_reading_at: Time | None
+
+
+class Point(BaseModel):
+    """Energy accounted in [t, t + step)."""
+
+    t: Time
+    energy_wh: ExactNumber
+    avg_power_w: ExactNumber
+
+
+class ProductionOut(BaseModel):
+    """The production series of a plant."""
+
+    plant: str
+    step: Literal["5m", "1h", "1d"]
+    points: list[Point]
+
+
+class BalanceOut(BaseModel):
+    """A backer's credited total."""
+
+    backer: str
+    units: int
+    amount: str
+
+
+class BalancesOut(BaseModel):
+    """Every backer who ever held a share, zero balances included."""
+
+    plant: str
+    symbol: str
+    decimals: int
+    undistributed: Money
+    balances: list[BalanceOut]
+
+
+class CreditOut(BaseModel):
+    """One credit row of a mint."""
+
+    id: int
+    plant: str
+    mwh_index: int
+    completed_at: Time
+    backer: str
+    units: int
+    amount: str
+    symbol: str
+
+
+class CreditPage(BaseModel):
+    """Credits in id order."""
+
+    items: list[CreditOut]
+    next: Cursor
+
+
+class MintOut(BaseModel):
+    """One minted MWh."""
+
+    id: int
+    event_id: str = Field(description="`<plant>:<k>`, the push event's id and Idempotency-Key")
+    plant: str
+    mwh_index: int
+    completed_at: Time
+    committed_at: Time
+    symbol: str
+    decimals: int
+    units: int
+    amount: str
+    undistributed: Money = Field(description="the plant's undistributed balance after this mint")
+
+
+class MintPage(BaseModel):
+    """Mints in id order."""
+
+    items: list[MintOut]
+    next: Cursor
+
+
+class AnomalyOut(BaseModel):
+    """An anomaly (docs/accounting.md) and what became of it."""
+
+    id: int
+    plant: str
+    device: str
+    kind: Literal["outlier", "counter_reset", "implausible_jump"]
+    status: Literal["quarantined", "accepted", "rejected", "recorded"]
+    reading_at: Time
+    value_wh: ExactNumber
+    previous_wh: ExactNumber | None = Field(description="F; null when there was no F yet")
+    delta_wh: ExactNumber | None = Field(description="P − F, may be negative")
+    credited_wh: ExactNumber = Field(description="what entered E")
+    decided_at: Time | None
+
+
+class AnomalyPage(BaseModel):
+    """Anomalies in id order."""
+
+    items: list[AnomalyOut]
+    next: Cursor
+
+
+class DeviceHealth(BaseModel):
+    """A device's state."""
+
+    state: Literal["ok", "stale", "error"]
+    last_reading_at: Time | None
+
+
+class SyncHealth(BaseModel):
+    """Mint events not yet acknowledged, and parked ones."""
+
+    pending: int
+    rejected: int
+
+
+class ExportHealth(BaseModel):
+    """Rows not yet exported to the time-series store."""
+
+    pending: int
+
+
+class HealthOut(BaseModel):
+    """GET /healthz."""
+
+    status: Literal["ok", "degraded"]
+    devices: dict[str, DeviceHealth]
+    sync: SyncHealth
+    export: ExportHealth

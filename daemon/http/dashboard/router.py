@@ -1,0 +1,76 @@
+"""The dashboard's routes: GET / (the page), /dashboard/data.json and /dashboard/static/…."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from heliod.adapters.clock import system_now_us
+from heliod.adapters.store import Store
+from heliod.daemon.http.settings import HttpSettings
+from heliod.daemon.read.dashboard import dashboard_data
+
+STATIC = Path(__file__).parent / "static"
+# Everything the page loads comes from here: no CDN, the gateway may have no internet.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", "": "text/plain"}
+
+
+def dashboard_router(
+    store: Store,
+    settings: HttpSettings,
+    auth_dependency: Callable[..., Any],
+    health_provider: Callable[[], Mapping[str, Any]] | None,
+    *,
+    clock_us: Callable[[], int] = system_now_us,
+) -> APIRouter:
+    """The dashboard: public when `api.dashboard_public`, else data.json needs a bearer token.
+
+    `auth_dependency` is the one bearer check (daemon/http/auth.py); `health_provider`
+    returns the /healthz body, for device health.
+    """
+    router = APIRouter(include_in_schema=False)
+    guards = []
+    if not settings.dashboard_public:
+        guards.append(Depends(auth_dependency))
+
+    # The page holds no data; it only learns whether to ask for a token before data.json.
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    html = html.replace("{{dashboard_public}}", str(settings.dashboard_public).lower())
+
+    @router.get("/")
+    def page() -> HTMLResponse:
+        return HTMLResponse(html, headers={**_HEADERS, "Cache-Control": "no-cache"})
+
+    @router.get("/dashboard/data.json", dependencies=guards)
+    async def data() -> JSONResponse:
+        body = await run_in_threadpool(
+            dashboard_data, store, settings.plants, clock_us(), health_provider
+        )
+        return JSONResponse(body, headers={**_HEADERS, "Cache-Control": "no-store"})
+
+    @router.get("/dashboard/static/{name:path}")
+    def static(name: str) -> FileResponse:
+        path = (STATIC / name).resolve()
+        if not path.is_relative_to(STATIC.resolve()) or not path.is_file():
+            raise HTTPException(404, "not found")
+        return FileResponse(
+            path,
+            media_type=_TYPES.get(path.suffix, "application/octet-stream"),
+            headers={**_HEADERS, "Cache-Control": "no-cache"},
+        )
+
+    return router

@@ -1,0 +1,208 @@
+"""The accountant: stored readings in, mints and credits out, one transaction per batch.
+
+Each batch loads the ledger state, feeds the next readings (and any anomaly decision at
+its position) through `rewards`, and commits the anomalies, the energy, every mint with
+its credits and push body, and the new state together. A crash anywhere rolls the whole
+batch back; the next run starts from the last committed state, so no MWh is minted twice
+and none is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from heliod.adapters.store import Connection, Store
+from heliod.adapters.store import ledger_repo as repo
+from heliod.rewards.allocation import Allocator
+from heliod.rewards.energy import Anomaly
+from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
+from heliod.rewards.register import Register
+from heliod.rewards.times import rfc3339
+from heliod.rewards.verify import MintRecord
+
+log = logging.getLogger("heliod.accountant")
+
+
+class LedgerMismatch(Exception):
+    """The stored credits are not what the stored mints and register explain."""
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch committed."""
+
+    readings: int = 0
+    anomalies: int = 0
+    mints: list[tuple[str, int]] = field(default_factory=list)
+    caught_up: bool = True
+    position: int = 0
+
+
+class Accountant:
+    """Runs batches; keeps the registers and allocators in memory between them."""
+
+    def __init__(
+        self,
+        store: Store,
+        books: Iterable[PlantBook],
+        clock_us: Callable[[], int],
+        batch_size: int = 5000,
+    ) -> None:
+        self.store = store
+        self.books = {b.rules.id: b for b in books}
+        self.clock_us = clock_us
+        self.batch_size = batch_size
+        self.devices = sorted({d for b in self.books.values() for d in b.rules.energy_devices})
+        self._registers: dict[str, Register] = {}
+        self._allocators: dict[str, Allocator] = {}
+
+    def run(self, max_batches: int | None = None) -> BatchResult:
+        """Account every reading the ledger allows now; returns the totals."""
+        total = BatchResult()
+        batches = 0
+        while True:
+            result = self.batch()
+            batches += 1
+            total.readings += result.readings
+            total.anomalies += result.anomalies
+            total.mints.extend(result.mints)
+            total.position = result.position
+            total.caught_up = result.caught_up
+            if result.caught_up or (max_batches is not None and batches >= max_batches):
+                return total
+
+    def batch(self) -> BatchResult:
+        """One transaction: the next readings through the ledger, committed with what they made."""
+        try:
+            with self.store.write() as conn:
+                return self._batch(conn)
+        except BaseException:
+            # What the failed batch did to the in-memory allocators was rolled back in
+            # the store: rebuild them from what is committed.
+            self._allocators.clear()
+            raise
+
+    def _batch(self, conn: Connection) -> BatchResult:
+        now_us = self.clock_us()
+        state = repo.load_state(conn)
+        state_before = state.to_json()
+        ledger = Ledger((b.rules for b in self.books.values()), state)
+        rows, caught_up, scanned = repo.energy_readings(
+            conn, state.position, self.devices, self.batch_size
+        )
+        decisions = repo.decisions_after(conn, state.last_decision_id)
+        for plant in self.books:
+            self._sync_plant(conn, plant, state)
+        result = BatchResult(readings=len(rows), caught_up=caught_up)
+        anomalies: list[tuple[str, Anomaly]] = []
+        buckets: dict[tuple[str, str, int], int] = {}
+        hours: dict[tuple[str, int], int] = {}  # plant, UTC hour: the same energy
+        credited: dict[str, set[str]] = {}
+        for outcome in ledger.run(rows, decisions, caught_up, scanned):
+            if outcome.plant is None:
+                continue
+            if outcome.anomaly is not None:
+                anomalies.append((outcome.plant, outcome.anomaly))
+            step = outcome.step
+            if step is not None and step.delta_mwh:
+                key = (outcome.plant, step.device, step.ts_us - step.ts_us % repo.BUCKET_US)
+                buckets[key] = buckets.get(key, 0) + step.delta_mwh
+                hour = (outcome.plant, step.ts_us - step.ts_us % repo.HOUR_US)
+                hours[hour] = hours.get(hour, 0) + step.delta_mwh
+            for due in outcome.mints:
+                got = self._mint(
+                    conn,
+                    due.plant,
+                    due.mwh_index,
+                    due.completed_at_us,
+                    state_before=state_before,
+                    now_us=now_us,
+                )
+                credited.setdefault(due.plant, set()).update(got)
+                result.mints.append((due.plant, due.mwh_index))
+        state.position = max(state.position, scanned)
+        for plant, backers in credited.items():
+            alloc = self._allocators[plant]
+            repo.set_balances(conn, plant, {b: alloc.credited[b] for b in backers})
+        repo.insert_anomalies(conn, anomalies, now_us)
+        repo.add_energy(conn, buckets)
+        repo.add_energy_hourly(conn, hours)
+        repo.save_state(conn, state, now_us)
+        result.anomalies = len(anomalies)
+        result.position = state.position
+        return result
+
+    def _sync_plant(self, conn: Connection, plant: str, state: LedgerState) -> None:
+        """Bring the in-memory register and allocator up to what is committed."""
+        register = self._registers.get(plant)
+        if register is None:
+            register = self._registers[plant] = Register()
+        for row in repo.share_rows(conn, plant, register.last_id):
+            register.add(row)
+        completed = state.plants[plant].mwh_completed if plant in state.plants else 0
+        alloc = self._allocators.get(plant)
+        units = self.books[plant].units_per_mwh
+        if alloc is None or alloc.minted != completed * units:
+            self._allocators[plant] = rebuild_allocator(conn, plant, units, register)
+
+    def _mint(
+        self, conn: Connection, plant: str, k: int, t_us: int, *, state_before: str, now_us: int
+    ) -> set[str]:
+        book = self.books[plant]
+        register = self._registers[plant]
+        alloc = self._allocators[plant]
+        key, weights = register.weights_at(t_us, register.last_id)
+        alloc.use(key, weights)
+        credits = alloc.mint()
+        record = MintRecord(
+            plant, k, t_us, book.units_per_mwh, register.last_id, alloc.undistributed
+        )
+        event = repo.event_body(
+            plant,
+            k,
+            completed_at=rfc3339(t_us),
+            symbol=book.symbol,
+            decimals=book.decimals,
+            units=book.units_per_mwh,
+            credits=credits,
+            undistributed=alloc.undistributed,
+        )
+        repo.insert_mint(
+            conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
+        )
+        log.info(
+            "minted MWh %d of %s: %d units to %d backers, %d undistributed",
+            k,
+            plant,
+            book.units_per_mwh,
+            len(credits),
+            alloc.undistributed,
+        )
+        return set(credits)
+
+
+def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:
+    """Recompute exact entitlements from the stored mints; refuse a ledger they don't explain."""
+    alloc = Allocator(units)
+    records = repo.mint_records(conn, plant)
+    i = 0
+    while i < len(records):
+        key, weights = register.weights_at(records[i].completed_at_us, records[i].register_pos)
+        j = i + 1
+        while (
+            j < len(records)
+            and register.key_at(records[j].completed_at_us, records[j].register_pos) == key
+        ):
+            j += 1
+        alloc.use(key, weights)
+        alloc.advance(j - i)
+        i = j
+    stored = {b: u for b, u in repo.balances_of(conn, plant).items() if u}
+    if stored != {b: u for b, u in alloc.credited.items() if u}:
+        raise LedgerMismatch(
+            f"{plant}: stored balances differ from what the mints and the share register give; "
+            "run `heliod ledger verify` for details"
+        )
+    return alloc

@@ -1,0 +1,119 @@
+"""Plants as the faces show them: totals, minted units and balances (docs/platform.md).
+
+The API, the dashboard, the metrics and the CLI all read a plant's figures here, so the
+minted units of a plant are summed in one place and "every backer who ever held a
+share" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from heliod.adapters.store import ledger_repo as repo
+from heliod.adapters.store import schema as t
+from heliod.rewards.ledger import LedgerState
+from heliod.rewards.times import rfc3339
+from heliod.rewards.units import amount, mwh_to_wh
+
+MWH_IN_MWH_UNITS = 10**9  # one MWh in the store's integer mWh
+
+
+@dataclass(frozen=True)
+class PlantView:
+    """What the faces show of a configured plant (built from the configuration at start)."""
+
+    id: str
+    name: str
+    timezone: str
+    capacity_kw: Decimal
+    symbol: str
+    decimals: int
+    devices: dict[str, int]  # device id -> the time between its readings, µs
+    energy_devices: tuple[str, ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The plant's timezone."""
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Minted:
+    """A plant's mints so far."""
+
+    mints: int = 0
+    units: int = 0
+    undistributed: int = 0  # after its latest mint
+
+
+def minted(conn: Connection) -> dict[str, Minted]:
+    """plant -> its mints, units minted (summed exactly: they may exceed 64 bits) and
+    undistributed balance after its latest mint."""
+    m = t.mints.c
+    out: dict[str, Minted] = {}
+    last: dict[str, int] = {}
+    for plant, k, units, after in conn.execute(
+        select(m.plant, m.mwh_index, m.units, m.undistributed_after)
+    ):
+        before = out.get(plant, Minted())
+        undistributed = before.undistributed
+        if k > last.get(plant, 0):
+            last[plant], undistributed = k, int(after)
+        out[plant] = Minted(before.mints + 1, before.units + int(units), undistributed)
+    return out
+
+
+def money(units: int, decimals: int) -> dict[str, Any]:
+    """`{"units", "amount"}` of a count of token units."""
+    return {"units": units, "amount": amount(units, decimals)}
+
+
+def balances(conn: Connection, plant: str, symbol: str, decimals: int) -> dict[str, Any]:
+    """A plant's balances: every backer who ever held a share (zeros included), and
+    the undistributed balance (`GET /api/v1/plants/{id}/balances`, `heliod balances`)."""
+    held = repo.held_balances(conn, plant)
+    return {
+        "plant": plant,
+        "symbol": symbol,
+        "decimals": decimals,
+        "undistributed": money(repo.undistributed_of(conn, plant), decimals),
+        "balances": [{"backer": b, **money(u, decimals)} for b, u in sorted(held.items())],
+    }
+
+
+def last_reading_us(conn: Connection, devices: list[str]) -> int | None:
+    """When the newest reading of these devices was taken (None: none yet)."""
+    d = t.devices.c
+    last = conn.execute(select(func.max(d.last_ts_us)).where(d.device.in_(devices))).scalar()
+    return None if last is None else int(last)
+
+
+def energy_of(state: LedgerState, plant: str) -> tuple[int, int]:
+    """(E in mWh, MWh completed) of a plant."""
+    energy = state.plants.get(plant)
+    return (energy.e_mwh, energy.mwh_completed) if energy is not None else (0, 0)
+
+
+def next_mwh_progress(e_mwh: int, completed: int) -> Decimal:
+    """(E − 10^6 × mwh_completed) / 10^6 with E in Wh, exact."""
+    return Decimal(e_mwh - completed * MWH_IN_MWH_UNITS).scaleb(-9)
+
+
+def plant_summary(conn: Connection, plant: PlantView, minted_units: int) -> dict[str, Any]:
+    """One item of GET /api/v1/plants."""
+    e_mwh, completed = energy_of(repo.load_state(conn), plant.id)
+    last = last_reading_us(conn, list(plant.devices))
+    return {
+        "id": plant.id,
+        "name": plant.name,
+        "capacity_kw": plant.capacity_kw,
+        "energy_wh": mwh_to_wh(e_mwh),
+        "mwh_completed": completed,
+        "minted": money(minted_units, plant.decimals),
+        "last_reading_at": None if last is None else rfc3339(last),
+    }

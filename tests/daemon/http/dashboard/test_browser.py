@@ -1,0 +1,230 @@
+"""The dashboard in headless Chromium: loads clean, draws the API's data, follows new mints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.daemon.http.dashboard.conftest import TOKEN, Plant, dashboard_app, serve
+from tests.support import REQUIRE_SERVICES, ROOT, require_binary
+
+# The test extra installs Playwright; under CI (HELIOD_REQUIRE_SERVICES=1) a missing one fails.
+if REQUIRE_SERVICES:
+    import playwright.sync_api as playwright_api
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+
+SHOTS = ROOT / "artifacts" / "screenshots"
+# The system Chromium, never a downloaded one; nothing may reach the network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REFRESH_S = 10
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module."""
+    path = require_binary("chromium")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page whose console errors, page errors and off-host requests are recorded."""
+
+    def __init__(self, browser: Any, base: str, **context: Any) -> None:
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "request",
+            lambda r: None if r.url.startswith((base, "data:")) else self.foreign.append(r.url),
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def en(value: str, digits: int, *, keep: int = 0) -> str:
+    """What Intl.NumberFormat("en-US", {maximumFractionDigits: digits}) prints for a decimal."""
+    q = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    text = f"{q:,.{digits}f}"
+    if "." in text:
+        whole, frac = text.split(".")
+        frac = frac.rstrip("0").ljust(keep, "0")
+        text = f"{whole}.{frac}" if frac else whole
+    return text
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def field(page: Any, name: str) -> tuple[str | None, str]:
+    node = page.locator(f'[data-plant="brassemonte"] [data-field="{name}"]')
+    return node.get_attribute("data-value"), node.inner_text()
+
+
+def check_page_shows(page: Any, p: dict[str, Any]) -> None:
+    """Every figure on the page is data.json's value, formatted in en-US."""
+    mwh = str(Decimal(p["energy_wh"]).scaleb(-6))
+    assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3)} MWh")
+    assert field(page, "mwh_completed") == (str(p["mwh_completed"]), str(p["mwh_completed"]))
+    assert field(page, "minted") == (p["minted"]["amount"], f"{en(p['minted']['amount'], 8)} SLR")
+    percent = str(Decimal(p["next_mwh_progress"]) * 100)
+    assert field(page, "next_mwh_progress") == (
+        p["next_mwh_progress"],
+        f"{en(percent, 1, keep=1)} %",
+    )
+    lengths = page.evaluate(
+        """id => { const v = window.heliodCharts[id];
+            return [v.power.data[0].length, v.power.data[1].length,
+                    v.energy.data[1].length, v.energy.data[1]] }""",
+        "brassemonte",
+    )
+    assert lengths[:3] == [len(p["power_today"]["points"])] * 2 + [30]
+    assert lengths[3] == [float(Decimal(d["energy_wh"]) / 1000) for d in p["energy_days"]]
+    alice = next(b for b in p["balances"] if b["backer"] == "alice")
+    cell = page.locator('[data-backer="alice"] td.num')
+    assert cell.get_attribute("data-value") == alice["amount"]
+    assert cell.inner_text() == f"{en(alice['amount'], 8)} SLR"
+
+
+def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
+    browser: Any, public_plant: Plant
+) -> None:
+    with serve(dashboard_app(public_plant)) as base:
+        w = Watched(browser, base, locale="en-US", viewport={"width": 1280, "height": 900})
+        page = w.page
+        page.goto(base + "/")
+        page.wait_for_selector('[data-plant="brassemonte"] [data-field="energy_mwh"][data-value]')
+        p = httpx.get(base + "/dashboard/data.json").json()["plants"][0]
+        check_page_shows(page, p)
+        # uPlot drew on canvases of a real size.
+        sizes = page.eval_on_selector_all(
+            '[data-plant="brassemonte"] .plot canvas', "cs => cs.map(c => [c.width, c.height])"
+        )
+        assert len(sizes) == 2
+        assert all(wd > 200 and h > 100 for wd, h in sizes)
+        assert page.locator("h3").first.inner_text() != ""
+        assert page.locator('[data-device="inv2"]').get_attribute("data-state") == "stale"
+        # 63 backers, 50 shown: the search box finds one.
+        assert page.locator("tbody tr").count() == 50
+        page.fill(".search", "caro")
+        assert page.locator("tbody tr").count() == 1
+        page.fill(".search", "")
+        shot(page, "dashboard-desktop")
+
+        # A new MWh: readings that carry E past the next boundary, then the real accountant.
+        page.evaluate("window.__sameDocument = true")
+        before = p["mwh_completed"]
+        last_ts, energy, _ = public_plant.readings[-1]
+        public_plant.clock.now = last_ts + timedelta(minutes=45)
+        rows = []
+        for i in range(1, 5):  # 3 × 390 kWh confirmed (the bound is 400 kWh per 10 min)
+            energy += Decimal(390_000)
+            rows.append((last_ts + timedelta(minutes=10 * i), energy, Decimal(1_900_000)))
+        public_plant.feed(rows)
+        after = httpx.get(base + "/dashboard/data.json").json()["plants"][0]
+        assert after["mwh_completed"] > before
+        page.wait_for_function(
+            """n => document.querySelector('[data-field="mwh_completed"]')
+                .getAttribute('data-value') === String(n)""",
+            arg=after["mwh_completed"],
+            timeout=(REFRESH_S + 5) * 1000,
+        )
+        assert page.evaluate("window.__sameDocument") is True  # no reload happened
+        check_page_shows(page, after)
+        shot(page, "dashboard-after-mint")
+        assert w.errors == []
+        assert w.foreign == []
+        w.close()
+
+
+def test_phone_and_french(browser: Any, public_plant: Plant) -> None:
+    with serve(dashboard_app(public_plant)) as base:
+        w = Watched(
+            browser,
+            base,
+            locale="fr-FR",
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+        )
+        page = w.page
+        page.goto(base + "/")
+        page.wait_for_selector('[data-field="energy_mwh"][data-value]')
+        p = httpx.get(base + "/dashboard/data.json").json()["plants"][0]
+        assert page.locator("html").get_attribute("lang") == "fr"
+        assert "Énergie totale" in page.inner_text("main")
+        # fr-FR: decimal comma, narrow no-break space between thousands.
+        mwh = en(str(Decimal(p["energy_wh"]).scaleb(-6)), 3).replace(",", "\u202f")
+        assert field(page, "energy_mwh")[1] == f"{mwh.replace('.', ',')} MWh"
+        # Nothing wider than the phone's screen.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shot(page, "dashboard-phone-fr")
+        page.click("#lang")  # the toggle switches to English without a reload
+        assert "Lifetime energy" in page.inner_text("main")
+        assert w.errors == []
+        w.close()
+
+
+def test_private_dashboard_asks_for_a_token(browser: Any, private_plant: Plant) -> None:
+    with serve(dashboard_app(private_plant)) as base:
+        assert httpx.get(base + "/dashboard/data.json").status_code == 401
+        w = Watched(browser, base, locale="en-US")
+        page = w.page
+        page.goto(base + "/")
+        page.wait_for_selector("#login:not([hidden])")
+        assert page.locator("[data-plant]").count() == 0
+        shot(page, "dashboard-token-prompt")
+        page.fill("#token", TOKEN)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector('[data-field="energy_mwh"][data-value]')
+        body = httpx.get(
+            base + "/dashboard/data.json", headers={"Authorization": f"Bearer {TOKEN}"}
+        ).json()
+        check_page_shows(page, body["plants"][0])
+        assert page.evaluate("sessionStorage.getItem('heliod.token')") == TOKEN
+        assert page.locator("#login").is_hidden()
+        assert w.errors == []
+        # A refused token (revoked, mistyped) brings the prompt back with a message.
+        page.evaluate("sessionStorage.setItem('heliod.token', 'wrong')")
+        page.reload()
+        page.wait_for_selector("#login-error:not([hidden])")
+        assert page.evaluate("sessionStorage.getItem('heliod.token')") is None
+        assert [e for e in w.errors if "401" not in e] == []
+        w.close()
+
+
+def test_data_json_is_only_what_the_page_shows(public_plant: Plant) -> None:
+    with serve(dashboard_app(public_plant)) as base:
+        body = httpx.get(base + "/dashboard/data.json").json()
+    keys = set(body["plants"][0])
+    assert keys == {
+        "id", "name", "timezone", "locale", "capacity_kw", "energy_wh", "mwh_completed",
+        "next_mwh_progress", "minted", "undistributed", "last_reading_at", "power_today",
+        "energy_days", "balances", "devices",
+    }  # fmt: skip
+    assert "event" not in json.dumps(body)  # no push bodies or ledger internals leak
