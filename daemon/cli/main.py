@@ -1,15 +1,25 @@
-"""`heliod [-c CONFIG] COMMAND`: parsing, dispatch and exit codes (docs/cli.md).
+"""`heliod [-c CONFIG] COMMAND`: the command table, parsing, dispatch and exit codes.
 
-Exit codes: 0 success, 1 the command ran and found a failure, 2 usage or configuration
-error. Every command that prints data takes `--json`.
+Exit codes (docs/cli.md): 0 success, 1 the command ran and found a failure, 2 usage or
+configuration error. Every command that prints data takes `--json`.
+
+Each command is one row of `COMMANDS`: its words, its help, its arguments and the
+function that runs it, `heliod.daemon.cli.commands.<module>.<function>(ctx, args)`. The
+module is imported only when its command runs, so `--help` and `check-config` stay fast
+and `run` alone loads the daemon.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import logging
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from heliod.adapters.store import OperationalError, StoreError
 from heliod.adapters.store.shares import RegisterRefused
@@ -18,11 +28,187 @@ from heliod.daemon.config import ConfigError, load_config
 from heliod.daemon.jobs.accountant import LedgerMismatch
 from heliod.rewards.register_rows import InputError
 
-Handler = Callable[[Context, argparse.Namespace], int]
+Arg = tuple[tuple[str, ...], dict[str, Any]]  # add_argument's names and options
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def arg(*names: str, **options: Any) -> Arg:
+    """One argument of a command, as argparse's `add_argument` takes it."""
+    return names, options
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table."""
+
+    words: str  # "backers import"
+    help: str
+    run: str  # "register:import_backers": function of heliod.daemon.cli.commands.register
+    args: tuple[Arg, ...] = ()
+    needs_config: bool = True
+
+
+YES = arg("--yes", action="store_true", help="answer the confirmation (needed without a terminal)")
+TIME = {"metavar": "TIME"}
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "run", "run the daemon: poll, subscribe, store, account, export, sync, serve", "daemon:run"
+    ),
+    Command(
+        "demo",
+        "a whole simulated plant on this machine, with the dashboard (reads no configuration)",
+        "daemon:demo",
+        (
+            arg("--speed", type=float, default=None, help="simulated seconds per real second"),
+            arg("--port", type=int, default=0, help="dashboard port (default: a free one)"),
+            arg("--duration", type=float, default=None, help="stop after this many seconds"),
+        ),
+        needs_config=False,
+    ),
+    Command(
+        "check-config",
+        "validate the configuration file and print a summary",
+        "checkconfig:check_config",
+    ),
+    Command(
+        "scan",
+        "find SunSpec models on a Modbus device and print their values",
+        "devices:scan",
+        (
+            arg("--host"),
+            arg("--port", type=int, default=502),
+            arg("--unit", type=int, default=1),
+            arg("--serial-port"),
+            arg("--baudrate", type=int, default=9600),
+            arg("--timeout", type=float, default=2.0),
+        ),
+        needs_config=False,
+    ),
+    Command(
+        "read",
+        "poll one configured device once and print its fields",
+        "devices:read",
+        (arg("device", metavar="DEVICE"),),
+    ),
+    Command(
+        "backers import",
+        "load share-register rows from a CSV (backer,amount[,valid_from])",
+        "register:import_backers",
+        (arg("--plant", required=True), arg("file", metavar="FILE.csv")),
+    ),
+    Command(
+        "backers list",
+        "weights and shares in force at a time",
+        "register:list_backers",
+        (arg("--plant", required=True), arg("--at", **TIME)),
+    ),
+    Command(
+        "readings import",
+        "backfill readings from a CSV (timestamp,energy_wh[,power_w])",
+        "readings:import_readings",
+        (arg("--device", required=True), arg("file", metavar="FILE.csv")),
+    ),
+    Command(
+        "readings list",
+        "a device's stored readings with their status (pending, final, outlier, rejected)",
+        "readings:list_readings",
+        (
+            arg("--device", required=True),
+            arg("--from", dest="from_", **TIME),
+            arg("--to", **TIME),
+            arg("--limit", type=int, default=100, metavar="N", help="at most N, the newest"),
+        ),
+    ),
+    Command(
+        "account",
+        "account stored readings, mint and credit, then exit",
+        "ledger:account",
+        (
+            arg(
+                "--batch-size",
+                type=int,
+                default=5000,
+                metavar="N",
+                help="readings per transaction (default 5000)",
+            ),
+        ),
+    ),
+    Command(
+        "balances",
+        "balances per backer and undistributed per plant",
+        "ledger:balances",
+        (arg("--plant"),),
+    ),
+    Command(
+        "ledger verify", "check every invariant of the ledger; exit 1 on failure", "ledger:verify"
+    ),
+    Command(
+        "ledger export",
+        "print mints and credits",
+        "ledger:export",
+        (arg("--format", choices=["csv", "json"], default="csv"),),
+    ),
+    Command("anomalies list", "every anomaly with its status", "anomalies:list_anomalies"),
+    Command(
+        "anomalies accept",
+        "credit a quarantined implausible jump",
+        "anomalies:accept",
+        (arg("id", type=int, metavar="ID"), YES),
+    ),
+    Command(
+        "anomalies reject",
+        "drop a quarantined implausible jump",
+        "anomalies:reject",
+        (arg("id", type=int, metavar="ID"),),
+    ),
+    Command(
+        "sync status", "delivery state of the events pushed to the platform", "platform:sync_status"
+    ),
+    Command(
+        "sync retry",
+        "re-queue rejected events (all, or one ID plant:k)",
+        "platform:sync_retry",
+        (arg("id", nargs="?", metavar="ID"),),
+    ),
+    Command(
+        "api-token new",
+        "print a new random token and its config line",
+        "platform:token_new",
+        (arg("name", metavar="NAME"),),
+        needs_config=False,
+    ),
+)
+
+GROUPS = {
+    "backers": "the share register",
+    "readings": "stored readings",
+    "ledger": "the ledger of mints and credits",
+    "anomalies": "energy anomalies",
+    "sync": "delivery to the platform",
+    "api-token": "API tokens",
+}
+_INVALID_CHOICE = re.compile(r"argument (\w+): invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with the closest command suggested for a mistyped one."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the problem (and a suggestion), exit 2."""
+        found = _INVALID_CHOICE.search(message)
+        if found is not None:
+            word, choices = found.group(2), re.findall(r"'([^']*)'", found.group(3))
+            close = difflib.get_close_matches(word, choices, n=1)
+            kind = "command" if found.group(1) == "COMMAND" else "action"
+            message = f"unknown {kind} {word!r}" + (
+                f"; did you mean {close[0]!r}?" if close else f" (one of {', '.join(choices)})"
+            )
+        super().error(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line, built from the table."""
+    common = Parser(add_help=False)
     common.add_argument(
         "-c",
         "--config",
@@ -33,243 +219,46 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print data as JSON"
     )
-    parser = argparse.ArgumentParser(
+    top = Parser(
         prog="heliod", parents=[common], description="Gateway daemon for a crowdfunded solar plant."
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def cmd(
-        name: str,
-        help_: str,
-        handler: Handler,
-        parent: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
-    ) -> argparse.ArgumentParser:
-        p = (parent or sub).add_parser(name, help=help_, parents=[common], description=help_)
-        p.set_defaults(handler=handler)
-        return p
-
-    cmd("run", "run the daemon: poll, subscribe, store, account, export, sync, serve", _run)
-    demo = cmd("demo", "a whole simulated plant on this machine, with the dashboard", _demo)
-    demo.add_argument("--speed", type=float, default=None, help="simulated seconds per real second")
-    demo.add_argument("--port", type=int, default=0, help="dashboard port (default: a free one)")
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    cmd("check-config", "validate the configuration file and print a summary", _check_config)
-    scan = cmd("scan", "find SunSpec models on a Modbus device and print their values", _scan)
-    scan.add_argument("--host")
-    scan.add_argument("--port", type=int, default=502)
-    scan.add_argument("--unit", type=int, default=1)
-    scan.add_argument("--serial-port")
-    scan.add_argument("--baudrate", type=int, default=9600)
-    scan.add_argument("--timeout", type=float, default=2.0)
-    read = cmd("read", "poll one configured device once and print its fields", _read)
-    read.add_argument("device", metavar="DEVICE")
-
-    backers = sub.add_parser("backers", help="the share register", parents=[common]).add_subparsers(
-        dest="sub", metavar="ACTION", required=True
-    )
-    bi = cmd(
-        "import",
-        "load share-register rows from a CSV (backer,amount[,valid_from])",
-        _backers_import,
-        backers,
-    )
-    bi.add_argument("--plant", required=True)
-    bi.add_argument("file", metavar="FILE.csv")
-    bl = cmd("list", "weights and shares in force at a time", _backers_list, backers)
-    bl.add_argument("--plant", required=True)
-    bl.add_argument("--at", metavar="TIME")
-
-    readings = sub.add_parser("readings", help="stored readings", parents=[common]).add_subparsers(
-        dest="sub", metavar="ACTION", required=True
-    )
-    ri = cmd(
-        "import",
-        "backfill readings from a CSV (timestamp,energy_wh[,power_w])",
-        _readings_import,
-        readings,
-    )
-    ri.add_argument("--device", required=True)
-    ri.add_argument("file", metavar="FILE.csv")
-
-    acct = cmd("account", "account stored readings, mint and credit, then exit", _account)
-    acct.add_argument(
-        "--batch-size",
-        type=int,
-        default=5000,
-        metavar="N",
-        help="readings per transaction (default 5000)",
-    )
-    bal = cmd("balances", "balances per backer and undistributed per plant", _balances)
-    bal.add_argument("--plant")
-
-    ledger = sub.add_parser(
-        "ledger", help="the ledger of mints and credits", parents=[common]
-    ).add_subparsers(dest="sub", metavar="ACTION", required=True)
-    cmd("verify", "check every invariant of the ledger; exit 1 on failure", _verify, ledger)
-    ex = cmd("export", "print mints and credits", _export, ledger)
-    ex.add_argument("--format", choices=["csv", "json"], default="csv")
-
-    anomalies = sub.add_parser(
-        "anomalies", help="energy anomalies", parents=[common]
-    ).add_subparsers(dest="sub", metavar="ACTION", required=True)
-    cmd("list", "every anomaly with its status", _anomalies_list, anomalies)
-    acc = cmd("accept", "credit a quarantined implausible jump", _anomalies_accept, anomalies)
-    acc.add_argument("id", type=int, metavar="ID")
-    acc.add_argument(
-        "--yes", action="store_true", help="answer the confirmation (needed without a terminal)"
-    )
-    rej = cmd("reject", "drop a quarantined implausible jump", _anomalies_reject, anomalies)
-    rej.add_argument("id", type=int, metavar="ID")
-
-    sync = sub.add_parser("sync", help="delivery to the platform", parents=[common]).add_subparsers(
-        dest="sub", metavar="ACTION", required=True
-    )
-    cmd("status", "delivery state of the mint events", _sync_status, sync)
-    sr = cmd("retry", "re-queue rejected events (all, or one ID plant:k)", _sync_retry, sync)
-    sr.add_argument("id", nargs="?", metavar="ID")
-
-    token = sub.add_parser("api-token", help="API tokens", parents=[common]).add_subparsers(
-        dest="sub", metavar="ACTION", required=True
-    )
-    tn = cmd("new", "print a new random token and its config line", _token_new, token)
-    tn.add_argument("name", metavar="NAME")
-    return parser
-
-
-# -- handlers: thin, the work is in heliod.daemon.cli.commands ------------------------------
-
-
-def _check_config(ctx: Context, _: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.checkconfig import check_config
-
-    return check_config(ctx)
-
-
-def _backers_import(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.register import import_backers
-
-    return import_backers(ctx, a.plant, a.file)
-
-
-def _backers_list(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.register import list_backers
-
-    return list_backers(ctx, a.plant, a.at)
-
-
-def _readings_import(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.readings import import_readings
-
-    return import_readings(ctx, a.device, a.file)
-
-
-def _account(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.ledger import account
-
-    if a.batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
-    return account(ctx, a.batch_size)
-
-
-def _balances(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.ledger import balances
-
-    return balances(ctx, a.plant)
-
-
-def _verify(ctx: Context, _: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.ledger import verify
-
-    return verify(ctx)
-
-
-def _export(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.ledger import export
-
-    return export(ctx, a.format)
-
-
-def _anomalies_list(ctx: Context, _: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.anomalies import list_anomalies
-
-    return list_anomalies(ctx)
-
-
-def _anomalies_accept(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.anomalies import accept
-
-    return accept(ctx, a.id, a.yes)
-
-
-def _anomalies_reject(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.anomalies import reject
-
-    return reject(ctx, a.id)
-
-
-def _run(ctx: Context, _: argparse.Namespace) -> int:
-    from heliod.daemon.boot.build import run_daemon
-
-    return run_daemon(ctx.config)
-
-
-def _demo(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.demo import run_demo
-
-    return run_demo(speed=a.speed, port=a.port, duration=a.duration, as_json=ctx.json)
-
-
-def _scan(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.devices import scan
-
-    return scan(ctx, a)
-
-
-def _read(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.devices import read
-
-    return read(ctx, a.device)
-
-
-def _sync_status(ctx: Context, _: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.platform import sync_status
-
-    return sync_status(ctx)
-
-
-def _sync_retry(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.platform import sync_retry
-
-    return sync_retry(ctx, a.id)
-
-
-def _token_new(ctx: Context, a: argparse.Namespace) -> int:
-    from heliod.daemon.cli.commands.platform import token_new
-
-    return token_new(ctx, a.name)
-
-
-# Commands that need no configuration file.
-NO_CONFIG = {"demo", "scan", "api-token"}
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, Any] = {}
+    for command in COMMANDS:
+        group, _, action = command.words.partition(" ")
+        where = commands
+        if action:
+            if group not in groups:
+                sub = commands.add_parser(group, help=GROUPS[group], parents=[common])
+                groups[group] = sub.add_subparsers(dest="sub", metavar="ACTION", required=True)
+            where = groups[group]
+        name = action or group
+        p = where.add_parser(name, help=command.help, parents=[common], description=command.help)
+        for names, options in command.args:
+            p.add_argument(*names, **options)
+        p.set_defaults(command_row=command)
+    return top
+
+
+def _handler(command: Command) -> Any:
+    module, function = command.run.split(":")
+    return getattr(importlib.import_module(f"heliod.daemon.cli.commands.{module}"), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `heliod` command."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
+    command: Command = args.command_row
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    as_json = bool(getattr(args, "json", False))
-    ctx: Context | None = None
+    ctx = Context(config=None, json=bool(getattr(args, "json", False)))
     try:
-        if args.command in NO_CONFIG:
-            ctx = Context(config=None, json=as_json)  # type: ignore[arg-type]
-        else:
-            config = load_config(getattr(args, "config", None))
-            logging.getLogger().setLevel(config.daemon.log_level.upper())
-            ctx = Context(config=config, json=as_json)
-        return int(args.handler(ctx, args))
+        if command.needs_config:
+            ctx.config = load_config(getattr(args, "config", None))
+            logging.getLogger().setLevel(ctx.config.daemon.log_level.upper())
+        return int(_handler(command)(ctx, args))
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -288,8 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        if ctx is not None:
-            ctx.close()
+        ctx.close()
 
 
 if __name__ == "__main__":

@@ -66,7 +66,14 @@ def load_config(
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError([f"{file}: cannot read: {e.strerror or e}"]) from None
+        hint = ""
+        if (
+            not str(path or "")
+            and not env.get("HELIOD_CONFIG")
+            and isinstance(e, FileNotFoundError)
+        ):
+            hint = " (give the configuration file with -c PATH or $HELIOD_CONFIG)"
+        raise ConfigError([f"{file}: cannot read: {e.strerror or e}{hint}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{file}: not UTF-8 text"]) from None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -15,7 +16,7 @@ from heliod.rewards.times import rfc3339
 from heliod.rewards.units import mwh_to_wh
 
 
-def list_anomalies(ctx: Context) -> int:
+def list_anomalies(ctx: Context, _args: argparse.Namespace) -> int:
     """Every anomaly with its status."""
     with ctx.store.read() as conn:
         items = all_anomalies(conn)
@@ -60,14 +61,16 @@ def _quarantined(conn: Connection, anomaly_id: int) -> Any:
         raise UsageError(f"no anomaly with id {anomaly_id}")
     if row.kind != "implausible_jump" or row.status != "quarantined":
         raise UsageError(
-            f"anomaly {anomaly_id} is a {row.kind} with status {row.status}: "
+            f"anomaly {anomaly_id} is {'an' if row.kind[0] in 'aeiou' else 'a'} {row.kind} "
+            f"with status {row.status}: "
             "only a quarantined implausible_jump can be accepted or rejected"
         )
     return row
 
 
-def accept(ctx: Context, anomaly_id: int, yes: bool) -> int:
+def accept(ctx: Context, args: argparse.Namespace) -> int:
     """Show what accepting would credit, ask, and record the decision."""
+    anomaly_id, yes = args.id, args.yes
     with ctx.store.read() as conn:
         row = _quarantined(conn, anomaly_id)
         state = repo.load_state(conn)
@@ -101,9 +104,9 @@ def accept(ctx: Context, anomaly_id: int, yes: bool) -> int:
     return _decide(ctx, anomaly_id, accept=True)
 
 
-def reject(ctx: Context, anomaly_id: int) -> int:
+def reject(ctx: Context, args: argparse.Namespace) -> int:
     """Drop a quarantined jump for good."""
-    return _decide(ctx, anomaly_id, accept=False)
+    return _decide(ctx, args.id, accept=False)
 
 
 def _decide(ctx: Context, anomaly_id: int, *, accept: bool) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from heliod.daemon.cli.commands.context import Context
@@ -35,7 +36,7 @@ def summary(ctx: Context) -> dict[str, Any]:
     }
 
 
-def check_config(ctx: Context) -> int:
+def check_config(ctx: Context, _args: argparse.Namespace) -> int:
     """Print a summary of a valid configuration (errors exit 2 before we get here)."""
     data = summary(ctx)
     if ctx.json:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from heliod.adapters.clock import system_now_us as now_us
 from heliod.adapters.store import Store
 from heliod.daemon.config import Config, Plant
@@ -19,13 +17,24 @@ class Failure(Exception):
     """The command ran and found a failure (exit code 1)."""
 
 
-@dataclass
 class Context:
-    """Shared state of one command invocation."""
+    """Shared state of one command invocation: its configuration, store and output mode."""
 
-    config: Config
-    json: bool = False
-    _store: Store | None = field(default=None, repr=False)
+    def __init__(self, config: Config | None = None, json: bool = False) -> None:
+        self._config = config
+        self.json = json
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        """The validated configuration (only commands that read one ask for it)."""
+        if self._config is None:
+            raise UsageError("this command reads no configuration file")
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self._config = config
 
     @property
     def store(self) -> Store:

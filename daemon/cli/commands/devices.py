@@ -37,8 +37,9 @@ def scan(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def read(ctx: Context, device_id: str) -> int:
+def read(ctx: Context, args: argparse.Namespace) -> int:
     """Poll one configured Modbus device once, as the daemon would, and print its fields."""
+    device_id = args.device
     try:
         _, device = ctx.config.device(device_id)
     except KeyError:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from typing import Any
 
 from heliod.daemon.boot.settings import plant_books
-from heliod.daemon.cli.commands.context import Context, Failure, now_us
+from heliod.daemon.cli.commands.context import Context, Failure, UsageError, now_us
 from heliod.daemon.cli.output import print_json, print_table
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.read.ledger import export_rows
@@ -15,9 +16,11 @@ from heliod.daemon.read.plants import balances as balances_of
 from heliod.daemon.read.verify import verify_ledger
 
 
-def account(ctx: Context, batch_size: int = 5000) -> int:
+def account(ctx: Context, args: argparse.Namespace) -> int:
     """Account every stored reading the rules allow, mint and credit, then exit."""
-    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us, batch_size)
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us, args.batch_size)
     result = accountant.run()
     data = {
         "readings": result.readings,
@@ -36,8 +39,9 @@ def account(ctx: Context, batch_size: int = 5000) -> int:
     return 0
 
 
-def balances(ctx: Context, plant_id: str | None) -> int:
+def balances(ctx: Context, args: argparse.Namespace) -> int:
     """Print balances per plant and backer."""
+    plant_id = args.plant
     books = [b for b in plant_books(ctx.config) if plant_id is None or b.rules.id == plant_id]
     if plant_id is not None:
         ctx.plant(plant_id)
@@ -61,7 +65,7 @@ def balances(ctx: Context, plant_id: str | None) -> int:
     return 0
 
 
-def verify(ctx: Context) -> int:
+def verify(ctx: Context, _args: argparse.Namespace) -> int:
     """Check every invariant of the ledger and replay it; exit 1 with a report on failure."""
     with ctx.store.read() as conn:
         problems, summary = verify_ledger(conn, plant_books(ctx.config))
@@ -83,8 +87,9 @@ def verify(ctx: Context) -> int:
     return 0
 
 
-def export(ctx: Context, fmt: str) -> int:
+def export(ctx: Context, args: argparse.Namespace) -> int:
     """Print every mint and credit as CSV or JSON."""
+    fmt = args.format
     books = {b.rules.id: b for b in plant_books(ctx.config)}
     with ctx.store.read() as conn:
         rows = list(export_rows(conn, books))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from heliod.daemon.cli.commands.context import Context, UsageError, now_us
@@ -39,18 +40,24 @@ def render_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def sync_status(ctx: Context) -> int:
+def sync_status(ctx: Context, _args: argparse.Namespace) -> int:
     """Delivery of the mint events to the platform: pending, delivered, parked."""
-    data = status(ctx.store)
+    data = {"configured": ctx.config.platform is not None, **status(ctx.store)}
     if ctx.json:
         print_json(data)
-    else:
-        print(render_status(data))
+        return 0
+    if not data["configured"]:
+        print(
+            "the push to the platform is not configured (no [platform] table): "
+            "nothing is sent; the counts below are what would be"
+        )
+    print(render_status(data))
     return 0
 
 
-def sync_retry(ctx: Context, event_id: str | None) -> int:
+def sync_retry(ctx: Context, args: argparse.Namespace) -> int:
     """Re-queue parked events (all, or one `plant:k`)."""
+    event_id = args.id
     try:
         count = requeue(ctx.store, event_id, now_us())
     except ValueError as exc:
@@ -64,8 +71,9 @@ def sync_retry(ctx: Context, event_id: str | None) -> int:
     return 0
 
 
-def token_new(ctx: Context, name: str) -> int:
+def token_new(ctx: Context, args: argparse.Namespace) -> int:
     """Print a new random API token and the configuration line with its hash."""
+    name = args.name
     try:
         token, line = new_token(name)
     except ValueError as exc:

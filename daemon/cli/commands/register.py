@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
 from decimal import Context as DecimalContext
@@ -29,8 +30,9 @@ def read_text(path: str) -> str:
         raise UsageError(f"{path}: cannot read: {exc}") from None
 
 
-def import_backers(ctx: Context, plant_id: str, path: str) -> int:
+def import_backers(ctx: Context, args: argparse.Namespace) -> int:
     """Load share-register rows; all valid or none stored; importing twice changes nothing."""
+    plant_id, path = args.plant, args.file
     plant = ctx.plant(plant_id)
     rows = parse_register(read_text(path), plant.tz, name=path)
     with ctx.store.write() as conn:
@@ -51,8 +53,9 @@ def import_backers(ctx: Context, plant_id: str, path: str) -> int:
     return 0
 
 
-def list_backers(ctx: Context, plant_id: str, at: str | None) -> int:
+def list_backers(ctx: Context, args: argparse.Namespace) -> int:
     """Weights and shares in force at a time (default: now), as the next mint would see them."""
+    plant_id, at = args.plant, args.at
     plant = ctx.plant(plant_id)
     try:
         when = parse_time(at, plant.tz) if at else utc_now()
