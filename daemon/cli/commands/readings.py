@@ -25,7 +25,12 @@ def _device(ctx: Context, device_id: str) -> tuple[Plant, Device]:
         raise UsageError(f"unknown device {device_id!r} (configured: {known})") from None
 
 
-def _key(reading: Reading) -> tuple[int, int | None, int | None]:
+def _key(reading: Reading) -> tuple[int, int | None, int | None] | None:
+    """What a stored copy of this row would hold; None for a row that cannot be stored."""
+    if not reading.fields.keys() <= {ENERGY, POWER}:
+        return None
+    if not all(v.is_finite() for v in reading.fields.values()):
+        return None  # rejected again, and said so
     energy, power = reading.fields.get(ENERGY), reading.fields.get(POWER)
     return (
         to_us(reading.ts),
