@@ -1,9 +1,10 @@
 """The house rules that keep the accounting exact and the arrows pointing inward.
 
-rewards/ is the pure domain (ARCHITECTURE.md): standard library only, no network, no
-store, no binary floats, no clock. import-linter checks the package graph; the AST checks
-below look at what import-linter cannot see (calls to float, float literals, clock reads).
-Each checker is also run on known-bad sources, so none of them can pass vacuously.
+rewards/ is the pure domain (docs/architecture.md, "Rooms"): standard library only, no
+network, no store, no binary floats, no clock. import-linter checks the package graph;
+the AST checks below look at what import-linter cannot see (calls to float, float
+literals, clock reads). Each checker is also run on known-bad sources, so none of them
+can pass vacuously.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Code-shape rules from ARCHITECTURE.md that ruff and mypy do not check."""
+"""Code-shape rules (CONTRIBUTING.md, "Code shape") that ruff and mypy do not check."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ starting at the first id after the position (no sort, no LIMIT sub-query), takes
 device's measurement-and-tags prefix from a small temporary table joined on the device,
 and runs on a connection the source keeps, without SQLAlchemy's per-statement work.
 Elsewhere (PostgreSQL) rows are formatted by `lines.reading_lines`. Both give the same
-bytes (tests/adapters/test_influx.py).
+bytes (tests/adapters/influx/test_influx.py).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
 
 
 def _passes_gate(ev: Arrival, last_kept_ts: dict[str, int]) -> bool:
-    # docs/accounting.md "First, a reading is rejected …".
+    # docs/accounting.md, "Rejected readings".
     if ev.ts_us > ev.received_us + FIVE_MINUTES_US:
         return False
     energy = ev.energy_wh
