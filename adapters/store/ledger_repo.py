@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
@@ -307,35 +306,6 @@ def decide(conn: Connection, anomaly_id: int, accept: bool, now_us: int) -> None
             decided_us=now_us,
             credited_mwh=int(row[0] or 0) if accept else 0,
         )
-    )
-
-
-def event_body(
-    plant: str,
-    mwh_index: int,
-    *,
-    completed_at: str,
-    symbol: str,
-    decimals: int,
-    units: int,
-    credits: dict[str, int],
-    undistributed: int,
-) -> str:
-    """The push body (docs/platform.md, "The push"), serialized once, at commit."""
-    return json.dumps(
-        {
-            "event": "mint",
-            "id": f"{plant}:{mwh_index}",
-            "plant": plant,
-            "mwh_index": mwh_index,
-            "completed_at": completed_at,
-            "symbol": symbol,
-            "decimals": decimals,
-            "units": units,
-            "credits": [{"backer": b, "units": u} for b, u in sorted(credits.items())],
-            "undistributed_units": undistributed,
-        },
-        separators=(",", ":"),
     )
 
 

@@ -17,6 +17,7 @@ from heliod.adapters.store import Connection, Store
 from heliod.adapters.store import ledger_repo as repo
 from heliod.rewards.allocation import Allocator
 from heliod.rewards.energy import Anomaly
+from heliod.rewards.events import mint_body
 from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
 from heliod.rewards.register import Register
 from heliod.rewards.times import rfc3339
@@ -159,7 +160,7 @@ class Accountant:
         record = MintRecord(
             plant, k, t_us, book.units_per_mwh, register.last_id, alloc.undistributed
         )
-        event = repo.event_body(
+        event = mint_body(
             plant,
             k,
             completed_at=rfc3339(t_us),
