@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
@@ -16,6 +17,25 @@ from heliod.rewards.readings import Reading
 # Distinct topics seen are few (one or two per device); the cap only bounds memory if a
 # wildcard filter meets a flood of distinct topic names.
 _CACHE_LIMIT = 4096
+# Subscription Identifiers heliod gives are drawn from the filter's text, in this range, so
+# that a filter keeps its identifier when the configuration changes: messages queued for
+# it while heliod restarts then still reach its devices. MQTT 5 allows 1..268,435,455;
+# below the range are the identifiers 1, 2, … that heliod gave before (by filter order).
+ID_BASE = 1 << 20
+ID_MAX = 268_435_455
+
+
+def subscription_ids(filters: Collection[str]) -> dict[str, int]:
+    """A stable identifier for each filter: from its CRC-32, the next free one on a collision."""
+    ids: dict[str, int] = {}
+    taken: set[int] = set()
+    for flt in sorted(filters):
+        n = ID_BASE + zlib.crc32(flt.encode()) % (ID_MAX - ID_BASE + 1)
+        while n in taken:
+            n = ID_BASE if n == ID_MAX else n + 1
+        ids[flt] = n
+        taken.add(n)
+    return ids
 
 
 class Router:
@@ -30,10 +50,10 @@ class Router:
                 raise PermanentError(f"device {device.id}: qos must be 0, 1 or 2, got {device.qos}")
         self._devices = tuple(devices)
         self._filters = [(d.topic, PayloadDecoder(d)) for d in devices]
-        # One MQTT 5 Subscription Identifier per distinct filter (1, 2, …): a broker sends
-        # one copy of a message per matching subscription, each with its identifier, so
-        # with overlapping filters a copy goes only to the devices of its own filter.
-        self._ids = {flt: n for n, flt in enumerate(sorted({d.topic for d in devices}), 1)}
+        # One MQTT 5 Subscription Identifier per distinct filter: a broker sends one copy
+        # of a message per matching subscription, each with its identifier, so with
+        # overlapping filters a copy goes only to the devices of its own filter.
+        self._ids = subscription_ids({d.topic for d in devices})
         self._id_of = {d.id: self._ids[d.topic] for d in devices}  # device -> its filter's id
         self._bad = bad
         self._cache: dict[str, tuple[PayloadDecoder, ...]] = {}
@@ -69,18 +89,23 @@ class Router:
     ) -> list[Reading]:
         """Readings from one message; refused payloads are counted per device, never raised.
 
-        `sub_ids`: the message's Subscription Identifiers; given, only the devices of those
-        filters get it (another copy comes for each other matching filter). Without them
-        (a broker that does not support identifiers) every matching device gets it.
+        `sub_ids`: the message's Subscription Identifiers. Those heliod gave select the
+        devices of their filters (another copy comes for each other matching filter).
+        Without any (a subscription made without one, a broker or bridge that sends none),
+        or with only identifiers of an older heliod, every matching device gets it. A
+        message that reaches no device is counted and its topic logged once.
         """
         decoders = self.matching(topic)
-        if sub_ids:
+        if not decoders:
+            self._bad.unrouted(topic, "no_device")
+            return []
+        if any(n >= ID_BASE for n in sub_ids):
             # The topic must match too: an identifier could come from a subscription of an
             # earlier configuration still held in the broker's persistent session.
             decoders = tuple(d for d in decoders if self._id_of[d.device_id] in sub_ids)
-        if not decoders:
-            # A filter dropped from the config can outlive it in the broker's session.
-            return []
+            if not decoders:
+                self._bad.unrouted(topic, "removed_filter")
+                return []
         try:
             doc = parse_json(payload)
         except PayloadError as exc:

@@ -171,6 +171,11 @@ class MqttSubscriber:
         return self._bad.by_device
 
     @property
+    def unrouted(self) -> dict[str, int]:
+        """Messages acknowledged without reaching any device since start, by reason."""
+        return self._bad.unrouted_by_reason
+
+    @property
     def bad_payload_reasons(self) -> dict[tuple[str, str], int]:
         """Refused messages per (device, reason) since start."""
         return self._bad.by_reason
@@ -262,15 +267,17 @@ class MqttSubscriber:
             return  # not acknowledged: the broker keeps it for our next session
         try:
             topic = msg.topic
-            ids = getattr(msg.properties, "SubscriptionIdentifier", None) or ()
-            ids = ids if isinstance(ids, list) else [ids]
+            # paho gives the identifiers as a list, and no attribute when there are none.
+            ids = getattr(msg.properties, "SubscriptionIdentifier", ())
             readings = self._router.route(topic, msg.payload, self._clock(), ids)
         except UnicodeDecodeError:
             topic, readings = "", []  # a topic that is not UTF-8 matches no device
+            self._bad.unrouted("(not UTF-8)", "bad_topic")
         except Exception:
             # Never let an unexpected error stop paho's loop; the message is acknowledged.
             log.exception("mqtt: unexpected error decoding a message")
             topic, readings = "", []
+            self._bad.unrouted("(unknown)", "error")
         if msg.qos == 0 and len(self._queue) >= _MAX_QUEUED_QOS0:
             # QoS 0 has no flow control: while the store fails, bound the memory it takes.
             self.stats.dropped_qos0 += 1

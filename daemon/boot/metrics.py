@@ -36,6 +36,8 @@ class IntakeCounts:
 
     # (device, reason) -> MQTT messages refused since start
     bad_payloads: Callable[[], Mapping[tuple[str, str], int]] | None = None
+    # reason -> MQTT messages acknowledged without reaching any device since start
+    unrouted: Callable[[], Mapping[str, int]] | None = None
     poller: Callable[[], PollerCounters] | None = None  # Modbus poller, totals since start
 
 
@@ -56,6 +58,15 @@ class IntakeCollector(Collector):
             for (device, reason), n in sorted(self._counts.bad_payloads().items()):
                 bad.add_metric([device, reason], n)
             yield bad
+        if self._counts.unrouted is not None:
+            unrouted = CounterMetricFamily(
+                "heliod_mqtt_unrouted_messages",
+                "MQTT messages that matched no configured device (acknowledged, not stored)",
+                labels=["reason"],
+            )
+            for reason, n in sorted(self._counts.unrouted().items()):
+                unrouted.add_metric([reason], n)
+            yield unrouted
         if self._counts.poller is not None:
             c = self._counts.poller()
             skipped = CounterMetricFamily(
