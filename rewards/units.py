@@ -7,12 +7,14 @@ number without the decimal point.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 
 # Enough digits for every value a device sends (a double's exact binary value has at most
-# 767 significant digits); longer numbers, e.g. JSON text, get a context as wide as they
-# need: a product is computed exactly, and quantize() is the only rounding.
+# 767 significant digits). A longer number, e.g. JSON text, makes a product inexact here:
+# it is then computed again in a context as wide as it needs, so quantize() is the only
+# rounding.
 _EXACT = Context(prec=800, rounding=ROUND_HALF_EVEN)
+_PRODUCT = Context(prec=800, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Inexact])
 _MILLI = Decimal("0.001")
 MAX_ADJUSTED = 10_000  # above 10^10000, quantize() refuses instead of writing every digit
 
@@ -57,8 +59,11 @@ def _wide(digits: int) -> Context:
     return _EXACT if digits <= _EXACT.prec else Context(prec=digits, rounding=ROUND_HALF_EVEN)
 
 
-def _digits(value: Decimal) -> int:
-    return len(value.as_tuple().digits)
+def _product(a: Decimal, b: Decimal) -> Decimal:
+    try:
+        return _PRODUCT.multiply(a, b)
+    except Inexact:  # a product has at most as many digits as its factors together
+        return _wide(len(a.as_tuple().digits) + len(b.as_tuple().digits)).multiply(a, b)
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -79,9 +84,7 @@ def scaled(raw: Decimal | int, scale: Decimal = Decimal(1), unit: str = "") -> D
     value = raw if isinstance(raw, Decimal) else Decimal(raw)
     if not value.is_finite():
         return value
-    factor = unit_factor(unit)
-    exact = _wide(_digits(value) + _digits(scale) + _digits(factor))  # a product's digits
-    return quantize(exact.multiply(exact.multiply(value, scale), factor))
+    return quantize(_product(_product(value, scale), unit_factor(unit)))
 
 
 def from_binary_float(x: float, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:
