@@ -9,9 +9,9 @@ from decimal import Decimal
 from sqlalchemy import Connection, select
 
 from heliod.adapters.store import schema as t
-from heliod.rewards.register_rows import RegisterRow
 from heliod.rewards.numbers import brief, describe
 from heliod.rewards.register import AMOUNT_PLACES, MAX_AMOUNT, is_register_amount
+from heliod.rewards.register_rows import RegisterRow
 
 MAX_SHOWN = 20  # problems listed in one refusal; the rest are counted
 
