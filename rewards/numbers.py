@@ -37,9 +37,11 @@ def _bound(x: Decimal) -> str:
     return str(x)
 
 
-def describe(low: Decimal, high: Decimal, places: int, *, above: bool = False) -> str:
+def describe(low: Decimal, high: Decimal, places: int | None = None, *, above: bool = False) -> str:
     """The range in words, e.g. `0..10^15 with at most 9 decimal places`."""
     span = f"> {_bound(low)} and ≤ {_bound(high)}" if above else f"{_bound(low)}..{_bound(high)}"
+    if places is None:
+        return span
     if places == 0:
         return f"a whole number {span}"
     return f"{span} with at most {places} decimal places"
