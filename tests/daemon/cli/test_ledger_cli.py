@@ -343,23 +343,34 @@ def test_verify_checks_both_energy_rollups_against_e(
     assert heliod(cfg, "ledger", "verify").returncode == 0
 
 
-def test_balances_list_every_backer_who_held_a_share_zeros_included(
-    cfg: Path, tmp_path: Path
+def test_balances_list_every_backer_in_force_at_a_mint_zeros_included(
+    cfg: Path, tmp_path: Path, db_url: str
 ) -> None:
-    """One row per backer that ever held a share, zero balances included."""
-    (tmp_path / "b.csv").write_text("backer,amount\na,1\nb,1\nc,1\n")
+    """One row per backer in force at some mint, zero balances included; a backer whose
+    share starts after every mint, or was stored after it, is no holder yet."""
+    (tmp_path / "b.csv").write_text(
+        "backer,amount,valid_from\na,1,\nb,1,\nc,1,\nz,5,2100-01-01T00:00:00Z\n"
+    )
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(253)])
     heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
     assert [m["mwh_index"] for m in heliod_json(cfg, "account")["mints"]] == [1]
+    (tmp_path / "late.csv").write_text("backer,amount\ny,7\n")
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "late.csv"))
     bal = heliod_json(cfg, "balances")[0]
     # U = 1 over three equal shares: nobody reaches a whole unit yet.
-    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == [
-        ("a", 0, "0"),
-        ("b", 0, "0"),
-        ("c", 0, "0"),
-    ]
+    listed = [("a", 0, "0"), ("b", 0, "0"), ("c", 0, "0")]
+    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == listed
     assert bal["undistributed"] == {"units": 1, "amount": "1"}
+    # A ledger from before zero balances were stored gets them back at the next run.
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM balances"))
+    engine.dispose()
+    assert heliod_json(cfg, "account")["mints"] == []
+    bal = heliod_json(cfg, "balances")[0]
+    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == listed
+    assert heliod(cfg, "ledger", "verify").returncode == 0
 
 
 def test_readings_import_with_influxdb_renders_the_export_lines(
