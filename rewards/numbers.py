@@ -3,7 +3,7 @@ allowed, is refused whole; nothing here ever rounds a digit away."""
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 
 _SHOWN = 100  # characters of a refused value quoted in an error message
 
@@ -59,14 +59,14 @@ def exact(
     in_range = value.is_finite() and low <= value <= high and not (above and value == low)
     if not in_range:
         raise ValueError(f"must be {describe(low, high, places, above=above)}, got {brief(value)}")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= -places:
-        return value  # no digit past `places`
     # The range bounds the integer part, so this context holds every digit that may stay.
-    digits = max(high.adjusted(), abs(low).adjusted(), 0) + places + 2
-    taken = value.quantize(Decimal(1).scaleb(-places), context=Context(prec=digits))
-    if taken != value:
+    # Its flags say what quantize() dropped (as_tuple() would copy every digit of a
+    # 30-million-digit amount into a tuple): Rounded, digits past `places`; Inexact, not
+    # all of them zeros.
+    context = Context(prec=max(high.adjusted(), abs(low).adjusted(), 0) + places + 2)
+    taken = value.quantize(Decimal(1).scaleb(-places), context=context)
+    if context.flags[Inexact]:
         raise ValueError(
             f"has more than {places} decimal places, got {brief(value)} (refused, never rounded)"
         )
-    return taken
+    return taken if context.flags[Rounded] else value
