@@ -105,7 +105,7 @@ def create_app(
 
     @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=[Depends(require_token)])
     def openapi_document() -> ExactJSON:
-        return ExactJSON(app.openapi())
+        return ExactJSON(app.openapi(), headers=NO_STORE)
 
     if dashboard:
         app.include_router(

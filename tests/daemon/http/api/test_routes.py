@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from decimal import Decimal
 from typing import Any
@@ -263,3 +264,18 @@ def test_no_route_changes_anything(client: TestClient, ledger: Ledger) -> None:
             for name, table in t.metadata.tables.items()
         }
     assert after == before
+
+
+def test_every_api_answer_is_no_store(client: TestClient) -> None:
+    # The OpenAPI document itself and every route it lists: an answer behind a token is
+    # never kept by a cache on the way (a shared proxy would hand it to the next client).
+    document = client.get(f"{API_PREFIX}/openapi.json", headers=AUTH)
+    assert document.status_code == 200
+    assert document.headers["cache-control"] == "no-store"
+    values = {"id": "alpha", "backer": "alice"}
+    paths = [p for p in document.json()["paths"] if p.startswith(API_PREFIX)]
+    assert len(paths) >= 6
+    for path in paths:
+        url = re.sub(r"\{(\w+)\}", lambda m: values.get(m[1], "x"), path)
+        response = client.get(url, headers=AUTH)
+        assert response.headers.get("cache-control") == "no-store", (url, response.status_code)
