@@ -192,10 +192,27 @@ class InfluxSection(Section):
     batch_size: Annotated[int, between(1, 100_000)] = 5000
 
 
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _backers_url(value: Any) -> str:
     if value == "":
         return ""
     text = check_url(value, ("http", "https"))
+    # The register decides who gets the tokens: over plain http anyone on the path could
+    # rewrite it (its signature stops a forgery, not a reader). docs/platform.md, "Share register".
+    parts = parse_url(text, ("http", "https"))
+    if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        raise fail(
+            "must be an https:// URL (http:// only for a loopback host: localhost, "
+            f"127.0.0.0/8, ::1), got {show(text)}"
+        )
     if "{" in text.replace("{plant}", "") or "}" in text.replace("{plant}", ""):
         raise fail(f"may contain {{plant}} and no other braces, got {show(text)}")
     return text

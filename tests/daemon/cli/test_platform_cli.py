@@ -54,3 +54,20 @@ def test_no_command_runs_with_an_empty_platform_secret(tmp_path: Path) -> None:
     secret.write_text("s3cret\n")
     assert heliod(cfg, "check-config").returncode == 0
     assert not (tmp_path / "h.db").exists()  # run never got as far as the store
+
+
+def test_no_command_runs_with_a_register_over_plain_http(tmp_path: Path) -> None:
+    """Who gets the tokens must not travel in clear to another host: exit 2, key named."""
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'h.db'}")
+    (tmp_path / "platform.secret").write_text("s3cret\n")
+    table = '[platform]\npush_url = "https://p.example/e"\nsecret_file = "platform.secret"\n'
+    base = cfg.read_text()
+    cfg.write_text(table + 'backers_url = "http://p.example/b/{plant}"\n' + base)
+    for command in ("check-config", "run"):
+        proc = heliod(cfg, command, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "platform.backers_url: must be an https:// URL" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    cfg.write_text(table + 'backers_url = "https://p.example/b/{plant}"\n' + base)
+    assert heliod(cfg, "check-config").returncode == 0
+    assert not (tmp_path / "h.db").exists()  # run never got as far as the store
