@@ -8,6 +8,7 @@ the platform sees each plant's events in order (docs/platform.md, "Push").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, func, or_, select, update
@@ -72,15 +73,19 @@ def head_states(conn: Connection) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def heads(conn: Connection, due_by_us: int | None = None) -> list[Head]:
-    """Each plant's next event to send (only those due by `due_by_us` when given).
+def heads(
+    conn: Connection,
+    due_by_us: int | None = None,
+    wants: Callable[[str], bool] | None = None,
+) -> list[Head]:
+    """Each plant's next event to send (only those due by `due_by_us` and of plants `wants`).
 
     A body is read only for the heads returned: a mint of 100,000 backers weighs megabytes.
     """
     m = t.mints.c
     out = []
     for plant, k, attempts, due in head_states(conn):
-        if due_by_us is not None and due > due_by_us:
+        if (due_by_us is not None and due > due_by_us) or (wants is not None and not wants(plant)):
             continue
         event = conn.execute(select(m.event).where(m.plant == plant, m.mwh_index == k)).scalar_one()
         out.append(Head(plant, k, str(event).encode("utf-8"), attempts, due))

@@ -176,7 +176,9 @@ class Outputs:
     export_backlog: dict[str, Callable[[], int]] = field(default_factory=dict)
     export_facts: Callable[[], Mapping[str, object]] | None = None
     sync_counts: Counts | None = None
+    register_status: Callable[[], Mapping[str, object]] | None = None
     on_mints: list[Callable[[], None]] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # first thing on SIGTERM
 
 
 def build_outputs(
@@ -233,37 +235,36 @@ def _add_export(
 
 
 def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) -> None:
-    """Push (a thread of its own: one POST at a time, in mint order) and the register pull."""
+    """Push (a worker per plant, in mint order) and the register pull, each request bounded."""
     from heliod.adapters.platform import PlatformClient  # noqa: PLC0415 - optional part
-    from heliod.daemon.jobs.push import Pusher, PushThread  # noqa: PLC0415
+    from heliod.daemon.jobs.push import Pusher, PushWorkers  # noqa: PLC0415
     from heliod.daemon.jobs.register_pull import RegisterSync  # noqa: PLC0415
     from heliod.daemon.read.deliveries import sync_counts  # noqa: PLC0415
 
     platform = settings.platform
     assert platform is not None
-    pushing = Holder(
-        lambda: PushThread(
-            Pusher(
-                store,
-                PlatformClient(platform.link),
-                max_interval_s=platform.retry_max_interval_s,
-                clock_us=clock.now_us,
-            )
-        ),
-        PushThread.start,
-        PushThread.stop,
-    )
+
+    def pusher(wants: Callable[[str], bool]) -> Pusher:
+        return Pusher(
+            store,
+            PlatformClient(platform.link),
+            max_interval_s=platform.retry_max_interval_s,
+            clock_us=clock.now_us,
+            wants=wants,
+        )
+
+    plants = [book.rules.id for book in settings.books]
+    pushing = Holder(lambda: PushWorkers(plants, pusher), PushWorkers.start, PushWorkers.stop)
     out.services.append(Service("platform-push", pushing.start, pushing.stop, pushing.alive))
     out.sync_counts = lambda: sync_counts(store)
     if platform.register_plants:
-        register = RegisterSync(
-            store,
-            PlatformClient(platform.link),
-            platform.register_plants,
-            clock_us=clock.now_us,
-        )
+        link = PlatformClient(platform.link)
+        register = RegisterSync(store, link, platform.register_plants, clock_us=clock.now_us)
         # The job runs every minute; RegisterSync itself pulls hourly (and at start).
         out.jobs.append(Job("register-sync", register.sync_due, 60.0, 1.0, "io"))
+        out.register_status = register.status
+        # A pull in flight at SIGTERM is abandoned at once, not waited for.
+        out.on_stop.append(link.close)
 
 
 class _IngestMetrics:
@@ -302,6 +303,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
         sources=intake.device_sources,
         sync=outputs.sync_counts,
         export=outputs.export_facts,
+        register=outputs.register_status,
     )
     metrics.add_store(
         store,
@@ -366,6 +368,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
         watchdog=watchdog,
         watchdog_interval_s=interval,
         intake=intake.services,
+        on_stop=outputs.on_stop,
         summary=f"{len(settings.watched)} devices, {len(settings.books)} plants",
     )
 

@@ -5,9 +5,10 @@ workers, paho's network loops, the exporter, uvicorn in a thread with its own ev
 and one APScheduler BackgroundScheduler (the supervisor's) runs the periodic jobs. The
 main thread only waits for a signal and pings the systemd watchdog.
 
-SIGTERM: stop polling and subscribing (their buffered readings are committed), let the
-job in flight finish (an accountant transaction commits or rolls back whole), account
-what was flushed, publish `offline`, stop serving, exit 0 — all within 10 s.
+SIGTERM: abandon the platform requests in flight, stop polling and subscribing (their
+buffered readings are committed), let the job in flight finish (an accountant
+transaction commits or rolls back whole), account what was flushed, publish `offline`,
+stop serving, exit 0 — all within 10 s.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Parts:
     watchdog_interval_s: float | None  # $WATCHDOG_USEC in seconds; None outside systemd
     intake: list[Service]  # stopped first on SIGTERM: what they hold is flushed
     summary: str  # "N devices, M plants", for the start line
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # abandon outside calls
 
 
 class Runtime:
@@ -77,6 +79,7 @@ class Runtime:
         self.watchdog_interval_s = parts.watchdog_interval_s
         self.intake = parts.intake
         self.summary = parts.summary
+        self.on_stop = parts.on_stop
         self.notifier = Notifier()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -116,6 +119,13 @@ class Runtime:
         """Stop within `budget_s`; True when everything stopped cleanly."""
         deadline = time.monotonic() + budget_s
         clean = True
+        # 0. Outside calls in flight (a register pull on a slow platform) are abandoned:
+        # a job waiting on one would hold the shutdown for its whole deadline.
+        for cancel in self.on_stop:
+            try:
+                cancel()
+            except Exception:
+                log.exception("cancelling an outside call failed")
         # 1. No new readings: the intake flushes what it holds into the store.
         for service in self.intake:
             try:

@@ -8,6 +8,11 @@ exponential backoff and full jitter: uniform in [0, min(retry_max_interval, 1 s 
 after the n-th failure in a row, forever. The wait is stored, so a restart neither hammers
 the platform nor forgets an event: a crash between the platform's answer and our commit
 only sends the same bytes again under the same Idempotency-Key.
+
+Each plant has a delivery worker of its own (`PushWorkers`), so a plant whose attempt
+hangs until its deadline (a platform answering one byte at a time) never delays another
+plant's events; a last worker takes the plants no longer configured that still have
+events to send.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from heliod.adapters.clock import system_now_us
-from heliod.adapters.platform import Refused, Unavailable
+from heliod.adapters.platform import Refused, Stopping, Unavailable
 from heliod.adapters.store import Store
 from heliod.adapters.store.deliveries import (
     DELIVERED,
@@ -66,7 +72,8 @@ def sync_retry(store: Store, event_id: str | None = None, now_us: int | None = N
 
 
 class Pusher:
-    """Sends due events, one attempt per plant per pass, and records every outcome."""
+    """Sends due events of the plants it `wants`, one attempt per plant per pass, and
+    records every outcome."""
 
     def __init__(
         self,
@@ -77,8 +84,10 @@ class Pusher:
         clock_us: Callable[[], int] = system_now_us,
         rng: random.Random | None = None,
         first_delay_s: float = FIRST_DELAY_S,
+        wants: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
+        self.wants = wants  # None: every plant
         self.sender = sender
         self.max_interval_s = max_interval_s
         self.first_delay_s = first_delay_s
@@ -93,7 +102,7 @@ class Pusher:
         while not should_stop():
             now = self.clock_us()
             with self.store.read() as conn:
-                due = heads(conn, due_by_us=now)
+                due = heads(conn, due_by_us=now, wants=self.wants)
             if not due:
                 return settled
             for head in due:
@@ -105,12 +114,22 @@ class Pusher:
     def next_due_us(self) -> int | None:
         """When the earliest waiting event is due (None: nothing to send)."""
         with self.store.read() as conn:
-            return min((due for *_, due in head_states(conn)), default=None)
+            return min(
+                (
+                    due
+                    for plant, *_, due in head_states(conn)
+                    if self.wants is None or self.wants(plant)
+                ),
+                default=None,
+            )
 
     def attempt(self, head: Head) -> int:
         """One POST of `head`; returns 1 when it was settled (acknowledged or parked)."""
         try:
             status = self.sender.push(head.id, head.body)
+        except Stopping:
+            # Abandoned by a stop: nothing is recorded; the next start sends the same bytes.
+            return 0
         except Unavailable as exc:
             self.failures += 1
             now = self.clock_us()
@@ -192,28 +211,43 @@ class Pusher:
             stop.wait(wait)
 
 
-class PushThread:
-    """Runs `Pusher.run` on a thread of its own: one POST at a time, in mint order."""
+class PushWorkers:
+    """One delivery thread per plant (and one for the plants not configured any more).
 
-    def __init__(self, pusher: Pusher) -> None:
-        self.pusher = pusher
+    `make(wants)` builds a Pusher with a sender of its own for the plants `wants` accepts.
+    """
+
+    def __init__(self, plants: Collection[str], make: Callable[[Callable[[str], bool]], Pusher]):
+        configured = frozenset(plants)
+        wants: list[Callable[[str], bool]] = [_only(p) for p in sorted(configured)]
+        wants.append(lambda plant: plant not in configured)
+        self.pushers: Sequence[Pusher] = [make(w) for w in wants]
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=pusher.run, args=(self._stop,), name="heliod-push", daemon=True
-        )
+        self._threads = [
+            threading.Thread(target=p.run, args=(self._stop,), name=f"heliod-push-{i}", daemon=True)
+            for i, p in enumerate(self.pushers)
+        ]
 
     def start(self) -> None:
         """Start delivering."""
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def alive(self) -> bool:
-        """True while the delivery loop runs."""
-        return self._thread.is_alive()
+        """True while every delivery loop runs."""
+        return all(thread.is_alive() for thread in self._threads)
 
     def stop(self, timeout_s: float) -> None:
-        """Let the attempt in flight finish (its outcome is recorded), then stop."""
+        """Abandon the attempts in flight (nothing recorded: resent at the next start), stop."""
         self._stop.set()
-        self._thread.join(timeout_s)
-        close = getattr(self.pusher.sender, "close", None)
-        if close is not None:
-            close()
+        for pusher in self.pushers:
+            close = getattr(pusher.sender, "close", None)
+            if close is not None:
+                close()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _only(plant: str) -> Callable[[str], bool]:
+    return lambda other: other == plant

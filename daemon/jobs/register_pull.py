@@ -4,10 +4,12 @@ The answer `{"backers": [{"backer", "amount", "valid_from"}]}` carries the same 
 CSV of `backers import` (docs/platform.md, "Share register"), and goes through the same
 rules (rewards/register_rows.py) and the same idempotent insert (`apply_rows`): polling
 an unchanged register adds nothing. An
-answer that is not exactly that shape, an empty list, or a single malformed row is
-refused whole and reported, never applied. A backer missing from an answer keeps the
-weight already stored: rows are effective-dated, so only an explicit `amount` of 0 ends
-a share, and a truncated answer cannot shrink the register.
+answer that is not signed by the platform (checked by the adapter, over its raw body),
+is larger than 32 MiB, is not exactly that shape, has an empty list or a single
+malformed row is refused whole and reported (the log, `/healthz`), never applied. A
+backer missing from an answer keeps the weight already stored: rows are effective-dated,
+so only an explicit `amount` of 0 ends a share, and a truncated answer cannot shrink the
+register.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 
 from heliod.adapters.clock import system_now_us
 from heliod.adapters.errors import RetryableError
+from heliod.adapters.platform import InvalidAnswer, Stopping
 from heliod.adapters.store import Store
 from heliod.adapters.store.shares import RegisterRefused, apply_rows
 from heliod.rewards.register_rows import InputError, RegisterRow, RowText, register_rows
@@ -116,6 +119,7 @@ class PlantSync:
     rows: int = 0
     added: int = 0
     refused: int = 0  # answers refused since start
+    refusal: str | None = None  # why the last answer was refused, until one is applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +160,17 @@ class RegisterSync:
             rows = parse_answer(body, plant.tz, where=f"{plant.id}: backers")
             with self.store.write() as conn:
                 result = apply_rows(conn, plant.id, rows, self.clock_us())
+        except Stopping:  # abandoned by a stop: pulled again at the next start
+            return False
         except RetryableError as exc:
             state.next_us = now + int(min(self.retry_s, self.interval_s) * 1e6)
             state.last_error = f"platform unavailable: {exc}"
             log.warning("register of %s not fetched: %s", plant.id, exc)
             return False
-        except (AnswerRefused, RegisterRefused) as exc:
+        except (InvalidAnswer, AnswerRefused, RegisterRefused) as exc:
             state.refused += 1
-            state.last_error = "answer refused: " + "; ".join(exc.problems[:5])
+            state.refusal = "; ".join(exc.problems[:5])
+            state.last_error = "answer refused: " + state.refusal
             log.error(
                 "register of %s from the platform refused, nothing applied:\n%s",
                 plant.id,
@@ -174,7 +181,7 @@ class RegisterSync:
             state.last_error = f"{type(exc).__name__}: {exc}"
             log.error("register of %s not fetched: %s", plant.id, state.last_error)
             return False
-        state.last_success_us, state.last_error = now, None
+        state.last_success_us, state.last_error, state.refusal = now, None, None
         state.rows, state.added = len(rows), result.added
         if result.added:
             log.info(
@@ -186,7 +193,7 @@ class RegisterSync:
         return True
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """Per plant: last attempt, last success, last error, rows seen and added."""
+        """Per plant: last attempt, last success, last error, rows seen and added, refusals."""
         return {
             plant: {
                 "last_attempt_at": None
@@ -199,6 +206,7 @@ class RegisterSync:
                 "rows": s.rows,
                 "added": s.added,
                 "refused": s.refused,
+                "refusal": s.refusal,
             }
             for plant, s in sorted(self.state.items())
         }

@@ -1,9 +1,10 @@
 """The /healthz report (docs/operations.md, "Health"): facts from the parts, judged in one place.
 
 `Health.facts()` gathers what the running parts and one read of the store know: each
-device's state and last reading, the push backlog, the export backlog. `assemble` judges
-them (`degraded` when a device is not ok or an event is rejected), and `report` answers
-503 only when the store cannot be read. A device is judged by the one freshness rule
+device's state and last reading, the push backlog, the export backlog, how the register
+pulls went. `assemble` judges them (`degraded` when a device is not ok, an event is
+rejected or a register answer was refused; `reasons` says why in sentences), and `report`
+answers 503 only when the store cannot be read. A device is judged by the one freshness rule
 (rewards/freshness.py); a part that reads it may say it is in error.
 """
 
@@ -47,6 +48,15 @@ class WatchedDevice:
     interval_us: int
 
 
+def register_reasons(register: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A sentence per plant whose last register answer was refused (none applied since)."""
+    return [
+        f"the platform's share register answer for plant {plant} was refused: {s['refusal']}"
+        for plant, s in sorted(register.items())
+        if s.get("refusal")
+    ]
+
+
 def assemble(facts: Mapping[str, Any]) -> dict[str, Any]:
     """The /healthz body of these facts: `status` judged, every device state a known one."""
     devices = {
@@ -60,9 +70,11 @@ def assemble(facts: Mapping[str, Any]) -> dict[str, Any]:
     rejected = int(sync.get("rejected", 0))
     export = dict(facts.get("export", {}))
     export["pending"] = int(export.get("pending", 0))
-    degraded = rejected > 0 or any(d["state"] != "ok" for d in devices.values())
+    reasons = register_reasons(facts.get("register", {}))
+    degraded = rejected > 0 or any(d["state"] != "ok" for d in devices.values()) or bool(reasons)
     return {
         "status": "degraded" if degraded else "ok",
+        "reasons": reasons,
         "devices": devices,
         "sync": {"pending": int(sync.get("pending", 0)), "rejected": rejected},
         "export": export,
@@ -90,6 +102,7 @@ class Health:
         sources: Iterable[DeviceSource] = (),
         sync: Counts | None = None,
         export: Facts | None = None,
+        register: Facts | None = None,
     ) -> None:
         self._store = store
         self._devices = list(devices)
@@ -98,13 +111,14 @@ class Health:
         self._sources = list(sources)
         self._sync = sync
         self._export = export
+        self._register = register
 
     def device_states(self) -> dict[str, str]:
         """device -> its state, without the store's last timestamps (metrics)."""
         return {d: v["state"] for d, v in self._devices_report({}).items()}
 
     def facts(self) -> dict[str, Any]:
-        """Devices, push and export backlogs; raises when the store cannot be read."""
+        """Devices, backlogs, register pulls; raises when the store cannot be read."""
         with self._store.read() as conn:
             d = t.devices.c
             stored = {
@@ -116,6 +130,7 @@ class Health:
             "devices": self._devices_report(stored),
             "sync": self._optional(self._sync),
             "export": self._optional(self._export),
+            "register": self._optional(self._register),
         }
 
     def report(self) -> tuple[int, dict[str, Any]]:

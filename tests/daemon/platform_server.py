@@ -1,6 +1,8 @@
 """A crowdfunding platform's receiving end on a free loopback port, with faults on demand.
 
 It verifies each signature independently of heliod's code (the recipe of docs/platform.md),
+signs each share register answer the same way (`Heliod-Signature` over the raw answer;
+`answer_signing` makes it wrong, stale or absent on demand),
 keeps every body it received, deduplicates by Idempotency-Key as a platform should, and
 answers each POST as the next scripted fault says: "ok", "409", "500", "503", "429",
 "reject" (422), "301" (a redirect), "timeout" (answers too late), "drop" (closes the connection in the middle
@@ -26,6 +28,12 @@ from typing import Any
 from tests.support import free_port
 
 TOLERANCE_S = 300  # the replay window docs/platform.md advises
+
+
+def sign(secret: str, body: bytes, t: int) -> str:
+    """The platform's Heliod-Signature for an answer: t and HMAC-SHA256(secret, "t.body")."""
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
 
 
 def verify(secret: str, header: str, body: bytes, now: float) -> bool:
@@ -67,6 +75,9 @@ class Platform:
     gets: list[tuple[str, bool]] = field(default_factory=list)  # (path, signature valid)
     events: dict[str, bytes] = field(default_factory=dict)  # deduplicated by key
     on_receive: Callable[[str], None] | None = None
+    # How register answers are signed: "ok", "none" (no header), "stale" (t an hour ago),
+    # "other-secret", or "tampered" (signed, then a byte of the body changed on the way).
+    answer_signing: str = "ok"
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _connections: set[socket.socket] = field(default_factory=set)
@@ -182,9 +193,22 @@ def _handler(platform: Platform) -> type[BaseHTTPRequestHandler]:
                 status, body = platform.backers.get(plant, (404, b'{"error":"no such plant"}'))
             if not signed:
                 status, body = 401, b'{"error":"bad signature"}'
-            self._answer(status, body)
+            self._answer(status, body, _answer_signature(platform, body))
 
     return Handler
+
+
+def _answer_signature(platform: Platform, body: bytes) -> dict[str, str]:
+    how, now = platform.answer_signing, int(time.time())
+    if how == "none":
+        return {}
+    if how == "stale":
+        return {"Heliod-Signature": sign(platform.secret, body, now - 3600)}
+    if how == "other-secret":
+        return {"Heliod-Signature": sign("not-" + platform.secret, body, now)}
+    if how == "tampered":
+        return {"Heliod-Signature": sign(platform.secret, body.replace(b"1", b"9", 1), now)}
+    return {"Heliod-Signature": sign(platform.secret, body, now)}
 
 
 def backers_body(rows: list[dict[str, Any]]) -> bytes:

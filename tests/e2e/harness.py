@@ -245,12 +245,21 @@ class Platform:
                 plant = self.path.rsplit("/", 1)[-1]
                 ok = platform.signed(self.headers.get("Heliod-Signature", ""), b"")
                 rows = platform.register.get(plant, [])
-                self._answer(200 if ok else 401, json.dumps({"backers": rows}).encode())
+                body = json.dumps({"backers": rows}).encode()
+                # The answer is signed like a request: HMAC-SHA256(secret, "<t>.<raw body>").
+                t = int(time.time())
+                mac = hmac.new(platform.secret.encode(), f"{t}.".encode() + body, hashlib.sha256)
+                signature = {"Heliod-Signature": f"t={t},v1={mac.hexdigest()}"}
+                self._answer(200 if ok else 401, body, signature)
 
-            def _answer(self, status: int, body: bytes) -> None:
+            def _answer(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 

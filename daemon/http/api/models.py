@@ -174,6 +174,7 @@ class HealthOut(BaseModel):
     """GET /healthz."""
 
     status: Literal["ok", "degraded"]
+    reasons: list[str]
     devices: dict[str, DeviceHealth]
     sync: SyncHealth
     export: ExportHealth

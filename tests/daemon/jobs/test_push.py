@@ -57,7 +57,7 @@ def stored(ledger: Ledger) -> dict[str, bytes]:
 
 def pusher(ledger: Ledger, platform: Platform, **options: float) -> Pusher:
     """A Pusher with a real HTTP client to the platform (fast backoff unless told)."""
-    timeout = options.pop("timeout_s", 0.5)
+    timeout = options.pop("timeout_s", 1.0)  # whole requests: room for a loaded machine
     client = PlatformClient(PlatformSettings(platform.url, SECRET, timeout_s=timeout))
     settings = {"max_interval_s": 0.3, "first_delay_s": 0.02, **options}
     return Pusher(ledger.store, client, rng=random.Random(7), **settings)

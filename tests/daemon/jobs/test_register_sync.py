@@ -10,13 +10,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from heliod.adapters.platform import PlatformClient, PlatformSettings
+from heliod.adapters.platform import (
+    MAX_REGISTER_BYTES,
+    InvalidAnswer,
+    PlatformClient,
+    PlatformSettings,
+    check_signature,
+    signature,
+)
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.shares import apply_rows
 from heliod.daemon.boot.settings import platform_parts
 from heliod.daemon.cli.csv_input import parse_register
 from heliod.daemon.jobs.register_pull import RegisterSync, SyncedPlant, parse_answer
+from heliod.daemon.read.health import Health, assemble
 from heliod.rewards.register import BEGINNING_US
 from tests.daemon.ledger_fixture import SECRET, Ledger, make_ledger, now_us
 from tests.daemon.platform_server import Platform, backers_body
@@ -27,6 +35,7 @@ GOOD = [
     {"backer": "grace", "amount": "250.50"},  # valid_from optional: the beginning of time
     {"backer": "alice", "amount": "120", "valid_from": "2024-06-01T12:00:00+02:00"},
 ]
+DOC_V1 = "8a9dbb20130d45d0491781bf1b8dbaa9b9ae5adfdcd9498e4ccd9ac84d9b783f"  # docs/platform.md
 CSV = (
     "backer,amount,valid_from\n"
     "alice,100,2020-01-01T00:00:00Z\n"
@@ -65,7 +74,7 @@ class Clock:
 def syncer(ledger: Ledger, platform: Platform, clock: Clock | None = None) -> RegisterSync:
     """A RegisterSync of both plants over a real HTTP client."""
     client = PlatformClient(
-        PlatformSettings(platform.url, SECRET, backers_url=platform.backers_url, timeout_s=0.5)
+        PlatformSettings(platform.url, SECRET, backers_url=platform.backers_url, timeout_s=2.0)
     )
     plants = [SyncedPlant(p.id, p.tz) for p in ledger.config.plants]
     return RegisterSync(ledger.store, client, plants, clock_us=clock or Clock())
@@ -241,3 +250,79 @@ def test_parse_answer_keeps_decimals_exact() -> None:
     )
     assert str(rows[0].amount) == "0.123456789"
     assert rows[0].valid_from_us == BEGINNING_US
+
+
+@pytest.mark.parametrize(
+    ("signing", "problem"),
+    [
+        ("none", "no Heliod-Signature header"),
+        ("stale", "s from the gateway's clock (at most 300 s)"),
+        ("other-secret", "Heliod-Signature does not match the body"),
+        ("tampered", "Heliod-Signature does not match the body"),
+    ],
+)
+def test_an_answer_not_signed_by_the_platform_is_refused_and_reported(
+    ledger: Ledger,
+    platform: Platform,
+    caplog: pytest.LogCaptureFixture,
+    signing: str,
+    problem: str,
+) -> None:
+    # Anyone on the path could otherwise add a backer with a huge weight.
+    thief = [*GOOD, {"backer": "mallory", "amount": "1000000000"}]
+    platform.backers["alpha"] = (200, backers_body(thief))
+    platform.answer_signing = signing
+    sync = syncer(ledger, platform)
+    health = Health(ledger.store, [], now_us, register=sync.status)
+    before = shares(ledger.store, "alpha")
+    assert not sync.sync_plant(SyncedPlant("alpha", ledger.config.plant("alpha").tz))
+    assert shares(ledger.store, "alpha") == before  # nothing applied
+    status = sync.status()["alpha"]
+    assert status["refused"] == 1
+    assert problem in status["last_error"]
+    assert any(
+        r.levelname == "ERROR"
+        and "refused, nothing applied" in r.getMessage()
+        and problem in r.getMessage()
+        for r in caplog.records
+    )
+    body = assemble(health.facts())
+    assert body["status"] == "degraded"
+    [reason] = body["reasons"]
+    assert reason.startswith("the platform's share register answer for plant alpha was refused: ")
+    assert problem in reason
+    # Signed again by the platform: applied, and the reason is gone.
+    platform.answer_signing = "ok"
+    assert sync.sync_plant(SyncedPlant("alpha", ledger.config.plant("alpha").tz))
+    assert "mallory" in {backer for backer, *_ in shares(ledger.store, "alpha")}
+    assert assemble(health.facts()) == {**body, "status": "ok", "reasons": []}
+
+
+def test_an_answer_larger_than_32_mib_is_refused_whole(ledger: Ledger, platform: Platform) -> None:
+    row = b'{"backer": "b", "amount": "1"},'
+    filler = row * (MAX_REGISTER_BYTES // len(row) + 1)
+    platform.backers["alpha"] = (200, b'{"backers": [' + filler + row[:-1] + b"]}")
+    sync = syncer(ledger, platform)
+    before = shares(ledger.store, "alpha")
+    assert not sync.sync_plant(SyncedPlant("alpha", ledger.config.plant("alpha").tz))
+    assert shares(ledger.store, "alpha") == before
+    status = sync.status()["alpha"]
+    assert (status["refused"], status["refusal"]) == (1, "answer larger than 33554432 bytes")
+
+
+def test_the_signature_of_docs_platform_md() -> None:
+    """The worked example of docs/platform.md, "Share register": its header checks out."""
+    body = (
+        b'{"backers":[{"backer":"alice","amount":"100","valid_from":"2020-01-01T00:00:00Z"},'
+        b'{"backer":"grace","amount":"250.5"}]}'
+    )
+    header = "t=1717242455,v1=" + DOC_V1
+    assert signature("example-secret-do-not-use", body, 1717242455) == header
+    check_signature("example-secret-do-not-use", header, body, 1717242455 + 300)
+    with pytest.raises(InvalidAnswer, match="301 s from the gateway's clock"):
+        check_signature("example-secret-do-not-use", header, body, 1717242455 + 301)
+    with pytest.raises(InvalidAnswer, match="does not match the body"):
+        check_signature("example-secret-do-not-use", header, body + b" ", 1717242455)
+    for bad in ("", "v1=" + DOC_V1, "t=1717242455", "t=x,v1=" + DOC_V1, f"t=1,v1={DOC_V1[:-1]}é"):
+        with pytest.raises(InvalidAnswer):
+            check_signature("example-secret-do-not-use", bad, body, 1717242455)

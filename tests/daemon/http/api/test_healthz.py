@@ -25,6 +25,7 @@ def test_shape_and_degraded_states(ledger: Ledger) -> None:
         # Five mints, none delivered yet: all pending.
         assert response.json() == {
             "status": "ok",
+            "reasons": [],
             "devices": {
                 "inv1": {"state": "ok", "last_reading_at": "2024-03-01T01:00:00Z"},
                 "inv2": {"state": "ok", "last_reading_at": None},
