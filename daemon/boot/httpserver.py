@@ -4,29 +4,122 @@ uvicorn's `Server.serve()` is an asyncio coroutine; run in a thread with its own
 loop it fits the rest of the daemon (threads and a BackgroundScheduler) and stops when
 `should_exit` is set. Outside the main thread uvicorn leaves signals alone: SIGTERM
 belongs to the runtime.
+
+What one client can hold is bounded (docs/operations.md, "Exposing the API"): at most
+`max_connections` connections, a request head of 16 KiB, a request that must arrive
+whole within `request_timeout_s` of the connection (or of the previous answer), and an
+idle keep-alive connection closed after `keep_alive_s`. uvicorn bounds the head's size
+and the keep-alive, but arms its keep-alive timer only after an answer: a connection
+that never sends a byte, or sends one a second, is kept forever, and its
+`limit_concurrency` only answers 503 to requests that already hold a connection. So the
+cap and the request deadline are enforced here, in a subclass of uvicorn's h11 protocol:
+at the cap, the connection that has waited longest for its request is closed to make
+room (an idle or slow client never locks out `/healthz`); if every connection is busy
+answering, the new one is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("heliod.http")
+
+MAX_HEAD_BYTES = 16 * 1024  # h11's incomplete-event limit: a longer request head is refused
+_FD_SHARE = 4  # at most a quarter of the open-files limit goes to HTTP connections
+_FD_RESERVED = 32  # the rest of the daemon: store, devices, MQTT, platform, logs (~11 seen)
+
+
+def connection_cap(open_files: int) -> int:
+    """HTTP connections allowed under an open-files limit: a quarter, 8 to 256."""
+    return max(8, min(256, (open_files - _FD_RESERVED) // _FD_SHARE))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may hold: connections, time to send a request, idle time."""
+
+    max_connections: int
+    request_timeout_s: float = 10.0
+    keep_alive_s: int = 5
+    backlog: int = 16  # the kernel's accept queue, and accepts per loop turn (fds in transit)
+
+    @classmethod
+    def for_this_process(cls) -> Limits:
+        """The cap from RLIMIT_NOFILE (systemd's LimitNOFILE=), the other bounds as set."""
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return cls(connection_cap(soft if soft != resource.RLIM_INFINITY else 4096))
+
+
+def bounded_protocol(limits: Limits) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a connection cap and a whole-request deadline."""
+
+    class Bounded(H11Protocol):
+        waiting_since: float | None = None  # loop time the connection began to wait
+        _late: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._await_request()
+            _make_room(self, self.connections, limits.max_connections)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._late is not None:
+                self._late.cancel()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._await_request()
+
+        def waiting(self) -> bool:
+            """True while the client owes us (the rest of) a request: nothing to answer."""
+            return self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and (
+                self.cycle is None or self.cycle.response_complete
+            )
+
+        def _await_request(self) -> None:
+            if self._late is not None:
+                self._late.cancel()
+            self.waiting_since = self.loop.time()
+            self._late = self.loop.call_later(limits.request_timeout_s, self._too_late)
+
+        def _too_late(self) -> None:
+            if self.waiting() and not self.transport.is_closing():
+                self.transport.close()
+
+    return Bounded
+
+
+def _make_room(newcomer: Any, connections: set[Any], cap: int) -> None:
+    """Over the cap: close the connection waiting longest for its request, else the newcomer."""
+    # A closed transport leaves `connections` only at the loop's next turn: not counted.
+    open_ = [c for c in connections if not c.transport.is_closing()]
+    if len(open_) <= cap:
+        return
+    idle = [c for c in open_ if c is not newcomer and c.waiting()]
+    victim = min(idle, key=lambda c: c.waiting_since) if idle else newcomer
+    victim.transport.close()
 
 
 class HttpServer:
     """One uvicorn server on (host, port) in a background thread; port 0 picks a free one."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, limits: Limits | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.limits = limits or Limits.for_this_process()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -42,12 +135,18 @@ class HttpServer:
             sock.close()
             raise OSError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
         self.port = sock.getsockname()[1]
+        limits = self.limits
         config = uvicorn.Config(
             self.app,
             log_config=None,
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=3,
+            http=bounded_protocol(limits),
+            ws="none",
+            timeout_keep_alive=limits.keep_alive_s,
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            backlog=limits.backlog,
         )
         server = uvicorn.Server(config)
         self._server = server

@@ -12,7 +12,9 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import TextIO
 
 # syslog priorities (RFC 5424 §6.2.1) as sd-daemon's SD_ERR, SD_WARNING, ...
@@ -91,6 +93,54 @@ class QuietSchedulers(logging.Filter):
         return not (name.startswith("apscheduler") or name.endswith(".scheduler"))
 
 
+class RateLimited(logging.Filter):
+    """Lets a message starting with one of `prefixes` through once per `every_s`.
+
+    The next one that passes says how many were dropped meanwhile, and only the first
+    carries its traceback.
+    """
+
+    def __init__(
+        self,
+        prefixes: Iterable[str],
+        every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._prefixes = tuple(prefixes)
+        self._every_s = every_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeat within the period; True (annotated) otherwise."""
+        message = record.getMessage()
+        prefix = next((p for p in self._prefixes if message.startswith(p)), None)
+        if prefix is None:
+            return True
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(prefix)
+            if last is not None and now - last < self._every_s:
+                self._dropped[prefix] = self._dropped.get(prefix, 0) + 1
+                return False
+            self._last[prefix] = now
+            dropped = self._dropped.pop(prefix, 0)
+        if last is not None:
+            record.exc_info, record.exc_text = None, None
+            first_line = message.splitlines()[0]
+            record.msg = f"{first_line} (again; {dropped} more not logged)"
+            record.args = None
+        return True
+
+
+# asyncio logs this once per failed accept(), up to the listen backlog per event-loop turn,
+# when the process runs out of descriptors: 466,924 lines (207 MB) in 40 s were seen.
+ACCEPT_EXHAUSTED = "socket.accept() out of system resource"
+
+
 def under_journald(environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> bool:
     """True when the log stream goes to journald ($JOURNAL_STREAM names its device:inode).
 
@@ -134,4 +184,8 @@ def setup_logging(
     # pymodbus logs every refused connection at ERROR; the Modbus adapter reports each
     # failure itself, once, with the device's id.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    asyncio_log = logging.getLogger("asyncio")
+    for old_filter in [f for f in asyncio_log.filters if isinstance(f, RateLimited)]:
+        asyncio_log.removeFilter(old_filter)
+    asyncio_log.addFilter(RateLimited([ACCEPT_EXHAUSTED]))
     return secret_filter

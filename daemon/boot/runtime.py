@@ -5,7 +5,7 @@ workers, paho's network loops, the exporter, uvicorn in a thread with its own ev
 and one APScheduler BackgroundScheduler (the supervisor's) runs the periodic jobs. The
 main thread only waits for a signal and pings the systemd watchdog.
 
-SIGTERM: abandon the platform requests in flight, stop polling and subscribing (their
+SIGTERM: abandon a register pull in flight, stop polling and subscribing (their
 buffered readings are committed), let the job in flight finish (an accountant
 transaction commits or rolls back whole), account what was flushed, publish `offline`,
 stop serving, exit 0 — all within 10 s.

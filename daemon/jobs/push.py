@@ -211,6 +211,9 @@ class Pusher:
             stop.wait(wait)
 
 
+STOP_GRACE_S = 2.0  # of the stop budget (8 s), what a push in flight may take
+
+
 class PushWorkers:
     """One delivery thread per plant (and one for the plants not configured any more).
 
@@ -238,15 +241,20 @@ class PushWorkers:
         return all(thread.is_alive() for thread in self._threads)
 
     def stop(self, timeout_s: float) -> None:
-        """Abandon the attempts in flight (nothing recorded: resent at the next start), stop."""
+        """Give the attempts in flight STOP_GRACE_S to be answered (outcome recorded), then
+        abandon the rest (nothing recorded: resent at the next start with the same bytes)."""
         self._stop.set()
+        deadline = time.monotonic() + min(timeout_s, STOP_GRACE_S)
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            log.warning("stopping while a push awaits the platform: it is sent again at start")
         for pusher in self.pushers:
             close = getattr(pusher.sender, "close", None)
             if close is not None:
-                close()
-        deadline = time.monotonic() + timeout_s
+                close()  # cancels an attempt still in flight at once
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(1.0)
 
 
 def _only(plant: str) -> Callable[[str], bool]:

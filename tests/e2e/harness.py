@@ -147,7 +147,13 @@ def heliod(config: Path, *args: str, timeout: float = 60) -> subprocess.Complete
 class Daemon:
     """`heliod run` as a subprocess, its stderr in a file."""
 
-    def __init__(self, config: Path, api_port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        api_port: int,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,  # e.g. lower a resource limit
+    ) -> None:
         self.config = config
         self.api = f"http://127.0.0.1:{api_port}"
         self.log_path = config.parent / "heliod.log"
@@ -157,6 +163,7 @@ class Daemon:
                 stdout=log,
                 stderr=log,
                 env={**os.environ, **(env or {})},
+                preexec_fn=preexec_fn,  # noqa: PLW1509 - the test's own child, no threads
             )
 
     def log(self) -> str:

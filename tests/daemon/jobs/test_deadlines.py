@@ -139,6 +139,7 @@ def test_a_stuck_plant_delays_no_other_and_sigterm_still_exits_in_time(tmp_path:
         server.stop()
         log.close()
     text = (tmp_path / "heliod.log").read_text()
+    print(f"SIGTERM with a push and a register pull trickling: exit {code} in {took:.2f} s")
     assert code == 0, text
     assert took < 10.0, (took, text)
     assert "stopped cleanly" in text
