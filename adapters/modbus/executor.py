@@ -113,15 +113,17 @@ class LinkExecutor:
         return refused
 
     def watch(self) -> None:
-        """Retire pool workers stuck for longer than `slow_s`; grow the pool while links wait."""
+        """Retire pool workers stuck past `slow_s`; then grow the pool for the links waiting."""
         now = self._monotonic()
         with self._lock:
             if self._stopping:
                 return
+            stuck = False
             for worker in list(self._pool):
                 since, link = worker.busy_since, worker.link
                 if since is None or link is None or now - since < self.slow_s:
                     continue
+                stuck = True
                 self._pool.remove(worker)
                 self.retired += 1
                 self.dedicated += 1
@@ -129,11 +131,19 @@ class LinkExecutor:
                 self._dedicate(worker, link)
                 if len(self._pool) < self._size:
                     self._spawn_pool_worker()
+            if not stuck:
+                # Links queued behind workers that are getting through them are the
+                # normal state just after each poll tick: a thread per waiting link
+                # then costs more than the polls themselves (docs/performance.md).
+                return
             # Many links turning slow at once would otherwise be freed two per watch
             # while a healthy link waits behind them: give every waiting link a worker
             # now; the extra workers leave once the pool is idle again (_shrink).
-            idle = sum(1 for w in self._pool if w.busy_since is None)
-            for _ in range(min(self._pool_queue.qsize() - idle, self.MAX_POOL - len(self._pool))):
+            # Counted from the links, not the queue: a worker that has just taken a link
+            # off the queue is not busy yet, and would be counted once as idle and not
+            # at all as waiting.
+            waiting = sum(1 for x in self._links.values() if x.scheduled and x.worker is None)
+            for _ in range(min(waiting, self.MAX_POOL) - len(self._pool)):
                 self._spawn_pool_worker()
 
     def shutdown(self, timeout_s: float) -> None:
