@@ -72,7 +72,7 @@ def test_a_stuck_link_never_blocks_the_others(executor: LinkExecutor) -> None:
     release.set()
 
 
-def test_links_queued_behind_busy_workers_get_no_thread_until_one_is_stuck() -> None:
+def test_links_queued_behind_busy_workers_get_no_thread_until_the_pool_is_blocked() -> None:
     now = [100.0]
     ex = LinkExecutor(workers=2, slow_s=0.5, monotonic=lambda: now[0])
     ex.start()
@@ -93,14 +93,17 @@ def test_links_queued_behind_busy_workers_get_no_thread_until_one_is_stuck() -> 
         for i in range(20):  # a poll tick: every link queued at once
             ex.submit(f"link{i}", f"dev{i}", poll(i))
         wait_for(lambda: len(started) == 2)
-        now[0] += 0.4  # both workers busy for less than slow_s: still getting through
+        now[0] += 0.2  # both workers on one task for less than slow_s / 2: getting through
         ex.watch()
         assert pool_threads() == 2  # a thread per waiting link cost 2.8x the polls
-        now[0] += 0.1  # both stuck for slow_s: retired, and every waiting link gets a worker
+        now[0] += 0.05  # both held for slow_s / 2: every waiting link gets a worker
+        ex.watch()
+        wait_for(lambda: len(started) == 20)
+        assert pool_threads() == 20
+        assert ex.retired == 0  # not slow yet: they keep their shared workers
+        now[0] += 0.25  # the first two now past slow_s: moved to their own threads
         ex.watch()
         assert ex.retired == 2
-        wait_for(lambda: len(started) == 20)
-        assert pool_threads() == 20  # the 2 retired (now the stuck links' own) and 18
     finally:
         gate.set()
         ex.shutdown(2)
