@@ -222,7 +222,7 @@ def main() -> None:
             print(f"         heliod / bare CPU per poll = {ratios[-1]:.2f}")
         median = statistics.median(ratios)
         print(f"ratio  : median {median:.2f} over {len(ratios)} rounds "
-              f"(each {', '.join(f'{r:.2f}' for r in ratios)}); target ≤ 1.5")  # fmt: skip
+              f"(each {', '.join(f'{r:.2f}' for r in ratios)}); target ≤ 1.5 with 100 devices")  # fmt: skip
     finally:
         if child.stdin:
             child.stdin.close()
