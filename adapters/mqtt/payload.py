@@ -9,14 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from heliod.adapters.errors import PermanentError
-from heliod.adapters.mqtt.settings import DeviceSettings
+from heliod.adapters.mqtt.settings import DEFAULT_MAX_PACKET_SIZE, DeviceSettings
 from heliod.rewards.readings import ENERGY, Reading
 from heliod.rewards.units import MAX_ENERGY_WH, UnitError, scaled, unit_factor
 
-# Telemetry payloads are a few hundred bytes (a Tasmota SENSOR message with every sensor
-# is under 2 KiB); anything past 64 KiB is a misrouted or hostile message, refused before
-# it is decoded so that a megabyte payload costs no parsing.
-MAX_PAYLOAD_BYTES = 64 * 1024
+# The default bound of a payload: the default Maximum Packet Size heliod announces. A
+# broker that ignores it still cannot make heliod parse a megabyte: such a payload is
+# refused before it is decoded.
+MAX_PAYLOAD_BYTES = DEFAULT_MAX_PACKET_SIZE
 # A raw number with more than 30 digits before the point is no meter value; refusing it
 # before scaling keeps exponents like 1e999999999 away from the arithmetic.
 _MAX_ADJUSTED_EXPONENT = 30
@@ -58,10 +58,10 @@ _STRICT_JSON = json.JSONDecoder(
 )
 
 
-def parse_json(payload: bytes | bytearray) -> Any:
+def parse_json(payload: bytes | bytearray, limit: int = MAX_PAYLOAD_BYTES) -> Any:
     """Decode a payload strictly: numbers as exact Decimals, no NaN/Infinity, no duplicate keys."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadError("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    if len(payload) > limit:
+        raise PayloadError("too_large", f"{len(payload)} bytes > {limit}")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:

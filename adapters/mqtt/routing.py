@@ -10,7 +10,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from heliod.adapters.errors import PermanentError
 from heliod.adapters.mqtt.badpayloads import BadPayloads
-from heliod.adapters.mqtt.payload import PayloadDecoder, PayloadError, parse_json
+from heliod.adapters.mqtt.payload import MAX_PAYLOAD_BYTES, PayloadDecoder, PayloadError, parse_json
 from heliod.adapters.mqtt.settings import DeviceSettings
 from heliod.rewards.readings import Reading
 
@@ -41,7 +41,12 @@ def subscription_ids(filters: Collection[str]) -> dict[str, int]:
 class Router:
     """Maps a message to the readings of every device whose filter matches its topic."""
 
-    def __init__(self, devices: Sequence[DeviceSettings], bad: BadPayloads) -> None:
+    def __init__(
+        self,
+        devices: Sequence[DeviceSettings],
+        bad: BadPayloads,
+        max_payload: int = MAX_PAYLOAD_BYTES,
+    ) -> None:
         ids = [d.id for d in devices]
         if len(set(ids)) != len(ids):
             raise PermanentError("mqtt devices: ids must be unique")
@@ -56,6 +61,7 @@ class Router:
         self._ids = subscription_ids({d.topic for d in devices})
         self._id_of = {d.id: self._ids[d.topic] for d in devices}  # device -> its filter's id
         self._bad = bad
+        self._max_payload = max_payload
         self._cache: dict[str, tuple[PayloadDecoder, ...]] = {}
 
     def subscriptions(self) -> list[tuple[str, int, int]]:
@@ -107,7 +113,7 @@ class Router:
                 self._bad.unrouted(topic, "removed_filter")
                 return []
         try:
-            doc = parse_json(payload)
+            doc = parse_json(payload, self._max_payload)
         except PayloadError as exc:
             for dec in decoders:
                 self._bad.record(dec.device_id, exc.reason, exc.detail, topic)

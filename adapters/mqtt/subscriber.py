@@ -25,6 +25,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from heliod.adapters.errors import AdapterError, PermanentError, RetryableError
 from heliod.adapters.mqtt.badpayloads import BadPayloads
 from heliod.adapters.mqtt.connection import connack_error, connect_properties, new_client
+from heliod.adapters.mqtt.quota import DeliveryWindow
+from heliod.adapters.mqtt.redelivery import Committed, digest
 from heliod.adapters.mqtt.routing import Router
 from heliod.adapters.mqtt.settings import MqttSettings
 from heliod.rewards.readings import Reading
@@ -36,6 +38,9 @@ Sink = Callable[[list[Reading]], object]
 _MAX_COMMIT_BACKOFF_S = 30.0
 # QoS 1 messages are bounded by the Receive Maximum; QoS 0 ones only by this.
 _MAX_QUEUED_QOS0 = 50_000
+# A connection that received nothing for this long is renewed (adapters/mqtt/quota.py):
+# the longest a broker's stall can last. Harmless otherwise: the session is resumed.
+IDLE_RECONNECT_S = 120.0
 
 
 @dataclass(slots=True)
@@ -45,8 +50,7 @@ class _Inbound:
     dup: bool
     conn: int  # connection it arrived on: a PUBACK is only valid on that same connection
     session: int  # broker session it belongs to (a clean session forgets unacked messages)
-    topic: str
-    payload: bytes | bytearray
+    digest: bytes  # of topic and payload, QoS 1 only: recognises a redelivered copy
     readings: list[Reading]
     skip: bool = False  # a redelivered copy of a message already committed
 
@@ -63,6 +67,7 @@ class SubscriberStats:
     duplicates_skipped: int = 0
     connects: int = 0
     dropped_qos0: int = 0  # QoS 0 messages dropped while the queue was full
+    broker_discarded: int = 0  # packet ids the broker skipped: messages too large for us
 
 
 class MqttSubscriber:
@@ -77,11 +82,12 @@ class MqttSubscriber:
         batch_wait_s: float = 0.2,
         bad_payloads: BadPayloads | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        idle_reconnect_s: float = IDLE_RECONNECT_S,
     ) -> None:
         self._settings = settings
         self._sink = sink
         self._bad = bad_payloads if bad_payloads is not None else BadPayloads()
-        self._router = Router(settings.devices, self._bad)
+        self._router = Router(settings.devices, self._bad, settings.max_packet_size)
         self._batch_max = batch_max
         self._batch_wait = batch_wait_s
         self._clock = clock
@@ -95,13 +101,10 @@ class MqttSubscriber:
         self._ack_lock = threading.Lock()
         self._conn = 0
         self._session = 0
-        # The latest committed QoS 1 messages: mid -> (session, topic, payload). When a
-        # connection dies, the broker redelivers (DUP set, same packet id) those whose
-        # PUBACK it never processed; finding them here, heliod acknowledges them again
-        # without storing a second reading. Only the last `receive_max` can be in doubt.
-        self._committed: dict[int, tuple[int, str, bytes | bytearray]] = {}
         self._receive_max = min(65535, 2 * batch_max)
+        self._committed = Committed(self._receive_max)  # guarded by _ack_lock
         self._last_rx = 0.0  # monotonic time of the last message received
+        self._window = DeliveryWindow(self._receive_max, settings.max_packet_size, idle_reconnect_s)
         self._subacks_due = 0  # SUBACKs still awaited on this connection (paho's thread only)
         self.stats = SubscriberStats()
         self.last_error: AdapterError | None = None
@@ -124,7 +127,7 @@ class MqttSubscriber:
             keepalive=s.keepalive,
             clean_start=False,
             # Twice a batch may be unacknowledged: one being committed, the next arriving.
-            properties=connect_properties(s.session_expiry_s, self._receive_max),
+            properties=connect_properties(s.session_expiry_s, s.max_packet_size, self._receive_max),
         )
         self._client = client
         self._worker = threading.Thread(target=self._run, name="mqtt-commit", daemon=True)
@@ -188,6 +191,7 @@ class MqttSubscriber:
             self.last_error = connack_error(reason)
             log.warning("mqtt: %s", self.last_error)
             return
+        self._window.connected()
         with self._ack_lock:
             self._conn += 1
             if not flags.session_present:
@@ -251,6 +255,9 @@ class MqttSubscriber:
             self._conn += 1
         was_up = self._connected.is_set()
         self._connected.clear()
+        if self._window.cut_on_purpose():
+            log.debug("mqtt: reconnecting to renew the broker's delivery window")
+            return
         if self._stopping.is_set() or not was_up:
             return  # a refused CONNACK was logged already, and keeps its PermanentError
         self.last_error = RetryableError(f"mqtt connection lost: {reason}")
@@ -265,6 +272,9 @@ class MqttSubscriber:
         self._last_rx = time.monotonic()
         if self._stopping.is_set():
             return  # not acknowledged: the broker keeps it for our next session
+        if msg.qos:
+            self._window.message(msg.mid, msg.dup)
+            self.stats.broker_discarded = self._window.skipped.total
         try:
             topic = msg.topic
             # paho gives the identifiers as a list, and no attribute when there are none.
@@ -282,9 +292,8 @@ class MqttSubscriber:
             # QoS 0 has no flow control: while the store fails, bound the memory it takes.
             self.stats.dropped_qos0 += 1
             return
-        item = _Inbound(
-            msg.mid, msg.qos, msg.dup, self._conn, self._session, topic, msg.payload, readings
-        )
+        content = digest(topic, msg.payload) if msg.qos else b""
+        item = _Inbound(msg.mid, msg.qos, msg.dup, self._conn, self._session, content, readings)
         with self._cond:
             self._queue.append(item)
             n = len(self._queue)
@@ -310,6 +319,8 @@ class MqttSubscriber:
                 if self._stopping.is_set():
                     return None
                 self._cond.wait(0.5)
+                if self._client is not None and self._connected.is_set():
+                    self._window.idle(self._client, self._last_rx)
             deadline = time.monotonic() + self._batch_wait
             while len(self._queue) < self._batch_max and not self._stopping.is_set():
                 remaining = deadline - time.monotonic()
@@ -323,11 +334,7 @@ class MqttSubscriber:
         readings: list[Reading] = []
         with self._ack_lock:
             for item in batch:
-                if item.dup and self._committed.get(item.mid) == (
-                    item.session,
-                    item.topic,
-                    item.payload,
-                ):
+                if item.dup and self._committed.has(item.mid, item.session, item.digest):
                     item.skip = True
                     self.stats.duplicates_skipped += 1
                     continue
@@ -363,11 +370,7 @@ class MqttSubscriber:
                 if item.qos == 0:
                     continue
                 if item.session == self._session:
-                    key = (item.session, item.topic, item.payload)
-                    self._committed.pop(item.mid, None)  # re-insert: newest last
-                    self._committed[item.mid] = key
-                    if len(self._committed) > self._receive_max:
-                        del self._committed[next(iter(self._committed))]
+                    self._committed.add(item.mid, item.session, item.digest)
                 # A PUBACK is only valid on the connection the message came on; after a
                 # reconnection the broker redelivers the message and it is acked then.
                 if item.conn == self._conn:
