@@ -9,6 +9,7 @@ Receive Maximum messages can be in doubt, so only that many are kept.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 
 def digest(topic: str, payload: bytes | bytearray) -> bytes:
@@ -25,7 +26,7 @@ class Committed:
         self._size = size
         # A digest, not the payload: kept payloads of refused megabyte messages once held
         # 800 MB here.
-        self._by_mid: dict[int, tuple[int, bytes]] = {}
+        self._by_mid: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
 
     def clear(self) -> None:
         """Forget everything: a new session numbers its packets afresh."""
@@ -37,7 +38,7 @@ class Committed:
 
     def add(self, mid: int, session: int, content: bytes) -> None:
         """Remember a committed message, forgetting the oldest past `size`."""
-        self._by_mid.pop(mid, None)  # re-insert: newest last
         self._by_mid[mid] = (session, content)
+        self._by_mid.move_to_end(mid)  # newest last
         if len(self._by_mid) > self._size:
-            del self._by_mid[next(iter(self._by_mid))]
+            self._by_mid.popitem(last=False)
