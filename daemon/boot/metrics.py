@@ -112,6 +112,10 @@ class Metrics:
             buckets=POLL_BUCKETS,
             registry=r,
         )
+        # Children of `polls` and `poll_seconds` by device (a dict read needs no lock).
+        self._polls_ok: dict[str, Counter] = {}
+        self._polls_failed: dict[str, Counter] = {}
+        self._poll_timers: dict[str, Histogram] = {}
         self.failures = Counter(
             "heliod_failures", "failed job runs and service crashes", ["kind", "name"], registry=r
         )
@@ -144,8 +148,15 @@ class Metrics:
 
     def polled(self, device: str, ok: bool, seconds: float) -> None:
         """A Modbus poll ended (the poller's observer)."""
-        self.polls.labels(device, "ok" if ok else "error").inc()
-        self.poll_seconds.labels(device).observe(seconds)
+        # At every poll: each device's children are looked up once, since `labels()`
+        # cost more than decoding the poll (docs/performance.md, "Modbus polling").
+        counters = self._polls_ok if ok else self._polls_failed
+        if (counter := counters.get(device)) is None:
+            counter = counters[device] = self.polls.labels(device, "ok" if ok else "error")
+        if (timer := self._poll_timers.get(device)) is None:
+            timer = self._poll_timers[device] = self.poll_seconds.labels(device)
+        counter.inc()
+        timer.observe(seconds)
 
     # -- Reporter (supervisor) ---------------------------------------------------------
     def failure(self, kind: str, name: str) -> None:

@@ -148,6 +148,10 @@ class MqttSection(Section):
     cert_file: OptionalFile = None
     key_file: OptionalFile = None
     keepalive: Annotated[PositiveDuration, AfterValidator(_keepalive)] = timedelta(seconds=60)
+    # Bytes, announced to the broker as the MQTT 5 Maximum Packet Size: larger messages
+    # are discarded by the broker. 1 KiB still holds any telemetry message; 16 MiB is far
+    # past any device's.
+    max_packet_size: Annotated[int, between(1024, 16 * 1024 * 1024)] = 64 * 1024
 
     @field_validator("ha_discovery")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from heliod.adapters.mqtt import DeviceSettings, FieldSpec, MqttSettings, MqttSubscriber
-from heliod.adapters.mqtt.routing import ID_BASE, ID_MAX, subscription_ids
+from heliod.adapters.mqtt.routing import ID_BASE, ID_MAX, filters_overlap, subscription_ids
 from tests.adapters.mqtt.broker import Broker, Publisher
 from tests.adapters.mqtt.conftest import RecordingSink
 from tests.adapters.mqtt.proxy import Relay
@@ -97,21 +98,22 @@ def test_messages_queued_under_a_subscription_without_identifier_are_stored(
     assert sub.unrouted == {}
 
 
-def through_relay(broker: Broker, sink: RecordingSink, relay: Relay) -> MqttSubscriber:
-    """A subscriber for two devices behind `relay`, fed 50 + 1 messages; it is stopped."""
-    sub = MqttSubscriber(settings(relay.url, METER, OPENDTU), sink)
+def through_relay(
+    broker: Broker, sink: RecordingSink, relay: Relay, *devices: DeviceSettings
+) -> MqttSubscriber:
+    """A subscriber behind `relay` fed 50 messages for meter1 and one for pow1; stopped."""
+    sub = MqttSubscriber(settings(relay.url, *devices), sink)
     pub = Publisher(broker)
     try:
         sub.start()
         assert sub.wait_connected(10)
-        pub.publish([msg(i) for i in range(50)] + [("solar/1141/0/yieldtotal", b"6.294")])
-        sink.wait_for(51)
+        pub.publish([msg(i) for i in range(50)] + [("tele/pow1/SENSOR", _json(50))])
+        sink.wait_for(50 + len(devices))
         time.sleep(0.3)
     finally:
         pub.close()
         sub.stop()
         relay.close()
-    assert [r.device for r in sink.readings] == ["meter1"] * 50 + ["hm800"]
     assert seqs(sink)[:50] == list(range(50))
     assert sub.unrouted == {}
     return sub
@@ -119,30 +121,56 @@ def through_relay(broker: Broker, sink: RecordingSink, relay: Relay) -> MqttSubs
 
 def test_broker_announcing_no_identifiers(broker: Broker, sink: RecordingSink) -> None:
     relay = Relay(broker.port, announce_no_ids=True)
-    through_relay(broker, sink, relay)
+    through_relay(broker, sink, relay, METER, POW1)
     # heliod took its own path for such a broker: one SUBSCRIBE for both filters, no id.
     assert (relay.seen.subscribes, relay.seen.subscribes_with_ids) == (1, 0)
+    # The two filters overlap on tele/pow1/SENSOR: the broker sends a copy for each, and
+    # without identifiers each copy goes to both devices (docs/mqtt.md).
+    assert Counter(r.device for r in sink.readings) == {"meter1": 52, "pow1": 2}
 
 
 def test_relay_that_drops_identifiers(broker: Broker, sink: RecordingSink) -> None:
     relay = Relay(broker.port, strip_ids=True)
-    through_relay(broker, sink, relay)
+    through_relay(broker, sink, relay, METER, POW1)
     assert relay.seen.subscribes_with_ids == 2  # heliod asked for them, none came back
-    assert relay.seen.ids_stripped == 51
+    assert relay.seen.ids_stripped == 52
+    assert Counter(r.device for r in sink.readings) == {"meter1": 52, "pow1": 2}
+
+
+def test_filters_that_do_not_overlap_need_no_identifiers(
+    broker: Broker, sink: RecordingSink
+) -> None:
+    relay = Relay(broker.port)
+    through_relay(broker, sink, relay, METER, OPENDTU)
+    assert (relay.seen.subscribes, relay.seen.subscribes_with_ids) == (1, 0)
+    assert [r.device for r in sink.readings] == ["meter1"] * 51
+
+
+def test_which_filters_overlap() -> None:
+    assert filters_overlap("tele/+/SENSOR", "tele/pow1/SENSOR")
+    assert filters_overlap("tele/#", "tele/pow1/SENSOR")
+    assert filters_overlap("a/#", "a")  # "a/#" matches "a" too
+    assert filters_overlap("+/b", "a/+")
+    assert filters_overlap("#", "x/y")
+    assert not filters_overlap("tele/+/SENSOR", "solar/+/0/yieldtotal")
+    assert not filters_overlap("tele/+/SENSOR", "tele/+/STATE")
+    assert not filters_overlap("a/b", "a/b/c")
+    assert not filters_overlap("a/+", "a/b/c")
+    assert not filters_overlap("a/#", "b")
 
 
 def test_identifiers_survive_a_configuration_change(broker: Broker, sink: RecordingSink) -> None:
     # Before: identifiers were 1, 2, … in the order of the filters, so a new device whose
     # filter sorts first took the identifier of `tele/+/SENSOR`, and the messages queued
     # for that filter during the restart went nowhere.
-    first = MqttSubscriber(settings(broker.url, METER), sink)
+    first = MqttSubscriber(settings(broker.url, METER, POW1), sink)
     first.start()
     assert first.wait_connected(10)
     first.stop()
     pub = Publisher(broker)
     pub.publish([msg(i) for i in range(100)])  # queued while heliod restarts
     pub.close()
-    sub = MqttSubscriber(settings(broker.url, METER, OPENDTU), sink)
+    sub = MqttSubscriber(settings(broker.url, METER, POW1, OPENDTU), sink)
     drain(sub, sink, 100)
     assert seqs(sink) == list(range(100))
     assert sub.unrouted == {}

@@ -265,11 +265,14 @@ def test_accepted_jump_energy_is_placed_at_its_reading(
     """Each Δ is placed at its P's timestamp, even when a decision released it later."""
     rows = [(ts(0), "0"), (ts(1), "1000"), (ts(2), "2001000"), (ts(3), "2002000")]
     readings_csv(tmp_path / "r.csv", rows)
-    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
-    heliod(cfg, "account")
+    for args in (("readings", "import", "--device", "inv1", str(tmp_path / "r.csv")), ("account",)):
+        done = heliod(cfg, *args)
+        assert done.returncode == 0, done.stderr
     jump = heliod_json(cfg, "anomalies", "list")[0]
-    assert heliod(cfg, "anomalies", "accept", str(jump["id"]), "--yes").returncode == 0
-    heliod(cfg, "account")
+    accepted = heliod(cfg, "anomalies", "accept", str(jump["id"]), "--yes")
+    assert accepted.returncode == 0, accepted.stderr
+    second = heliod_json(cfg, "account")
+    assert second["readings"] == 0, second  # nothing new: only the decision is applied
     engine = create_engine(db_url)
     with engine.connect() as conn:
         buckets = dict(conn.execute(text("SELECT start_us, e_mwh FROM energy_buckets")).all())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from heliod.daemon.boot.settings import mqtt_parts
 from heliod.daemon.config import (
     DEFAULT_PATH,
     Config,
@@ -370,6 +371,30 @@ def test_mqtt_device_mistakes(tmp_path: Path) -> None:
         'whole payload, got "a..b"',
         "plants[0].devices[1].qos: must be one of 0, 1, 2, got 3",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("100", "must be 1024..16777216, got 100"),
+        ("16777217", "must be 1024..16777216, got 16777217"),
+        ('"64KiB"', 'must be an integer, got "64KiB"'),
+        ("65536.0", "must be an integer, got 65536.0"),
+    ],
+)
+def test_mqtt_max_packet_size_range(tmp_path: Path, value: str, line: str) -> None:
+    assert problems(tmp_path, BASE + f"[mqtt]\nmax_packet_size = {value}\n") == [
+        f"mqtt.max_packet_size: {line}"
+    ]
+
+
+def test_mqtt_max_packet_size_reaches_the_subscriber(tmp_path: Path) -> None:
+    default = load(tmp_path, BASE + MQTT_DEVICE + "[mqtt]\n")
+    assert default.mqtt is not None
+    assert default.mqtt.max_packet_size == 65536
+    parts = mqtt_parts(load(tmp_path, BASE + MQTT_DEVICE + "[mqtt]\nmax_packet_size = 4096\n"))
+    assert parts is not None
+    assert parts.link.max_packet_size == 4096
 
 
 def test_several_problems_at_once_in_file_order(tmp_path: Path) -> None:
