@@ -58,6 +58,9 @@ class Accountant:
         self.devices = sorted({d for b in self.books.values() for d in b.rules.energy_devices})
         self._registers: dict[str, Register] = {}
         self._allocators: dict[str, Allocator] = {}
+        # Per plant, the backers with a committed balances row: a mint writes the rows of
+        # the backers it credited and of those in force for the first time, not of all.
+        self._holders: dict[str, set[str]] = {}
 
     def run(self, max_batches: int | None = None) -> BatchResult:
         """Account every reading the ledger allows now; returns the totals."""
@@ -83,6 +86,7 @@ class Accountant:
             # What the failed batch did to the in-memory allocators was rolled back in
             # the store: rebuild them from what is committed.
             self._allocators.clear()
+            self._holders.clear()
             raise
 
     def _batch(self, conn: Connection) -> BatchResult:
@@ -100,9 +104,10 @@ class Accountant:
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
         hours: dict[tuple[str, int], int] = {}  # plant, UTC hour: the same energy
-        # Per plant, the backers in force at a mint of this batch: each gets a balances
-        # row, 0 when the mint credited nothing (docs/accounting.md, "Balances").
-        shared: dict[str, set[str]] = {}
+        # Per plant, the backers whose balances row this batch writes: those credited, and
+        # those in force at a mint for the first time, with 0 when the mint credited them
+        # nothing (docs/accounting.md, "Balances").
+        changed: dict[str, set[str]] = {}
         for outcome in ledger.run(rows, decisions, caught_up, scanned):
             if outcome.plant is None:
                 continue
@@ -115,7 +120,7 @@ class Accountant:
                 hour = (outcome.plant, step.ts_us - step.ts_us % repo.HOUR_US)
                 hours[hour] = hours.get(hour, 0) + step.delta_mwh
             for due in outcome.mints:
-                in_force = self._mint(
+                in_force, credited = self._mint(
                     conn,
                     due.plant,
                     due.mwh_index,
@@ -123,10 +128,12 @@ class Accountant:
                     state_before=state_before,
                     now_us=now_us,
                 )
-                shared.setdefault(due.plant, set()).update(in_force)
+                known = self._holders[due.plant]
+                changed.setdefault(due.plant, set()).update(credited, in_force - known)
+                known.update(in_force)
                 result.mints.append((due.plant, due.mwh_index))
         state.position = max(state.position, scanned)
-        for plant, backers in shared.items():
+        for plant, backers in changed.items():
             alloc = self._allocators[plant]
             repo.set_balances(conn, plant, {b: alloc.credited.get(b, 0) for b in backers})
         repo.insert_anomalies(conn, anomalies, now_us)
@@ -147,12 +154,14 @@ class Accountant:
         completed = state.plants[plant].mwh_completed if plant in state.plants else 0
         alloc = self._allocators.get(plant)
         units = self.books[plant].units_per_mwh
-        if alloc is None or alloc.minted != completed * units:
-            self._allocators[plant] = rebuild_allocator(conn, plant, units, register)
+        if alloc is None or alloc.minted != completed * units or plant not in self._holders:
+            self._allocators[plant], self._holders[plant] = rebuild_allocator(
+                conn, plant, units, register
+            )
 
     def _mint(
         self, conn: Connection, plant: str, k: int, t_us: int, *, state_before: str, now_us: int
-    ) -> set[str]:
+    ) -> tuple[set[str], set[str]]:
         book = self.books[plant]
         register = self._registers[plant]
         alloc = self._allocators[plant]
@@ -183,11 +192,15 @@ class Accountant:
             len(credits),
             alloc.undistributed,
         )
-        return set(weights)  # the backers in force: those credited and those not
+        return set(weights), set(credits)  # in force (credited or not); credited
 
 
-def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:
-    """Recompute exact entitlements from the stored mints; refuse a ledger they don't explain."""
+def rebuild_allocator(
+    conn: Connection, plant: str, units: int, register: Register
+) -> tuple[Allocator, set[str]]:
+    """Recompute exact entitlements from the stored mints; refuse a ledger they don't explain.
+
+    Also returns the backers that have a balances row once the caller commits."""
     alloc = Allocator(units)
     records = repo.mint_records(conn, plant)
     holders: set[str] = set()  # backers in force at some mint
@@ -212,4 +225,4 @@ def rebuild_allocator(conn: Connection, plant: str, units: int, register: Regist
         )
     # A ledger written before zero balances were kept: give its holders their row.
     repo.set_balances(conn, plant, dict.fromkeys(holders - set(rows), 0))
-    return alloc
+    return alloc, holders | set(rows)
