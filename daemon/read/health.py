@@ -82,12 +82,16 @@ def assemble(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def report(facts: Facts) -> tuple[int, dict[str, Any]]:
-    """(200, body) normally; (503, a degraded body) when the facts cannot be read."""
+    """(200, body) normally; (503, a degraded body) when the store cannot be read: what
+    the running parts know of their devices is still said."""
     try:
-        return 200, assemble(facts())
+        found = facts()
     except Exception as exc:
         log.warning("healthz: the store cannot be read: %s", exc)
         return 503, assemble({}) | {"status": "degraded"}
+    if found.get("store_unreadable"):
+        return 503, assemble(found) | {"status": "degraded"}
+    return 200, assemble(found)
 
 
 class Health:
@@ -118,19 +122,26 @@ class Health:
         return {d: v["state"] for d, v in self._devices_report({}).items()}
 
     def facts(self) -> dict[str, Any]:
-        """Devices, backlogs, register pulls; raises when the store cannot be read."""
-        with self._store.read() as conn:
-            d = t.devices.c
-            stored = {
-                row.device: row.last_ts_us
-                for row in conn.execute(select(d.device, d.last_ts_us))
-                if row.last_ts_us is not None
-            }
+        """Devices, backlogs, register pulls; `store_unreadable` when the store cannot be
+        read (the devices are then judged by what their readers report)."""
+        unreadable = False
+        try:
+            with self._store.read() as conn:
+                d = t.devices.c
+                stored = {
+                    row.device: row.last_ts_us
+                    for row in conn.execute(select(d.device, d.last_ts_us))
+                    if row.last_ts_us is not None
+                }
+        except Exception as exc:
+            log.warning("healthz: the store cannot be read: %s", exc)
+            stored, unreadable = {}, True
         return {
             "devices": self._devices_report(stored),
             "sync": self._optional(self._sync),
             "export": self._optional(self._export),
             "register": self._optional(self._register),
+            "store_unreadable": unreadable,
         }
 
     def report(self) -> tuple[int, dict[str, Any]]:
