@@ -13,6 +13,7 @@ Status of a reading (docs/cli.md, "readings list"):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -33,17 +34,25 @@ class Accounted:
     start_us: int | None  # the plant's reward start (None: from the first reading)
 
 
+_KEYS_PER_QUERY = 500  # timestamps per IN list: far below any driver's parameter limit
+
+
 def stored_keys(
-    conn: Connection, device: str, from_us: int, to_us: int
+    conn: Connection, device: str, times_us: Iterable[int]
 ) -> set[tuple[int, int | None, int | None]]:
-    """(µs, energy mWh, power mW) of the device's stored readings timed in [from, to]."""
+    """(µs, energy mWh, power mW) of the device's stored readings timed at one of these
+    times: memory in the file's rows, not in the stored history between them."""
     r = t.readings.c
-    rows = conn.execute(
-        select(r.ts_us, r.energy_mwh, r.power_mw).where(
-            r.device == device, r.ts_us >= from_us, r.ts_us <= to_us
+    wanted = sorted(set(times_us))
+    found: set[tuple[int, int | None, int | None]] = set()
+    for i in range(0, len(wanted), _KEYS_PER_QUERY):
+        rows = conn.execute(
+            select(r.ts_us, r.energy_mwh, r.power_mw).where(
+                r.device == device, r.ts_us.in_(wanted[i : i + _KEYS_PER_QUERY])
+            )
         )
-    )
-    return {(int(ts), e, p) for ts, e, p in rows}
+        found.update((int(ts), e, p) for ts, e, p in rows)
+    return found
 
 
 def _fields(energy: int | None, power: int | None, extra: str | None) -> dict[str, Decimal]:

@@ -50,12 +50,7 @@ def import_readings(ctx: Context, args: argparse.Namespace) -> int:
     readings = parse_readings(read_text(path), device_id, plant.tz, name=path)
     if readings:
         with ctx.store.read() as conn:
-            known = stored_keys(
-                conn,
-                device_id,
-                min(to_us(r.ts) for r in readings),
-                max(to_us(r.ts) for r in readings),
-            )
+            known = stored_keys(conn, device_id, (to_us(r.ts) for r in readings))
         new = [
             r for r in readings if not r.fields.keys() <= {ENERGY, POWER} or _key(r) not in known
         ]
