@@ -18,6 +18,7 @@ from heliod.daemon.config.sections import (
     MqttSection,
     PlatformSection,
     StorageSection,
+    blank,
     read_secret,
 )
 from heliod.daemon.config.types import Section
@@ -103,7 +104,7 @@ class Config(Section):
         if section is None:
             return None
         from_env = self._secret_env.get(variable)
-        if from_env is not None and from_env.get_secret_value():
+        if from_env is not None and not blank(from_env.get_secret_value()):
             return from_env.get_secret_value()
         path: Path | None = getattr(section, key)
         text = None
@@ -113,7 +114,7 @@ class Config(Section):
             except (OSError, ValueError) as e:
                 reason = e.strerror if isinstance(e, OSError) else str(e)
                 raise ConfigError([f"{table}.{key}: cannot read {path}: {reason}"]) from None
-        if not text and name in REQUIRED_SECRETS:
+        if blank(text) and name in REQUIRED_SECRETS:
             where = "is not set" if path is None else f"{path} is empty"
             raise ConfigError([f"{table}.{key}: required: {where} (or set ${variable})"])
         return text

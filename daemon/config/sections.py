@@ -234,6 +234,11 @@ def read_secret(path: Path) -> str:
     return text.removesuffix("\n").removesuffix("\r")
 
 
+def blank(secret: str | None) -> bool:
+    """True for no key at all: absent, empty or only whitespace (an HMAC over it is forgeable)."""
+    return not (secret or "").strip()
+
+
 class PlatformSection(Section):
     """[platform]: where mint events are pushed and the share register is pulled from."""
 
@@ -248,7 +253,7 @@ class PlatformSection(Section):
     @classmethod
     def _secret_present(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         # Checked when the file is loaded, so check-config and run refuse the same files.
-        if environment(info).get(PLATFORM_SECRET_ENV):
+        if not blank(environment(info).get(PLATFORM_SECRET_ENV)):
             return value  # the variable wins over the file (docs/configuration.md)
         if value is None:
             raise fail(
@@ -259,7 +264,7 @@ class PlatformSection(Section):
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise fail(f"cannot read {value}: {reason}") from None
-        if not secret:
+        if blank(secret):
             raise fail(f"required: {value} is empty (or set ${PLATFORM_SECRET_ENV})")
         return value
 

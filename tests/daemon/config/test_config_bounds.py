@@ -37,7 +37,7 @@ def test_platform_without_a_secret_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, NAMED + BASE) == [
         f"platform.secret_file: cannot read {secret}: No such file or directory"
     ]
-    for empty in ("", "\n", "\r\n"):
+    for empty in ("", "\n", "\r\n", "\n\n", "  \n"):  # blank lines are no key either
         secret.write_bytes(empty.encode())
         assert problems(tmp_path, NAMED + BASE) == [
             f"platform.secret_file: required: {secret} is empty (or set $HELIOD_PLATFORM_SECRET)"
