@@ -248,6 +248,20 @@ def mint_records(conn: Connection, plant: str) -> list[MintRecord]:
     return [MintRecord(*row) for row in conn.execute(stmt)]
 
 
+def last_mint_record(conn: Connection, plant: str) -> MintRecord | None:
+    """The plant's newest stored mint (None before the first)."""
+    m = t.mints.c
+    row = conn.execute(
+        select(
+            m.plant, m.mwh_index, m.completed_at_us, m.units, m.register_pos, m.undistributed_after
+        )
+        .where(m.plant == plant)
+        .order_by(m.mwh_index.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else MintRecord(*row)
+
+
 def credits_by_mint(conn: Connection, plant: str) -> dict[int, dict[str, int]]:
     """Stored credits of a plant grouped by MWh number."""
     c = t.credits.c

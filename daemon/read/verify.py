@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.clocks import clock_resets_after
 from heliod.adapters.store.retention import RETENTION
 from heliod.adapters.store.store import get_position
 from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
@@ -88,10 +89,13 @@ def _replay(conn: Connection, books: Sequence[PlantBook], stored: LedgerState) -
         for d in repo.decisions_after(conn, start.last_decision_id)
         if d.id <= stored.last_decision_id
     ]
+    resets = [
+        r for r in clock_resets_after(conn, start.last_reset_id) if r.id <= stored.last_reset_id
+    ]
     mints: list[tuple[str, int, int]] = []
     anomalies: set[tuple[str, str, int]] = set()
     readings = repo.stream_energy_readings(conn, devices, stored.position, after=start.position)
-    for out in ledger.run(readings, decisions, caught_up=True, scanned=stored.position):
+    for out in ledger.run(readings, decisions, True, stored.position, resets):
         mints.extend((m.plant, m.mwh_index, m.completed_at_us) for m in out.mints)
         if out.anomaly is not None:
             anomalies.add((str(out.anomaly.kind), out.anomaly.device, out.anomaly.reading_id))

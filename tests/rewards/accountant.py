@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from heliod.rewards.allocation import Allocator
+from heliod.rewards.clocks import ClockReset
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.ledger import Decision, Ledger, LedgerState, MintDue, Outcome, PlantRules
 from heliod.rewards.register import Register, ShareRow
@@ -73,6 +74,10 @@ class Accountant:
     def decide(self, decision: Decision) -> Outcome:
         """Apply one anomaly decision and commit whatever it minted."""
         return self.commit(self.ledger.decide(decision))
+
+    def reset_clock(self, reset: ClockReset) -> None:
+        """Apply one clock reset decision (it never mints by itself)."""
+        self.ledger.reset_clock(reset)
 
     def commit(self, outcome: Outcome) -> Outcome:
         """Credit every due MWh of an outcome with the register as stored right now."""
