@@ -32,6 +32,7 @@ from heliod.adapters.store.deliveries import (
     record,
     requeue,
 )
+from heliod.daemon.jobs.streak import Streak
 
 log = logging.getLogger("heliod.push")
 
@@ -77,8 +78,10 @@ class Pusher:
         clock_us: Callable[[], int] = system_now_us,
         rng: random.Random | None = None,
         first_delay_s: float = FIRST_DELAY_S,
+        streak: Streak | None = None,
     ) -> None:
         self.store = store
+        self.streak = streak or Streak()  # failed attempts in a row, for /healthz
         self.sender = sender
         self.max_interval_s = max_interval_s
         self.first_delay_s = first_delay_s
@@ -113,6 +116,7 @@ class Pusher:
             status = self.sender.push(head.id, head.body)
         except Unavailable as exc:
             self.failures += 1
+            self.streak.failed(f"push {head.id}: {exc}")
             now = self.clock_us()
             wait = backoff_s(head.attempts + 1, self.max_interval_s, self.rng, self.first_delay_s)
             if exc.retry_after_s is not None:
@@ -171,6 +175,7 @@ class Pusher:
                 now_us=now,
             )
         self.delivered += 1
+        self.streak.succeeded()
         if head.attempts:
             log.info("push %s delivered after %d attempts", head.id, head.attempts + 1)
         else:
@@ -183,7 +188,8 @@ class Pusher:
             try:
                 self.deliver_due(stop.is_set)
                 due = self.next_due_us()
-            except Exception:
+            except Exception as exc:
+                self.streak.failed(exc)
                 log.exception("push pass failed")
                 due = None
             wait = poll_s

@@ -65,7 +65,7 @@ def import_readings(ctx: Context, args: argparse.Namespace) -> int:
     # Rendered for the export as the daemon does, when [influxdb] is configured.
     ctx.store.export_lines = export_lines(ctx.config)
     result = ctx.store.ingest(new, now_us())
-    reasons = Counter(reason for _, reason in result.rejected)
+    reasons = Counter(item.reason for item in result.rejected)
     if ctx.json:
         print_json(
             {
