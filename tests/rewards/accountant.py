@@ -25,6 +25,7 @@ class Books:
 
     units_per_mwh: int
     register: Register = field(default_factory=Register)
+    rows: list[ShareRow] = field(default_factory=list)  # as stored, for verify_plant
     mints: list[MintRecord] = field(default_factory=list)
     credits: dict[int, dict[str, int]] = field(default_factory=dict)
     allocator: Allocator = field(init=False)
@@ -58,6 +59,7 @@ class Accountant:
         self._row_id += 1
         row = ShareRow(self._row_id, backer, Decimal(weight), valid_from_us)
         self.books[plant].register.add(row)
+        self.books[plant].rows.append(row)
         return self._row_id
 
     def feed(
@@ -119,7 +121,7 @@ class Accountant:
             units_per_mwh=books.units_per_mwh,
             mints=books.mints,
             credits=books.credits,
-            register=books.register,
+            rows=books.rows,
             balances=books.balances(),
         )
         return problems

@@ -330,7 +330,7 @@ def check(books: Books) -> list[str]:
         units_per_mwh=books.units_per_mwh,
         mints=books.mints,
         credits=books.credits,
-        register=books.register,
+        rows=books.rows,
     )
     return problems
 
