@@ -185,11 +185,15 @@ def test_polled_at_start_then_hourly_sooner_after_a_failure(
     clock.now += 3600 * 1_000_000  # an hour later: both again
     sync.sync_due()
     assert sorted(p for p, _ in platform.gets[3:]) == ["/backers/alpha", "/backers/beta"]
+    # Failed pulls in a row, for /healthz (`failing` from 3): beta's, its worst plant.
+    assert sync.streak() == {"failures": 3, "last_error": sync.status()["beta"]["last_error"]}
     platform.stop()  # down: a network failure, retried sooner too
     clock.now += 3600 * 1_000_000
     sync.sync_due()
     assert "platform unavailable" in sync.status()["alpha"]["last_error"]
     assert sync.state["alpha"].next_us == clock.now + 300 * 1_000_000
+    assert sync.streak()["failures"] == 4
+    assert "platform unavailable" in sync.streak()["last_error"]
 
 
 def test_built_from_the_configuration(ledger: Ledger, platform: Platform, tmp_path: Path) -> None:
