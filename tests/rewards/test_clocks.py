@@ -114,30 +114,28 @@ def test_without_the_reset_the_same_step_would_be_quarantined() -> None:
     assert [a.kind for a in acc.anomalies] == [AnomalyKind.IMPLAUSIBLE_JUMP]
 
 
-def test_more_than_the_plant_can_produce_since_the_seen_reading_is_quarantined() -> None:
-    # r1, r2 on the old clock; r3 confirms r2 (+1,000 Wh). Seen 1,051,000 Wh at
-    # T0 + 3700 s; r3 at T0 + 3720 s reads 1,057,000 Wh: 6,000 Wh in 20 s > bound(60 s)
-    # = 5,000 Wh. The whole step r2 → r3 (56,000 Wh) waits for a decision.
+def after_reset(r3_wh: int) -> Accountant:
+    """r1, r2 on the old clock; the reset seeing 1,051,000 Wh at T0 + 3700 s; r3, r4 after."""
     acc = Accountant([(SMALL, 1)])
-    for r in ((1, "m1", AHEAD, 1_000_000 * WH, None), (2, "m1", AHEAD + 60 * S, 1_001_000 * WH)):
-        acc.feed(*r)
+    acc.feed(1, "m1", AHEAD, 1_000_000 * WH)
+    acc.feed(2, "m1", AHEAD + 60 * S, 1_001_000 * WH)
     acc.ledger.reset_clock(
         ClockReset(1, "m1", 2, T0 + 3705 * S, Seen(1_051_000 * WH, T0 + 3700 * S))
     )
-    acc.feed(3, "m1", T0 + 3720 * S, 1_057_000 * WH)
-    acc.feed(4, "m1", T0 + 3780 * S, 1_058_000 * WH)
+    acc.feed(3, "m1", T0 + 3720 * S, r3_wh * WH)  # confirms r2: +1,000 Wh (old clock)
+    acc.feed(4, "m1", T0 + 3780 * S, 1_058_000 * WH)  # confirms r3: across the reset
+    return acc
+
+
+def test_more_than_the_plant_can_produce_since_the_seen_reading_is_quarantined() -> None:
+    # r3 at T0 + 3720 s reads 1,057,000 Wh: 6,000 Wh in the 20 s since the seen reading
+    # > bound(60 s) = 5,000 Wh. The whole step r2 → r3 (56,000 Wh) waits for a decision.
+    acc = after_reset(1_057_000)
     assert acc.energy_mwh("p") == 1000 * WH
     [jump] = acc.anomalies
     assert (jump.kind, jump.delta_mwh) == (AnomalyKind.IMPLAUSIBLE_JUMP, 56_000 * WH)
     # Exactly at the bound is accepted: 1,056,000 Wh, a step of 55,000 Wh.
-    acc = Accountant([(SMALL, 1)])
-    for r in ((1, "m1", AHEAD, 1_000_000 * WH, None), (2, "m1", AHEAD + 60 * S, 1_001_000 * WH)):
-        acc.feed(*r)
-    acc.ledger.reset_clock(
-        ClockReset(1, "m1", 2, T0 + 3705 * S, Seen(1_051_000 * WH, T0 + 3700 * S))
-    )
-    acc.feed(3, "m1", T0 + 3720 * S, 1_056_000 * WH)
-    acc.feed(4, "m1", T0 + 3780 * S, 1_058_000 * WH)
+    acc = after_reset(1_056_000)
     assert acc.energy_mwh("p") == 56_000 * WH
     assert acc.anomalies == []
 

@@ -90,11 +90,7 @@ def _explain(
 def reset_clock(ctx: Context, args: argparse.Namespace) -> int:
     """Show what a clock reset of the device does, ask, and record the decision."""
     device = args.device
-    try:
-        plant, _ = ctx.config.device(device)
-    except KeyError:
-        known = ", ".join(d.id for _, d in ctx.config.devices())
-        raise UsageError(f"unknown device {device!r} (configured: {known})") from None
+    plant, _ = ctx.device(device)
     accounted = device in plant.energy_devices
     now = now_us()
     with ctx.store.read() as conn:
