@@ -5,9 +5,30 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
+
+from heliod.rewards.numbers import exact
 
 BEGINNING_US = -(2**62)  # "valid_from" omitted: in force since the beginning of time
+MAX_AMOUNT = Decimal(10) ** 15  # a larger amount is refused (docs/cli.md, backers import)
+AMOUNT_PLACES = 9
+_ZERO = Decimal(0)
+_AMOUNT_DIGITS = Context(prec=MAX_AMOUNT.adjusted() + AMOUNT_PLACES + 1)  # holds every amount
+
+
+def register_amount(value: Decimal) -> Decimal:
+    """A register amount as stored: 0..10^15 with at most 9 decimal places, trailing
+    zeros dropped; ValueError (never a rounding) for anything else."""
+    taken = exact(value, low=_ZERO, high=MAX_AMOUNT, places=AMOUNT_PLACES)
+    return taken.normalize(_AMOUNT_DIGITS) if taken else _ZERO
+
+
+def is_register_amount(amount: Decimal) -> bool:
+    """True for an amount as `register_amount` gives it (a cheap check, for the store)."""
+    exponent = amount.as_tuple().exponent  # of the shortest form: minus its decimal places
+    return (
+        _ZERO <= amount <= MAX_AMOUNT and isinstance(exponent, int) and exponent >= -AMOUNT_PLACES
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +64,6 @@ class Register:
     def last_id(self) -> int:
         """Id of the newest row, 0 when the register is empty."""
         return self._rows[-1].id if self._rows else 0
-
-    def backers_ever(self, upto_id: int | None = None) -> set[str]:
-        """Backers who ever held a positive weight (in rows stored up to `upto_id`)."""
-        return {
-            r.backer for r in self._rows if r.weight > 0 and (upto_id is None or r.id <= upto_id)
-        }
 
     def _view(self, upto_id: int) -> tuple[int, list[int], list[ShareRow]]:
         n = bisect_right(self._ids, upto_id)

@@ -1,9 +1,10 @@
 """Share-register rows as people and the platform hand them in (docs/cli.md, "backers import").
 
 The same rules hold for a row of a CSV file and for a row of the platform's answer
-(docs/platform.md, "Share register"): a valid backer id, an amount that is an exact,
-finite, non-negative decimal, an optional RFC 3339 `valid_from` (no offset: the plant's
-timezone), and no two rows of one backer for the same `valid_from`. Rows are checked
+(docs/platform.md, "Share register"): a valid backer id, an amount from 0 to 10^15 with at
+most 9 decimal places (taken exactly: any other amount is refused, never rounded), an
+optional RFC 3339 `valid_from` (no offset: the plant's timezone), and no two rows of one
+backer for the same `valid_from`. Rows are checked
 all at once: one bad row refuses them all, with one line per problem naming it.
 """
 
@@ -13,14 +14,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
-from heliod.rewards.register import BEGINNING_US
+from heliod.rewards.numbers import brief
+from heliod.rewards.register import BEGINNING_US, register_amount
 from heliod.rewards.times import parse_time, to_us
 
 BACKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127}$")
 MAX_PROBLEMS_SHOWN = 20
-_WIDE = Context(prec=1000)
 
 
 class InputError(Exception):
@@ -55,9 +56,9 @@ def decimal_of(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"not a decimal number: {text!r}") from None
+        raise ValueError(f"not a decimal number: {brief(text)!r}") from None
     if not value.is_finite():
-        raise ValueError(f"not a finite number: {text!r}")
+        raise ValueError(f"not a finite number: {brief(text)!r}")
     return value
 
 
@@ -72,16 +73,12 @@ def register_rows(rows: Iterable[RowText], tz: tzinfo) -> list[RegisterRow]:
             continue
         backer = row.values.get("backer", "")
         if not BACKER_ID.match(backer):
-            problems.append(f"{row.where}: backer: not a valid backer id: {backer!r}")
+            problems.append(f"{row.where}: backer: not a valid backer id: {brief(backer)!r}")
             continue
-        raw = row.values.get("amount", "")
         try:
-            amount = decimal_of(raw)
+            amount = register_amount(decimal_of(row.values.get("amount", "")))
         except ValueError as exc:
             problems.append(f"{row.where}: amount: {exc}")
-            continue
-        if amount < 0:
-            problems.append(f"{row.where}: amount: must be ≥ 0, got {raw}")
             continue
         vf_text = row.values.get("valid_from", "") or ""
         try:
@@ -97,10 +94,7 @@ def register_rows(rows: Iterable[RowText], tz: tzinfo) -> list[RegisterRow]:
             )
             continue
         seen[key] = row.ref
-        # normalize() in a context wide enough that no digit of a weight is ever rounded
-        out.append(
-            RegisterRow(backer, amount.normalize(_WIDE) if amount else Decimal(0), valid_from)
-        )
+        out.append(RegisterRow(backer, amount, valid_from))
     if problems:
         raise InputError(problems[:MAX_PROBLEMS_SHOWN])
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from heliod.rewards.numbers import brief
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 
@@ -42,4 +44,4 @@ def parse_time(text: str, default_tz: tzinfo) -> datetime:
             ts = ts.replace(tzinfo=default_tz)
         return ts.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise ValueError(f"not an RFC 3339 time: {text!r}") from None
+        raise ValueError(f"not an RFC 3339 time: {brief(text)!r}") from None

@@ -7,13 +7,16 @@ number without the decimal point.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 
-# Enough digits that a float's exact binary value times a scale never rounds before
-# the single, final quantization (a double has at most 767 significant decimal digits,
-# but only the first ~40 can matter once scaled values are bounded by 10^15 Wh).
+# Enough digits for every value a device sends (a double's exact binary value has at most
+# 767 significant digits). A longer number, e.g. JSON text, makes a product inexact here:
+# it is then computed again in a context as wide as it needs, so quantize() is the only
+# rounding.
 _EXACT = Context(prec=800, rounding=ROUND_HALF_EVEN)
+_PRODUCT = Context(prec=800, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Inexact])
 _MILLI = Decimal("0.001")
+MAX_ADJUSTED = 10_000  # above 10^10000, quantize() refuses instead of writing every digit
 
 ENERGY_UNITS: dict[str, Decimal] = {
     "Wh": Decimal(1),
@@ -51,11 +54,29 @@ def is_known_unit(unit: str) -> bool:
     return unit in ENERGY_UNITS or unit in POWER_UNITS or unit in PASSTHROUGH_UNITS
 
 
+def _wide(digits: int) -> Context:
+    """A context that holds `digits` significant digits without rounding."""
+    return _EXACT if digits <= _EXACT.prec else Context(prec=digits, rounding=ROUND_HALF_EVEN)
+
+
+def _product(a: Decimal, b: Decimal) -> Decimal:
+    try:
+        return _PRODUCT.multiply(a, b)
+    except Inexact:  # a product has at most as many digits as its factors together
+        return _wide(len(a.as_tuple().digits) + len(b.as_tuple().digits)).multiply(a, b)
+
+
 def quantize(value: Decimal) -> Decimal:
-    """Round once, half to even, to 0.001 (NaN and infinities pass through unchanged)."""
+    """Round once, half to even, to 0.001 (NaN and infinities pass through unchanged).
+
+    ValueError above 10^10000: no device value is that large, and writing it out would not end.
+    """
     if not value.is_finite():
         return value
-    return value.quantize(_MILLI, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    if value.adjusted() > MAX_ADJUSTED:
+        raise ValueError(f"{value:.3e} is out of range (more than 10^{MAX_ADJUSTED})")
+    # Integer digits, three decimals, and one more when rounding carries (999.9995).
+    return value.quantize(_MILLI, rounding=ROUND_HALF_EVEN, context=_wide(value.adjusted() + 5))
 
 
 def scaled(raw: Decimal | int, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:
@@ -63,8 +84,7 @@ def scaled(raw: Decimal | int, scale: Decimal = Decimal(1), unit: str = "") -> D
     value = raw if isinstance(raw, Decimal) else Decimal(raw)
     if not value.is_finite():
         return value
-    product = _EXACT.multiply(_EXACT.multiply(value, scale), unit_factor(unit))
-    return quantize(product)
+    return quantize(_product(_product(value, scale), unit_factor(unit)))
 
 
 def from_binary_float(x: float, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:

@@ -125,6 +125,12 @@ check "mypy (heliod.daemon, heliod.adapters, heliod.rewards, heliod.profiles)" \
     "$PY" scripts/srctree.py mypy
 check "lint-imports (import contracts)" "see [tool.importlinter] in pyproject.toml" \
     env PYTHONPATH="$TREE" "$VENV/bin/lint-imports" --no-cache
+# A short run of the Modbus bench (10 devices, about 25 s): its ratio is printed; it fails
+# only above 3× the bare pymodbus loop's CPU per poll, a regression as large as the
+# thread-per-waiting-link one (4.3×) that once landed unseen (docs/performance.md).
+check "Modbus CPU per poll against the bare loop (short bench, fails above 3×)" \
+    "profile the poll path: bench/modbus_poll.py, docs/performance.md (Modbus polling)" \
+    "$PY" bench/modbus_poll.py --devices 10 --seconds 4 --warmup 1 --rounds 3 --max-ratio 3
 check "pytest" "see the failures above" run_pytest "$@"
 
 printf '\nall checks passed in %d s\n' "$((SECONDS - STARTED))" >&2

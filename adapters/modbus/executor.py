@@ -113,15 +113,25 @@ class LinkExecutor:
         return refused
 
     def watch(self) -> None:
-        """Retire pool workers stuck for longer than `slow_s`; grow the pool while links wait."""
+        """Retire pool workers stuck past `slow_s`; grow the pool while links wait behind them."""
         now = self._monotonic()
         with self._lock:
             if self._stopping:
                 return
+            # Blocked: every shared worker has been on one task for half of slow_s. Links
+            # queued behind workers that are getting through them are the normal state
+            # after each poll tick, and a thread per waiting link then costs more than
+            # the polls themselves (docs/performance.md, "Modbus polling").
+            half = self.slow_s / 2
+            blocked = all(
+                w.busy_since is not None and now - w.busy_since >= half for w in self._pool
+            )
+            stuck = False
             for worker in list(self._pool):
                 since, link = worker.busy_since, worker.link
                 if since is None or link is None or now - since < self.slow_s:
                     continue
+                stuck = True
                 self._pool.remove(worker)
                 self.retired += 1
                 self.dedicated += 1
@@ -129,11 +139,15 @@ class LinkExecutor:
                 self._dedicate(worker, link)
                 if len(self._pool) < self._size:
                     self._spawn_pool_worker()
+            if not (stuck or blocked):
+                return
             # Many links turning slow at once would otherwise be freed two per watch
             # while a healthy link waits behind them: give every waiting link a worker
             # now; the extra workers leave once the pool is idle again (_shrink).
-            idle = sum(1 for w in self._pool if w.busy_since is None)
-            for _ in range(min(self._pool_queue.qsize() - idle, self.MAX_POOL - len(self._pool))):
+            # Counted from the links, not the queue: a worker that has just taken a link
+            # off the queue is not busy yet, and would be counted as idle and not waiting.
+            waiting = sum(1 for x in self._links.values() if x.scheduled and x.worker is None)
+            for _ in range(min(waiting, self.MAX_POOL) - len(self._pool)):
                 self._spawn_pool_worker()
 
     def shutdown(self, timeout_s: float) -> None:
@@ -164,16 +178,12 @@ class LinkExecutor:
         link.fast_streak = 0
 
     def _drain(self, worker: _Worker, link: _Link) -> None:
-        while True:
-            with self._lock:
-                if link.worker is not None and link.worker is not worker:
-                    link.worker.queue.put(link)  # became slow: its own thread takes over
-                    return
-                if not link.pending or self._stopping:
-                    link.scheduled = False
-                    return
-                task_id, task = link.pending.popleft()
-                worker.link, worker.busy_since = link, self._monotonic()
+        # Two lock sections per task: the end of one task and the start of the next
+        # share one (this runs for every poll).
+        with self._lock:
+            item = self._take(worker, link)
+        while item is not None:
+            task_id, task = item
             failed = True
             try:
                 failed = task() is False
@@ -181,25 +191,41 @@ class LinkExecutor:
                 log.exception("task %s crashed", task_id)
             finally:
                 with self._lock:
-                    # A failed poll counts as slow: the next one may well time out, and
-                    # it must not do so on a shared worker (a dead device keeps failing).
-                    slow = failed or self._monotonic() - (worker.busy_since or 0) >= self.slow_s
-                    worker.busy_since = worker.link = None
-                    self._tasks.discard(task_id)
-                    link.fast_streak = 0 if slow else link.fast_streak + 1
-                    if slow and link.worker is None and not self._stopping:
-                        # Finished, but too slow to share a worker next time.
-                        dedicated = _Worker(
-                            self, SimpleQueue(), f"modbus-link-{len(self._threads)}"
-                        )
-                        dedicated.dedicated = True
-                        link.worker = dedicated
-                        self.dedicated += 1
-                        self._threads.append(dedicated)
-                        dedicated.start()
+                    self._done(worker, link, task_id, failed)
+                    item = self._take(worker, link)
+
+    def _take(self, worker: _Worker, link: _Link) -> tuple[str, Task] | None:
+        """The link's next task, marked as running on `worker`; None when it has none here."""
+        if link.worker is not None and link.worker is not worker:
+            link.worker.queue.put(link)  # became slow: its own thread takes over
+            return None
+        if not link.pending or self._stopping:
+            link.scheduled = False
+            return None
+        item = link.pending.popleft()
+        worker.link, worker.busy_since = link, self._monotonic()
+        return item
+
+    def _done(self, worker: _Worker, link: _Link, task_id: str, failed: bool) -> None:
+        # A failed poll counts as slow: the next one may well time out, and it must not
+        # do so on a shared worker (a dead device keeps failing).
+        slow = failed or self._monotonic() - (worker.busy_since or 0) >= self.slow_s
+        worker.busy_since = worker.link = None
+        self._tasks.discard(task_id)
+        link.fast_streak = 0 if slow else link.fast_streak + 1
+        if slow and link.worker is None and not self._stopping:
+            # Finished, but too slow to share a worker next time.
+            dedicated = _Worker(self, SimpleQueue(), f"modbus-link-{len(self._threads)}")
+            dedicated.dedicated = True
+            link.worker = dedicated
+            self.dedicated += 1
+            self._threads.append(dedicated)
+            dedicated.start()
 
     def _shrink(self, worker: _Worker) -> bool:
         """End a shared worker the pool grew for, once its link is drained; True to end."""
+        if len(self._pool) <= self._size:
+            return False  # the usual case, read without the lock: the pool did not grow
         with self._lock:
             if len(self._pool) <= self._size or worker not in self._pool:
                 return False

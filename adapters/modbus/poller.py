@@ -20,7 +20,6 @@ from functools import partial
 from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -148,6 +147,7 @@ class Poller:
         self._flush_lock = threading.Lock()
         self.dropped = 0  # readings dropped because the sink failed for too long
         self._stopping = False
+        self._stopped = threading.Event()
         self._log_interval_s = log_interval_s
         self._on_poll = on_poll
         now = clock()
@@ -169,8 +169,8 @@ class Poller:
         self._scheduler = BackgroundScheduler(
             timezone="UTC",
             logger=scheduler_log,
-            # Queuing polls is quick: done in the scheduler's thread. The sink may be slow.
-            executors={"default": DebugExecutor(), "sink": ThreadPoolExecutor(1)},
+            # Queuing polls is quick: done in the scheduler's thread.
+            executors={"default": DebugExecutor()},
         )
         by_interval: dict[float, list[str]] = {}
         for settings in devices:
@@ -188,33 +188,35 @@ class Poller:
                 # APScheduler list every missed run since then before coalescing them.
                 next_run_time=datetime.now(UTC),
             )
-        job_options: dict[str, Any] = {"coalesce": True, "misfire_grace_time": None}
-        self._scheduler.add_job(
-            self._executor.watch, IntervalTrigger(seconds=self.WATCH_S), id="watch", **job_options
-        )
-        self._scheduler.add_job(
-            self.flush,
-            IntervalTrigger(seconds=flush_interval_s),
-            id="flush",
-            executor="sink",
-            **job_options,
-        )
+        # The watch and the flush each on a small thread: as APScheduler jobs they were 3
+        # of its 4 runs a second, each costing about as much CPU as a poll (a fixed cost
+        # that small sites, with few devices, pay per poll; docs/performance.md).
+        self._housekeepers = [
+            self._every(self.WATCH_S, self._executor.watch, "modbus-watch"),
+            self._every(flush_interval_s, self.flush, "modbus-flush"),
+        ]
 
     def start(self) -> None:
         """Start polling in background threads."""
         self._executor.start()
         self._scheduler.start()
+        for thread in self._housekeepers:
+            thread.start()
 
     def stop(self, timeout_s: float = 8.0) -> None:
         """Stop: no new polls, cut the links (a read in flight fails at once), flush."""
         self._stopping = True
+        self._stopped.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         # Closing first: a read stuck on a silent device would otherwise hold its worker
         # for timeout × (retries + 1), longer than systemd waits after SIGTERM.
         self._pool.close()
         self._executor.shutdown(timeout_s)
-        self.flush()
+        self.flush()  # after a flush in progress, if any: they share a lock
+        for thread in self._housekeepers:
+            if thread.is_alive():
+                thread.join(1.0)
         self._log_suppressed()
 
     def counters(self) -> PollerCounters:
@@ -268,6 +270,18 @@ class Poller:
                     if excess > 0:
                         del self._buffer[:excess]
                         self.dropped += excess
+
+    def _every(self, seconds: float, action: Callable[[], None], name: str) -> threading.Thread:
+        """A thread running `action` every `seconds` until stop."""
+
+        def loop() -> None:
+            while not self._stopped.wait(seconds):
+                try:
+                    action()
+                except Exception:
+                    log.exception("%s failed", name)
+
+        return threading.Thread(target=loop, name=name, daemon=True)
 
     def _poll(self, device_id: str) -> bool:
         """One poll; False when it failed (the executor gives the link a thread of its own)."""

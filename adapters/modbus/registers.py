@@ -66,12 +66,13 @@ def to_decimal(value: int | float) -> Decimal | None:
     return Decimal(value)
 
 
+# The register word of every valid scale factor (two's complement) and its exponent.
+SF_EXPONENTS = {exponent & 0xFFFF: exponent for exponent in SF_RANGE}
+
+
 def scale_exponent(raw: int) -> int | None:
     """A sunssf register's exponent, or None when it is not implemented or out of range."""
-    if raw == SF_NOT_IMPLEMENTED:
-        return None
-    exponent = to_signed(raw, 16)
-    return exponent if exponent in SF_RANGE else None
+    return SF_EXPONENTS.get(raw)  # 0x8000 (not implemented) is not a valid exponent's word
 
 
 @dataclass(frozen=True, slots=True)

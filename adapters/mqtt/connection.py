@@ -73,10 +73,15 @@ def new_client(
     return client
 
 
-def connect_properties(session_expiry_s: int, receive_maximum: int | None = None) -> Properties:
-    """CONNECT properties: how long the broker keeps our session, how many QoS 1 may be unacked."""
+def connect_properties(
+    session_expiry_s: int, max_packet_size: int, receive_maximum: int | None = None
+) -> Properties:
+    """CONNECT properties: session expiry, largest packet we take, how many QoS 1 may be unacked."""
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = session_expiry_s
+    # MQTT 5 §3.1.2.11.4: the broker must not send a larger packet; it discards the
+    # message instead (Mosquitto logs "Dropping too large outgoing PUBLISH").
+    props.MaximumPacketSize = max_packet_size
     if receive_maximum is not None:
         # MQTT 5 Receive Maximum: the broker may send this many QoS 1 messages before our
         # PUBACKs. Mosquitto honours it instead of its max_inflight_messages (20), which

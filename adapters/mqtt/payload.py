@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from heliod.adapters.errors import PermanentError
-from heliod.adapters.mqtt.settings import DeviceSettings
+from heliod.adapters.mqtt.settings import DEFAULT_MAX_PACKET_SIZE, DeviceSettings
 from heliod.rewards.readings import ENERGY, Reading
 from heliod.rewards.units import MAX_ENERGY_WH, UnitError, scaled, unit_factor
 
-# Telemetry payloads are a few hundred bytes (a Tasmota SENSOR message with every sensor
-# is under 2 KiB); anything past 64 KiB is a misrouted or hostile message, refused before
-# it is decoded so that a megabyte payload costs no parsing.
-MAX_PAYLOAD_BYTES = 64 * 1024
+# The default bound of a payload: the default Maximum Packet Size heliod announces. A
+# broker that ignores it still cannot make heliod parse a megabyte: such a payload is
+# refused before it is decoded.
+MAX_PAYLOAD_BYTES = DEFAULT_MAX_PACKET_SIZE
 # A raw number with more than 30 digits before the point is no meter value; refusing it
 # before scaling keeps exponents like 1e999999999 away from the arithmetic.
 _MAX_ADJUSTED_EXPONENT = 30
@@ -58,10 +58,10 @@ _STRICT_JSON = json.JSONDecoder(
 )
 
 
-def parse_json(payload: bytes | bytearray) -> Any:
+def parse_json(payload: bytes | bytearray, limit: int = MAX_PAYLOAD_BYTES) -> Any:
     """Decode a payload strictly: numbers as exact Decimals, no NaN/Infinity, no duplicate keys."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadError("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    if len(payload) > limit:
+        raise PayloadError("too_large", f"{len(payload)} bytes > {limit}")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -106,13 +106,15 @@ class PayloadDecoder:
 
     def __init__(self, device: DeviceSettings) -> None:
         self.device_id = device.id
-        self._fields: list[tuple[str, tuple[str, ...], str, str]] = []
+        # (name, path, dotted path, unit, is the energy counter): fixed at start.
+        self._fields: list[tuple[str, tuple[str, ...], str, str, bool]] = []
         for name, spec in device.fields.items():
             try:
                 unit_factor(spec.unit)
             except UnitError as exc:
                 raise PermanentError(f"device {device.id}: field {name}: {exc}") from None
-            self._fields.append((name, _compile_path(spec.path), spec.path, spec.unit))
+            path = _compile_path(spec.path)
+            self._fields.append((name, path, spec.path, spec.unit, name == ENERGY))
         self._ts_path = (
             _compile_path(device.timestamp_path) if device.timestamp_path is not None else None
         )
@@ -131,11 +133,16 @@ class PayloadDecoder:
     def extract(self, doc: Any, arrival: datetime) -> Reading:
         """A reading from an already parsed payload, or PayloadError naming why not."""
         fields: dict[str, Decimal] = {}
-        for name, path, dotted, unit in self._fields:
+        for name, path, dotted, unit, energy in self._fields:
             raw = _lookup(doc, path, dotted)
             if type(raw) is not Decimal:
                 raw = _number(raw, dotted)  # raises: only Decimal is a number here
-            fields[name] = _convert(name, raw, unit, dotted)
+            if not raw.is_finite() or raw.adjusted() > _MAX_ADJUSTED_EXPONENT:
+                _refuse(raw, dotted)
+            value = scaled(raw, unit=unit)
+            if energy and not 0 <= value <= MAX_ENERGY_WH:
+                _refuse_energy(raw, value, unit, dotted)
+            fields[name] = value
         ts = arrival if self._ts_path is None else self._timestamp(doc)
         return Reading(device=self.device_id, ts=ts, fields=fields)
 
@@ -149,20 +156,18 @@ class PayloadDecoder:
         raise PayloadError("bad_timestamp", f"{self._ts_dotted!r} is neither text nor a number")
 
 
-def _convert(name: str, raw: Decimal, unit: str, dotted: str) -> Decimal:
+def _refuse(raw: Decimal, dotted: str) -> NoReturn:
     if not raw.is_finite():
         raise PayloadError("non_finite", f"{dotted or 'payload'!r} is {raw}")
-    if raw.adjusted() > _MAX_ADJUSTED_EXPONENT:
-        raise PayloadError("absurd", f"{dotted or 'payload'!r} = {raw} is out of range")
-    value = scaled(raw, unit=unit)
-    if name == ENERGY:
-        # The store would reject these (docs/accounting.md); refused here, they are counted
-        # per device, and a bad message never reaches the accounting path.
-        if value < 0:
-            raise PayloadError("negative", f"energy counter {dotted!r} = {raw} {unit} < 0")
-        if value > MAX_ENERGY_WH:
-            raise PayloadError("absurd", f"energy counter {dotted!r} = {raw} {unit} > 10^15 Wh")
-    return value
+    raise PayloadError("absurd", f"{dotted or 'payload'!r} = {raw} is out of range")
+
+
+def _refuse_energy(raw: Decimal, value: Decimal, unit: str, dotted: str) -> NoReturn:
+    # The store would reject these (docs/accounting.md); refused here, they are counted
+    # per device, and a bad message never reaches the accounting path.
+    if value < 0:
+        raise PayloadError("negative", f"energy counter {dotted!r} = {raw} {unit} < 0")
+    raise PayloadError("absurd", f"energy counter {dotted!r} = {raw} {unit} > 10^15 Wh")
 
 
 def parse_time(text: str, zone: ZoneInfo) -> datetime:
@@ -188,5 +193,7 @@ def from_unix_seconds(value: Decimal) -> datetime:
     if not value.is_finite() or not _MIN_EPOCH <= value <= _MAX_EPOCH:
         raise PayloadError("bad_timestamp", f"{value} is not Unix seconds between 2000 and 2100")
     whole = int(value)
+    if whole == value:  # most devices send whole seconds
+        return datetime.fromtimestamp(whole, UTC)
     micros = int(((value - whole) * 1_000_000).to_integral_value())
     return datetime.fromtimestamp(whole, UTC) + timedelta(microseconds=micros)

@@ -72,7 +72,8 @@ class _PlantLink:
             settings.port,
             keepalive=settings.keepalive,
             clean_start=True,
-            properties=connect_properties(0),  # nothing to keep: this side only publishes
+            # Nothing to keep: this side only publishes.
+            properties=connect_properties(0, settings.max_packet_size),
         )
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

@@ -13,6 +13,11 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 # heliod is away: a week covers a gateway that is off over a holiday; the broker's own
 # limits (max_queued_messages) usually bite first, see docs/mqtt.md.
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+# MQTT 5 Maximum Packet Size announced in CONNECT: the broker discards (and counts as
+# delivered) any message whose packet is larger, so one never takes heliod's memory.
+# Telemetry is a few hundred bytes (a Tasmota SENSOR message with every sensor is under
+# 2 KiB); 64 KiB leaves room for any real device.
+DEFAULT_MAX_PACKET_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class MqttSettings:
     session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
     reconnect_min_delay: int = 1  # seconds; paho doubles it up to the max
     reconnect_max_delay: int = 60
+    max_packet_size: int = DEFAULT_MAX_PACKET_SIZE  # bytes, announced to the broker
     devices: tuple[DeviceSettings, ...] = ()
 
     @property

@@ -13,7 +13,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from heliod.adapters.errors import AdapterError, PermanentError, RetryableError
 from heliod.adapters.mqtt.badpayloads import BadPayloads
 from heliod.adapters.mqtt.connection import connack_error, connect_properties, new_client
+from heliod.adapters.mqtt.inbound import Inbound, SubscriberStats
+from heliod.adapters.mqtt.quota import DeliveryWindow
+from heliod.adapters.mqtt.redelivery import Committed, digest
 from heliod.adapters.mqtt.routing import Router
 from heliod.adapters.mqtt.settings import MqttSettings
 from heliod.rewards.readings import Reading
@@ -36,33 +38,14 @@ Sink = Callable[[list[Reading]], object]
 _MAX_COMMIT_BACKOFF_S = 30.0
 # QoS 1 messages are bounded by the Receive Maximum; QoS 0 ones only by this.
 _MAX_QUEUED_QOS0 = 50_000
-
-
-@dataclass(slots=True)
-class _Inbound:
-    mid: int
-    qos: int
-    dup: bool
-    conn: int  # connection it arrived on: a PUBACK is only valid on that same connection
-    session: int  # broker session it belongs to (a clean session forgets unacked messages)
-    topic: str
-    payload: bytes | bytearray
-    readings: list[Reading]
-    skip: bool = False  # a redelivered copy of a message already committed
-
-
-@dataclass(slots=True)
-class SubscriberStats:
-    """Counters since start, for metrics and tests."""
-
-    received: int = 0
-    committed_readings: int = 0
-    commits: int = 0
-    commit_failures: int = 0
-    acked: int = 0
-    duplicates_skipped: int = 0
-    connects: int = 0
-    dropped_qos0: int = 0  # QoS 0 messages dropped while the queue was full
+# A connection that received nothing for this long is renewed (adapters/mqtt/quota.py):
+# the longest a broker's stall can last. Harmless otherwise: the session is resumed.
+IDLE_RECONNECT_S = 120.0
+# Unsubscribed from at stop, only for the broker's answer: a filter no device would use.
+_SYNC_FILTER = "$heliod/stop"
+# Payloads waiting to be decoded by the worker, at most (bytes); past it paho's thread
+# decodes them itself and queues only readings, so memory stays bounded whatever the flood.
+_MAX_RAW_BYTES = 4 * 1024 * 1024
 
 
 class MqttSubscriber:
@@ -77,31 +60,30 @@ class MqttSubscriber:
         batch_wait_s: float = 0.2,
         bad_payloads: BadPayloads | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        idle_reconnect_s: float = IDLE_RECONNECT_S,
     ) -> None:
         self._settings = settings
         self._sink = sink
         self._bad = bad_payloads if bad_payloads is not None else BadPayloads()
-        self._router = Router(settings.devices, self._bad)
+        self._router = Router(settings.devices, self._bad, settings.max_packet_size)
         self._batch_max = batch_max
         self._batch_wait = batch_wait_s
         self._clock = clock
         self._client: mqtt.Client | None = None
         self._worker: threading.Thread | None = None
         self._cond = threading.Condition()
-        self._queue: deque[_Inbound] = deque()
+        self._queue: deque[Inbound] = deque()
         self._stopping = threading.Event()
         self._connected = threading.Event()
         # Guards the connection/session counters against acks sent from the worker.
         self._ack_lock = threading.Lock()
         self._conn = 0
         self._session = 0
-        # The latest committed QoS 1 messages: mid -> (session, topic, payload). When a
-        # connection dies, the broker redelivers (DUP set, same packet id) those whose
-        # PUBACK it never processed; finding them here, heliod acknowledges them again
-        # without storing a second reading. Only the last `receive_max` can be in doubt.
-        self._committed: dict[int, tuple[int, str, bytes | bytearray]] = {}
         self._receive_max = min(65535, 2 * batch_max)
+        self._committed = Committed(self._receive_max)  # guarded by _ack_lock
         self._last_rx = 0.0  # monotonic time of the last message received
+        self._raw_bytes = 0  # of the payloads queued undecoded (under _cond)
+        self._window = DeliveryWindow(self._receive_max, settings.max_packet_size, idle_reconnect_s)
         self._subacks_due = 0  # SUBACKs still awaited on this connection (paho's thread only)
         self.stats = SubscriberStats()
         self.last_error: AdapterError | None = None
@@ -124,7 +106,7 @@ class MqttSubscriber:
             keepalive=s.keepalive,
             clean_start=False,
             # Twice a batch may be unacknowledged: one being committed, the next arriving.
-            properties=connect_properties(s.session_expiry_s, self._receive_max),
+            properties=connect_properties(s.session_expiry_s, s.max_packet_size, self._receive_max),
         )
         self._client = client
         self._worker = threading.Thread(target=self._run, name="mqtt-commit", daemon=True)
@@ -141,10 +123,22 @@ class MqttSubscriber:
             self._worker.join(timeout)
         if self._client is not None:
             self._wait_quiet(deadline)
+            self._wait_acks_read(self._client, deadline)
             self._client.disconnect()
             self._client.loop_stop()
         self._connected.clear()
         self._bad.flush()
+
+    def _wait_acks_read(self, client: mqtt.Client, deadline: float) -> None:
+        # The broker reads our packets in order: once it answers an UNSUBSCRIBE sent after
+        # our last PUBACKs, it has read them. Closing before that loses them whenever the
+        # broker then writes to the closed socket (a new message for the session): the
+        # reset discards what it had not read, and it sends those messages again.
+        answered = threading.Event()
+        client.on_unsubscribe = lambda *_: answered.set()
+        rc, _mid = client.unsubscribe(_SYNC_FILTER)
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            answered.wait(max(0.0, min(2.0, deadline - time.monotonic())))
 
     def _wait_quiet(self, deadline: float) -> None:
         # Our last PUBACKs let the broker send as many new messages (which we no longer
@@ -171,6 +165,11 @@ class MqttSubscriber:
         return self._bad.by_device
 
     @property
+    def unrouted(self) -> dict[str, int]:
+        """Messages acknowledged without reaching any device since start, by reason."""
+        return self._bad.unrouted_by_reason
+
+    @property
     def bad_payload_reasons(self) -> dict[tuple[str, str], int]:
         """Refused messages per (device, reason) since start."""
         return self._bad.by_reason
@@ -183,6 +182,7 @@ class MqttSubscriber:
             self.last_error = connack_error(reason)
             log.warning("mqtt: %s", self.last_error)
             return
+        self._window.connected()
         with self._ack_lock:
             self._conn += 1
             if not flags.session_present:
@@ -194,6 +194,7 @@ class MqttSubscriber:
             with self._cond:
                 kept = [m for m in self._queue if m.conn == self._conn or m.qos == 0]
                 self._queue = deque(kept)
+                self._raw_bytes = sum(len(m.raw[1]) for m in kept if m.raw is not None)
         self.stats.connects += 1
         self.last_error = None
         self._subscribe(client, props)
@@ -218,15 +219,19 @@ class MqttSubscriber:
             self._connected.set()
             return
         # Connected once every SUBACK says its filters are granted.
-        if getattr(connack, "SubscriptionIdentifierAvailable", 1) == 0:
-            # Without identifiers overlapping filters each deliver a copy to every
-            # matching device (docs/mqtt.md): one SUBSCRIBE for all filters.
+        if (
+            not self._router.overlapping
+            or getattr(connack, "SubscriptionIdentifierAvailable", 1) == 0
+        ):
+            # No identifiers needed, or none to be had: then overlapping filters each
+            # deliver a copy to every matching device (docs/mqtt.md). One SUBSCRIBE.
             self._subacks_due = 1
             client.subscribe([(flt, opts) for flt, opts, _ in subs])
             return
         # A SUBSCRIBE carries one identifier for all its filters: one packet per filter.
         self._subacks_due = len(subs)
         for flt, opts, n in subs:
+            assert n is not None  # overlapping filters have identifiers
             props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
             props.SubscriptionIdentifier = n
             client.subscribe((flt, opts), properties=props)
@@ -246,6 +251,9 @@ class MqttSubscriber:
             self._conn += 1
         was_up = self._connected.is_set()
         self._connected.clear()
+        if self._window.cut_on_purpose():
+            log.debug("mqtt: reconnecting to renew the broker's delivery window")
+            return
         if self._stopping.is_set() or not was_up:
             return  # a refused CONNACK was logged already, and keeps its PermanentError
         self.last_error = RetryableError(f"mqtt connection lost: {reason}")
@@ -260,25 +268,37 @@ class MqttSubscriber:
         self._last_rx = time.monotonic()
         if self._stopping.is_set():
             return  # not acknowledged: the broker keeps it for our next session
+        if msg.qos:
+            self._window.message(msg.mid, msg.dup)
+            self.stats.broker_discarded = self._window.skipped.total
+        raw = None
+        readings: list[Reading] = []
         try:
             topic = msg.topic
-            ids = getattr(msg.properties, "SubscriptionIdentifier", None) or ()
-            ids = ids if isinstance(ids, list) else [ids]
-            readings = self._router.route(topic, msg.payload, self._clock(), ids)
+            # paho gives the identifiers as a list, and no attribute when there are none.
+            ids = getattr(msg.properties, "SubscriptionIdentifier", ())
+            if self._raw_bytes < _MAX_RAW_BYTES:
+                # Decoded by the worker: paho's thread goes back to the socket at once.
+                raw = (topic, msg.payload, self._clock(), ids)
+            else:
+                readings = self._router.route(topic, msg.payload, self._clock(), ids)
         except UnicodeDecodeError:
             topic, readings = "", []  # a topic that is not UTF-8 matches no device
+            self._bad.unrouted("(not UTF-8)", "bad_topic")
         except Exception:
             # Never let an unexpected error stop paho's loop; the message is acknowledged.
             log.exception("mqtt: unexpected error decoding a message")
             topic, readings = "", []
+            self._bad.unrouted("(unknown)", "error")
         if msg.qos == 0 and len(self._queue) >= _MAX_QUEUED_QOS0:
             # QoS 0 has no flow control: while the store fails, bound the memory it takes.
             self.stats.dropped_qos0 += 1
             return
-        item = _Inbound(
-            msg.mid, msg.qos, msg.dup, self._conn, self._session, topic, msg.payload, readings
-        )
+        content = digest(topic, msg.payload) if msg.qos else b""
+        item = Inbound(msg.mid, msg.qos, msg.dup, self._conn, self._session, content, readings, raw)
         with self._cond:
+            if raw is not None:
+                self._raw_bytes += len(msg.payload)
             self._queue.append(item)
             n = len(self._queue)
             # Wake the worker when a batch can start or is full, not on every message.
@@ -297,12 +317,14 @@ class MqttSubscriber:
                 return  # stopping while the store fails: unacked, redelivered next time
             self._ack(batch)
 
-    def _take(self) -> list[_Inbound] | None:
+    def _take(self) -> list[Inbound] | None:
         with self._cond:
             while not self._queue:
                 if self._stopping.is_set():
                     return None
                 self._cond.wait(0.5)
+                if self._client is not None and self._connected.is_set():
+                    self._window.idle(self._client, self._last_rx)
             deadline = time.monotonic() + self._batch_wait
             while len(self._queue) < self._batch_max and not self._stopping.is_set():
                 remaining = deadline - time.monotonic()
@@ -312,15 +334,14 @@ class MqttSubscriber:
             n = min(len(self._queue), self._batch_max)
             return [self._queue.popleft() for _ in range(n)]
 
-    def _readings_of(self, batch: list[_Inbound]) -> list[Reading]:
+    def _readings_of(self, batch: list[Inbound]) -> list[Reading]:
         readings: list[Reading] = []
+        freed = sum(item.decode(self._router, self._bad) for item in batch)
+        with self._cond:
+            self._raw_bytes -= freed
         with self._ack_lock:
             for item in batch:
-                if item.dup and self._committed.get(item.mid) == (
-                    item.session,
-                    item.topic,
-                    item.payload,
-                ):
+                if item.dup and self._committed.has(item.mid, item.session, item.digest):
                     item.skip = True
                     self.stats.duplicates_skipped += 1
                     continue
@@ -348,7 +369,7 @@ class MqttSubscriber:
             self.stats.committed_readings += len(readings)
             return True
 
-    def _ack(self, batch: list[_Inbound]) -> None:
+    def _ack(self, batch: list[Inbound]) -> None:
         client = self._client
         assert client is not None
         with self._ack_lock:
@@ -356,11 +377,7 @@ class MqttSubscriber:
                 if item.qos == 0:
                     continue
                 if item.session == self._session:
-                    key = (item.session, item.topic, item.payload)
-                    self._committed.pop(item.mid, None)  # re-insert: newest last
-                    self._committed[item.mid] = key
-                    if len(self._committed) > self._receive_max:
-                        del self._committed[next(iter(self._committed))]
+                    self._committed.add(item.mid, item.session, item.digest)
                 # A PUBACK is only valid on the connection the message came on; after a
                 # reconnection the broker redelivers the message and it is acked then.
                 if item.conn == self._conn:

@@ -7,9 +7,10 @@ reads "everything after id N" never skips a row that commits late.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,18 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def create_private(path: Path) -> None:
+    """Create the database's folder (0700) and an empty database file (0600) if absent.
+
+    SQLite would create the file 0644 (less the umask) and gives its -wal and -shm files
+    the database file's mode: readings, balances and the register stay the owner's. An
+    existing folder or file keeps its mode (systemd's StateDirectory= is already 0700).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> Engine:
     """An engine configured for heliod's durability rules."""
     parsed = make_url(url)
@@ -67,7 +80,7 @@ def make_engine(url: str) -> Engine:
     if backend == "sqlite":
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)
         engine = create_engine(
             url,
             poolclass=NullPool if path is None else None,

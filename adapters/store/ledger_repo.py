@@ -295,22 +295,12 @@ def credits_by_mint(conn: Connection, plant: str) -> dict[int, dict[str, int]]:
 
 
 def balances_of(conn: Connection, plant: str) -> dict[str, int]:
-    """The balances table of a plant."""
+    """The balances table of a plant: a row per backer in force at some mint, 0 included."""
     b = t.balances.c
     return {
         backer: int(units)
         for backer, units in conn.execute(select(b.backer, b.units).where(b.plant == plant))
     }
-
-
-def held_balances(conn: Connection, plant: str) -> dict[str, int]:
-    """Credited units of every backer who ever held a share of the plant (zeros included)."""
-    held = balances_of(conn, plant)
-    s = t.shares.c
-    for backer, weight in conn.execute(select(s.backer, s.weight).where(s.plant == plant)):
-        if Decimal(weight) > 0:
-            held.setdefault(backer, 0)
-    return held
 
 
 def undistributed_of(conn: Connection, plant: str) -> int:

@@ -77,6 +77,9 @@ readings = Table(
     Column("range_mwh", BigInteger),  # energy register range, for rollovers (Modbus only)
     Column("received_us", BigInteger, nullable=False),
     Index("ix_readings_device_ts", "device", "ts_us"),
+    # An id once handed out is never reused, even after the newest readings are pruned:
+    # consumers read "every id after N" (migration 0003; PostgreSQL's sequence already is).
+    sqlite_autoincrement=True,
 )
 
 devices = Table(

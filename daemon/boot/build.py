@@ -148,6 +148,7 @@ def build_intake(
 
         bad = BadPayloads()  # one for every subscriber instance: counts survive restarts
         intake.counts.bad_payloads = lambda: bad.by_reason
+        intake.counts.unrouted = lambda: bad.unrouted_by_reason
         subscribing = Holder(
             lambda: MqttSubscriber(mqtt.link, sink, clock=clock.now, bad_payloads=bad),
             MqttSubscriber.start,

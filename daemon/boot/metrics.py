@@ -36,6 +36,8 @@ class IntakeCounts:
 
     # (device, reason) -> MQTT messages refused since start
     bad_payloads: Callable[[], Mapping[tuple[str, str], int]] | None = None
+    # reason -> MQTT messages acknowledged without reaching any device since start
+    unrouted: Callable[[], Mapping[str, int]] | None = None
     poller: Callable[[], PollerCounters] | None = None  # Modbus poller, totals since start
 
 
@@ -56,6 +58,15 @@ class IntakeCollector(Collector):
             for (device, reason), n in sorted(self._counts.bad_payloads().items()):
                 bad.add_metric([device, reason], n)
             yield bad
+        if self._counts.unrouted is not None:
+            unrouted = CounterMetricFamily(
+                "heliod_mqtt_unrouted_messages",
+                "MQTT messages that matched no configured device (acknowledged, not stored)",
+                labels=["reason"],
+            )
+            for reason, n in sorted(self._counts.unrouted().items()):
+                unrouted.add_metric([reason], n)
+            yield unrouted
         if self._counts.poller is not None:
             c = self._counts.poller()
             skipped = CounterMetricFamily(
@@ -101,6 +112,10 @@ class Metrics:
             buckets=POLL_BUCKETS,
             registry=r,
         )
+        # Children of `polls` and `poll_seconds` by device (a dict read needs no lock).
+        self._polls_ok: dict[str, Counter] = {}
+        self._polls_failed: dict[str, Counter] = {}
+        self._poll_timers: dict[str, Histogram] = {}
         self.failures = Counter(
             "heliod_failures", "failed job runs and service crashes", ["kind", "name"], registry=r
         )
@@ -133,8 +148,15 @@ class Metrics:
 
     def polled(self, device: str, ok: bool, seconds: float) -> None:
         """A Modbus poll ended (the poller's observer)."""
-        self.polls.labels(device, "ok" if ok else "error").inc()
-        self.poll_seconds.labels(device).observe(seconds)
+        # At every poll: each device's children are looked up once, since `labels()`
+        # cost more than decoding the poll (docs/performance.md, "Modbus polling").
+        counters = self._polls_ok if ok else self._polls_failed
+        if (counter := counters.get(device)) is None:
+            counter = counters[device] = self.polls.labels(device, "ok" if ok else "error")
+        if (timer := self._poll_timers.get(device)) is None:
+            timer = self._poll_timers[device] = self.poll_seconds.labels(device)
+        counter.inc()
+        timer.observe(seconds)
 
     # -- Reporter (supervisor) ---------------------------------------------------------
     def failure(self, kind: str, name: str) -> None:

@@ -173,6 +173,7 @@ def mqtt_parts(config: Config) -> MqttParts | None:
         cert_file=str(section.cert_file or ""),
         key_file=str(section.key_file or ""),
         keepalive=int(section.keepalive.total_seconds()),
+        max_packet_size=section.max_packet_size,
         devices=devices,
     )
     return MqttParts(

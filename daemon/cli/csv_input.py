@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 
+from heliod.rewards.numbers import brief, describe
 from heliod.rewards.readings import ENERGY, POWER, Reading
 from heliod.rewards.register_rows import (
     MAX_PROBLEMS_SHOWN,
@@ -21,18 +22,31 @@ from heliod.rewards.register_rows import (
     RowText,
     register_rows,
 )
-
-__all__ = ["InputError", "RegisterRow", "parse_readings", "parse_register"]
 from heliod.rewards.times import parse_time
 from heliod.rewards.units import quantize
 
+__all__ = ["InputError", "RegisterRow", "parse_readings", "parse_register"]
+
 MAX_ROWS_SHOWN = MAX_PROBLEMS_SHOWN
+# Far beyond any counter (the store rejects energy above 10^15 Wh, counted like a live
+# reading's), yet small enough that every value is rounded exactly, once, to 0.001.
+READING_LIMIT = Decimal(10) ** 18
+_READING_RANGE = describe(-READING_LIMIT, READING_LIMIT)
 
 
 def _rows(
     text: str, required: Sequence[str], optional: Sequence[str], name: str
 ) -> list[tuple[int, dict[str, str]]]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _read(reader, required, optional, name)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's 131,072 characters
+        raise InputError([f"{name}: line {reader.line_num}: not CSV: {exc}"]) from None
+
+
+def _read(
+    reader: Iterator[list[str]], required: Sequence[str], optional: Sequence[str], name: str
+) -> list[tuple[int, dict[str, str]]]:
     try:
         header = next(reader)
     except StopIteration:
@@ -42,7 +56,9 @@ def _rows(
     unknown = [c for c in columns if c not in required and c not in optional]
     if missing or unknown or len(set(columns)) != len(columns):
         expected = ",".join([*required, *(f"[{c}]" for c in optional)])
-        raise InputError([f"{name}: line 1: header must be {expected}, got {','.join(columns)}"])
+        raise InputError(
+            [f"{name}: line 1: header must be {expected}, got {brief(','.join(columns))}"]
+        )
     out: list[tuple[int, dict[str, str]]] = []
     for line_no, values in enumerate(reader, start=2):
         if not values or all(not v.strip() for v in values):
@@ -89,15 +105,27 @@ def parse_readings(text: str, device: str, tz: tzinfo, name: str = "readings") -
             if column == "power_w" and raw == "":
                 continue
             try:
-                fields[field] = quantize(Decimal(raw))
-            except InvalidOperation:
-                problems.append(f"{where}: {column}: not a number: {raw!r}")
+                fields[field] = reading_value(raw)
+            except ValueError as exc:
+                problems.append(f"{where}: {column}: {exc}")
         if len(problems) >= MAX_ROWS_SHOWN:
             break
         out.append(Reading(device, ts, fields))
     if problems:
         raise InputError(problems[:MAX_ROWS_SHOWN])
     return out
+
+
+def reading_value(text: str) -> Decimal:
+    """A reading's value from its text, rounded once, half to even, to 0.001 (as a live
+    reading's); NaN and infinities pass, for the store to reject and count."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {brief(text)!r}") from None
+    if value.is_finite() and not -READING_LIMIT <= value <= READING_LIMIT:
+        raise ValueError(f"must be {_READING_RANGE}, got {brief(value)}")
+    return quantize(value)
 
 
 def format_problems(lines: Iterable[str]) -> str:

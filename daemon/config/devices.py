@@ -9,15 +9,16 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from heliod.daemon.config.errors import fail, show
 from heliod.daemon.config.types import (
-    NonZeroDecimal,
+    Dec,
     PositiveDuration,
     Section,
     base_dir,
     between,
+    decimal_in,
     matches,
     one_of,
 )
@@ -56,6 +57,12 @@ def _unit(value: Any) -> str:
 Unit = Annotated[str, BeforeValidator(_unit)]
 
 
+def _nonzero(value: Decimal) -> Decimal:
+    if value == 0:
+        raise fail("must not be 0")
+    return value
+
+
 def shipped_profiles() -> list[str]:
     """Names (file stems) of the device profiles shipped in config/profiles/."""
     folder = importlib.resources.files(PROFILES_PACKAGE)
@@ -70,7 +77,8 @@ class Register(Section):
     kind: Annotated[RegisterKind, one_of(RegisterKind)] = "holding"
     type: Annotated[RegisterType, one_of(RegisterType)]
     word_order: Annotated[WordOrder, one_of(WordOrder)] = "big"
-    scale: NonZeroDecimal = Decimal(1)
+    # ±10^9 with 9 places: 2^64 × scale × unit factor stays exact in counter_range_wh.
+    scale: Annotated[Dec, decimal_in(-(10**9), 10**9, 9), AfterValidator(_nonzero)] = Decimal(1)
     unit: Unit = ""
 
     @property

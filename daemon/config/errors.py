@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from heliod.rewards.numbers import brief
+
 Loc = tuple[str | int, ...]
 
 # Tags of the device union: pydantic puts the chosen tag into the location, users never
@@ -41,9 +43,9 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(brief(value), ensure_ascii=False)
     if isinstance(value, int | Decimal):
-        return str(value)
+        return brief(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, dict):

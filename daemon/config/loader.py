@@ -80,4 +80,8 @@ def load_config(
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([_syntax_error(file, e)]) from None
+    except ValueError:  # tomllib's int() of an integer longer than 4,300 digits
+        raise ConfigError([f"{file}: invalid TOML: an integer with thousands of digits"]) from None
+    except RecursionError:
+        raise ConfigError([f"{file}: invalid TOML: arrays or tables nested too deeply"]) from None
     return validate_config(data, file, env)

@@ -11,12 +11,14 @@ from heliod.daemon.config.devices import Device
 from heliod.daemon.config.errors import ConfigError
 from heliod.daemon.config.plants import Plant
 from heliod.daemon.config.sections import (
+    PLATFORM_SECRET_ENV,
     ApiSection,
     DaemonSection,
     InfluxSection,
     MqttSection,
     PlatformSection,
     StorageSection,
+    read_secret,
 )
 from heliod.daemon.config.types import Section
 
@@ -24,8 +26,10 @@ from heliod.daemon.config.types import Section
 SECRETS = {
     "mqtt.password": ("mqtt", "password_file", "HELIOD_MQTT_PASSWORD"),
     "influxdb.token": ("influxdb", "token_file", "HELIOD_INFLUXDB_TOKEN"),
-    "platform.secret": ("platform", "secret_file", "HELIOD_PLATFORM_SECRET"),
+    "platform.secret": ("platform", "secret_file", PLATFORM_SECRET_ENV),
 }
+# Secrets without which their table cannot work: heliod never signs with an empty key.
+REQUIRED_SECRETS = frozenset({"platform.secret"})
 
 
 class Config(Section):
@@ -87,8 +91,10 @@ class Config(Section):
     def secret(self, name: str) -> str | None:
         """mqtt.password, influxdb.token or platform.secret: env var, else its file, else None.
 
-        Read on each call, never at validation; one trailing newline of the file is
-        dropped. A named file that cannot be read raises ConfigError naming its key.
+        Read on each call (validation only checks that platform.secret is there); one
+        trailing newline of the file is dropped. A named file that cannot be read, or an
+        empty or absent platform.secret while [platform] is set, raises ConfigError
+        naming its key.
         """
         if name not in SECRETS:
             raise ValueError(f"unknown secret {name!r} (one of {', '.join(SECRETS)})")
@@ -100,14 +106,17 @@ class Config(Section):
         if from_env is not None and from_env.get_secret_value():
             return from_env.get_secret_value()
         path: Path | None = getattr(section, key)
-        if path is None:
-            return None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
-            raise ConfigError([f"{table}.{key}: cannot read {path}: {reason}"]) from None
-        return text.removesuffix("\n").removesuffix("\r")
+        text = None
+        if path is not None:
+            try:
+                text = read_secret(path)
+            except (OSError, ValueError) as e:
+                reason = e.strerror if isinstance(e, OSError) else str(e)
+                raise ConfigError([f"{table}.{key}: cannot read {path}: {reason}"]) from None
+        if not text and name in REQUIRED_SECRETS:
+            where = "is not set" if path is None else f"{path} is empty"
+            raise ConfigError([f"{table}.{key}: required: {where} (or set ${variable})"])
+        return text
 
     def bind(self, path: Path, secret_env: dict[str, str]) -> None:
         """Attach the file's path and the secret environment variables (loader only)."""

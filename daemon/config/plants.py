@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Context, Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,17 +11,14 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from heliod.daemon.config.devices import DEVICE_ID, Device
 from heliod.daemon.config.errors import fail, show
-from heliod.daemon.config.types import (
-    Dec,
-    PositiveDecimal,
-    Section,
-    at_least,
-    between,
-    matches,
-)
+from heliod.daemon.config.types import Dec, Section, between, decimal_in, matches
 
 PLANT_ID = r"[a-z0-9_-]{1,64}"
-_EXACT = Context(prec=100)  # scaling by 10^decimals must never round
+MAX_DECIMALS = 18
+MAX_TOKENS_PER_MWH = 10**18
+# tokens_per_mwh has at most 18 + 18 digits once validated: scaling it by 10^decimals
+# fits this context, and would raise rather than round if it did not.
+_EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation])
 
 
 def _start(value: Any) -> datetime | None:
@@ -42,8 +39,8 @@ class Reward(Section):
     """[plants.reward]: the token minted for each completed MWh."""
 
     symbol: Annotated[str, matches(r"[A-Za-z0-9]{1,16}")]
-    decimals: Annotated[int, between(0, 18)] = 8
-    tokens_per_mwh: PositiveDecimal
+    decimals: Annotated[int, between(0, MAX_DECIMALS)] = 8
+    tokens_per_mwh: Annotated[Dec, decimal_in(0, MAX_TOKENS_PER_MWH, MAX_DECIMALS, above=True)]
     # None: no start bound. Naive times are made aware in the plant's timezone by Plant.
     start: Annotated[datetime | None, BeforeValidator(_start)] = None
 
@@ -51,8 +48,8 @@ class Reward(Section):
     @classmethod
     def _whole_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
         decimals = info.data.get("decimals")
-        units = _EXACT.scaleb(value, decimals) if decimals is not None else None
-        if units is not None and units != units.to_integral_value():
+        units = value.scaleb(decimals, context=_EXACT) if decimals is not None else None
+        if units is not None and units != units.to_integral_value(context=_EXACT):
             raise fail(
                 f"{value:f} × 10^{decimals} is not a whole number of units "
                 f"(at most {decimals} decimal places, or raise decimals)"
@@ -62,7 +59,7 @@ class Reward(Section):
     @property
     def units_per_mwh(self) -> int:
         """U = tokens_per_mwh × 10^decimals, the integer units minted per MWh."""
-        return int(_EXACT.scaleb(self.tokens_per_mwh, self.decimals))
+        return int(self.tokens_per_mwh.scaleb(self.decimals, context=_EXACT))
 
 
 def _timezone(value: Any) -> str:
@@ -80,11 +77,12 @@ class Plant(Section):
 
     id: Annotated[str, matches(PLANT_ID)]
     name: str = Field(default="", validate_default=True)
-    capacity_kw: PositiveDecimal  # nameplate AC power: bounds a plausible energy step
+    # Nameplate AC power: bounds a plausible energy step; 10 GW is beyond any plant.
+    capacity_kw: Annotated[Dec, decimal_in(0, 10**7, 3, above=True)]
     timezone: Annotated[str, BeforeValidator(_timezone)] = "UTC"
     devices: list[Device] = Field(min_length=1)
     energy_devices: list[Annotated[str, matches(DEVICE_ID)]] = Field(min_length=1)
-    max_overload: Annotated[Dec, at_least(Decimal(1))] = Decimal("1.2")
+    max_overload: Annotated[Dec, decimal_in(1, 100, 3)] = Decimal("1.2")
     reward: Reward
 
     @field_validator("name")

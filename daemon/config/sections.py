@@ -148,6 +148,10 @@ class MqttSection(Section):
     cert_file: OptionalFile = None
     key_file: OptionalFile = None
     keepalive: Annotated[PositiveDuration, AfterValidator(_keepalive)] = timedelta(seconds=60)
+    # Bytes, announced to the broker as the MQTT 5 Maximum Packet Size: larger messages
+    # are discarded by the broker. 1 KiB still holds any telemetry message; 16 MiB is far
+    # past any device's.
+    max_packet_size: Annotated[int, between(1024, 16 * 1024 * 1024)] = 64 * 1024
 
     @field_validator("ha_discovery")
     @classmethod
@@ -201,14 +205,46 @@ def _backers_url(value: Any) -> str:
     return text
 
 
+PLATFORM_SECRET_ENV = "HELIOD_PLATFORM_SECRET"  # noqa: S105 - a variable name
+
+
+def read_secret(path: Path) -> str:
+    """A secret file's text without one trailing newline; OSError or ValueError if unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 class PlatformSection(Section):
     """[platform]: where mint events are pushed and the share register is pulled from."""
 
     push_url: Annotated[str, url_of("http", "https")]
-    secret_file: OptionalFile = None
+    # Required: every push and register request is signed with it (never with an empty key).
+    secret_file: OptionalFile = Field(default=None, validate_default=True)
     backers_url: Annotated[str, BeforeValidator(_backers_url)] = ""
     timeout: PositiveDuration = timedelta(seconds=10)
     retry_max_interval: PositiveDuration = timedelta(minutes=10)
+
+    @field_validator("secret_file")
+    @classmethod
+    def _secret_present(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Checked when the file is loaded, so check-config and run refuse the same files.
+        if environment(info).get(PLATFORM_SECRET_ENV):
+            return value  # the variable wins over the file (docs/configuration.md)
+        if value is None:
+            raise fail(
+                f"required: the file holding the platform secret (or ${PLATFORM_SECRET_ENV})"
+            )
+        try:
+            secret = read_secret(value)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise fail(f"cannot read {value}: {reason}") from None
+        if not secret:
+            raise fail(f"required: {value} is empty (or set ${PLATFORM_SECRET_ENV})")
+        return value
 
     @field_validator("retry_max_interval")
     @classmethod

@@ -14,27 +14,30 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from heliod.daemon.config.errors import fail, show
+from heliod.rewards.numbers import exact
 
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d))+")
-_UNIT = {
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-}
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 DURATION_HINT = "use 500ms, 10s, 5m, 1h, 400d"
+MAX_DURATION = timedelta(days=36500)  # a century: longer is a typo, and would overflow clocks
+_MAX_MS = MAX_DURATION // timedelta(milliseconds=1)
 
 
 def parse_duration(text: str) -> timedelta:
-    """`500ms`, `10s`, `5m`, `1h`, `400d` or a sum such as `1h30m` as a timedelta."""
+    """`500ms`, `10s`, `5m`, `1h`, `400d` or a sum such as `1h30m` (at most 36500d)."""
     if not _DURATION.fullmatch(text):
         raise ValueError(f"not a duration: {show(text)} ({DURATION_HINT})")
-    total = timedelta()
+    total_ms = 0
     for number, unit in _DURATION_PART.findall(text):
-        total += int(number) * _UNIT[unit]
-    return total
+        digits = number.lstrip("0")
+        if len(digits) > len(str(_MAX_MS)):  # int() of thousands of digits is refused anyway
+            total_ms = _MAX_MS + 1
+            break
+        total_ms += int(digits or "0") * _UNIT_MS[unit]
+    if total_ms > _MAX_MS:
+        raise ValueError(f"must be at most {MAX_DURATION.days}d, got {show(text)}")
+    return timedelta(milliseconds=total_ms)
 
 
 def _duration(value: Any) -> timedelta:
@@ -113,26 +116,22 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
-def at_least(low: Decimal, *, strict: bool = False) -> AfterValidator:
-    """A Decimal ≥ low (or > low when strict)."""
+def decimal_in(
+    low: Decimal | int, high: Decimal | int, places: int, *, above: bool = False
+) -> AfterValidator:
+    """A Decimal in [low, high] (> low when `above`) with at most `places` decimal places,
+    taken exactly: an out-of-range or longer value is an error, never rounded."""
 
     def check(value: Decimal) -> Decimal:
-        if value < low or (strict and value == low):
-            raise fail(f"must be {'>' if strict else '≥'} {low}, got {value}")
-        return value
+        try:
+            return exact(value, low=Decimal(low), high=Decimal(high), places=places, above=above)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
 
     return AfterValidator(check)
 
 
-def _nonzero(value: Decimal) -> Decimal:
-    if value == 0:
-        raise fail("must not be 0")
-    return value
-
-
 Dec = Annotated[Decimal, BeforeValidator(_decimal)]
-PositiveDecimal = Annotated[Decimal, BeforeValidator(_decimal), at_least(Decimal(0), strict=True)]
-NonZeroDecimal = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_nonzero)]
 
 
 def base_dir(info: ValidationInfo) -> Path:

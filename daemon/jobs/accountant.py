@@ -160,7 +160,9 @@ class Accountant:
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
         hours: dict[tuple[str, int], int] = {}  # plant, UTC hour: the same energy
-        credited: dict[str, set[str]] = {}
+        # Per plant, the backers in force at a mint of this batch: each gets a balances
+        # row, 0 when the mint credited nothing (docs/accounting.md, "Balances").
+        shared: dict[str, set[str]] = {}
         for outcome in ledger.run(rows, decisions, caught_up, scanned, resets):
             if outcome.plant is None:
                 continue
@@ -173,7 +175,7 @@ class Accountant:
                 hour = (outcome.plant, step.ts_us - step.ts_us % repo.HOUR_US)
                 hours[hour] = hours.get(hour, 0) + step.delta_mwh
             for due in outcome.mints:
-                minted, got = self._mint(
+                minted, in_force = self._mint(
                     conn,
                     due.plant,
                     due.mwh_index,
@@ -181,13 +183,13 @@ class Accountant:
                     state_before=state_before,
                     now_us=now_us,
                 )
-                credited.setdefault(due.plant, set()).update(got)
+                shared.setdefault(due.plant, set()).update(in_force)
                 result.mints.append((due.plant, due.mwh_index))
                 result.minted.append(minted)
         state.position = max(state.position, scanned)
-        for plant, backers in credited.items():
+        for plant, backers in shared.items():
             alloc = self._allocators[plant]
-            repo.set_balances(conn, plant, {b: alloc.credited[b] for b in backers})
+            repo.set_balances(conn, plant, {b: alloc.credited.get(b, 0) for b in backers})
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
         repo.add_energy_hourly(conn, hours)
@@ -249,16 +251,18 @@ class Accountant:
         minted = Minted(
             plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(weights)
         )
-        return minted, set(credits)
+        return minted, set(weights)  # the backers in force: those credited and those not
 
 
 def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:
     """Recompute exact entitlements from the stored mints; refuse a ledger they don't explain."""
     alloc = Allocator(units)
     records = repo.mint_records(conn, plant)
+    holders: set[str] = set()  # backers in force at some mint
     i = 0
     while i < len(records):
         key, weights = register.weights_at(records[i].completed_at_us, records[i].register_pos)
+        holders.update(weights)
         j = i + 1
         while (
             j < len(records)
@@ -268,10 +272,12 @@ def rebuild_allocator(conn: Connection, plant: str, units: int, register: Regist
         alloc.use(key, weights)
         alloc.advance(j - i)
         i = j
-    stored = {b: u for b, u in repo.balances_of(conn, plant).items() if u}
-    if stored != {b: u for b, u in alloc.credited.items() if u}:
+    rows = repo.balances_of(conn, plant)
+    if {b: u for b, u in rows.items() if u} != {b: u for b, u in alloc.credited.items() if u}:
         raise LedgerMismatch(
             f"{plant}: stored balances differ from what the mints and the share register give; "
             "run `heliod ledger verify` for details"
         )
+    # A ledger written before zero balances were kept: give its holders their row.
+    repo.set_balances(conn, plant, dict.fromkeys(holders - set(rows), 0))
     return alloc

@@ -58,7 +58,9 @@ def _text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return format(Decimal(value), "f")
+        # str, not format "f": 1E+999999999 stays 12 characters (refused by the row rules)
+        # instead of a billion digits.
+        return str(Decimal(value))
     return None
 
 

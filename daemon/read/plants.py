@@ -1,8 +1,8 @@
 """Plants as the faces show them: totals, minted units and balances (docs/platform.md).
 
 The API, the dashboard, the metrics and the CLI all read a plant's figures here, so the
-minted units of a plant are summed in one place and "every backer who ever held a
-share" means the same everywhere.
+minted units of a plant are summed in one place and "every backer who held a share in
+force at some mint" means the same everywhere.
 """
 
 from __future__ import annotations
@@ -74,9 +74,10 @@ def money(units: int, decimals: int) -> dict[str, Any]:
 
 
 def balances(conn: Connection, plant: str, symbol: str, decimals: int) -> dict[str, Any]:
-    """A plant's balances: every backer who ever held a share (zeros included), and
-    the undistributed balance (`GET /api/v1/plants/{id}/balances`, `heliod balances`)."""
-    held = repo.held_balances(conn, plant)
+    """A plant's balances: every backer who held a share in force at some mint (zeros
+    included), and the undistributed balance (`GET /api/v1/plants/{id}/balances`,
+    `heliod balances`)."""
+    held = repo.balances_of(conn, plant)
     return {
         "plant": plant,
         "symbol": symbol,

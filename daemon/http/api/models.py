@@ -75,7 +75,7 @@ class BalanceOut(BaseModel):
 
 
 class BalancesOut(BaseModel):
-    """Every backer who ever held a share, zero balances included."""
+    """Every backer who held a share in force at some mint, zero balances included."""
 
     plant: str
     symbol: str

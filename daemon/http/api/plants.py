@@ -101,7 +101,7 @@ def plants_router(
         response_model=BalancesOut,
         responses=plant_errors,
         dependencies=[Depends(only_params())],
-        summary="Balances of every backer who ever held a share",
+        summary="Balances of every backer who held a share at some mint",
     )
     def plant_balances(plant_id: PlantId) -> ExactJSON:
         plant = find_plant(views, plant_id)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 
 from heliod.adapters.errors import PermanentError, RetryableError
 from heliod.adapters.influx import (
@@ -125,6 +125,8 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def _fill(store: Store, rows: list[tuple[str, int | None, int | None, str | None]]) -> None:
     with store.write() as conn:
         conn.execute(delete(t.readings))
+        if store.dialect == "sqlite":  # ids from 1 again: readings ids are never reused otherwise
+            conn.execute(text("DELETE FROM sqlite_sequence WHERE name = 'readings'"))
         conn.execute(
             insert(t.readings),
             [

@@ -72,6 +72,43 @@ def test_a_stuck_link_never_blocks_the_others(executor: LinkExecutor) -> None:
     release.set()
 
 
+def test_links_queued_behind_busy_workers_get_no_thread_until_the_pool_is_blocked() -> None:
+    now = [100.0]
+    ex = LinkExecutor(workers=2, slow_s=0.5, monotonic=lambda: now[0])
+    ex.start()
+    gate = threading.Event()
+    started: list[int] = []
+
+    def poll(i: int) -> Callable[[], None]:
+        def task() -> None:
+            started.append(i)
+            gate.wait()
+
+        return task
+
+    def pool_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("modbus-pool-"))
+
+    try:
+        for i in range(20):  # a poll tick: every link queued at once
+            ex.submit(f"link{i}", f"dev{i}", poll(i))
+        wait_for(lambda: len(started) == 2)
+        now[0] += 0.2  # both workers on one task for less than slow_s / 2: getting through
+        ex.watch()
+        assert pool_threads() == 2  # a thread per waiting link cost 2.8x the polls
+        now[0] += 0.05  # both held for slow_s / 2: every waiting link gets a worker
+        ex.watch()
+        wait_for(lambda: len(started) == 20)
+        assert pool_threads() == 20
+        assert ex.retired == 0  # not slow yet: they keep their shared workers
+        now[0] += 0.25  # the first two now past slow_s: moved to their own threads
+        ex.watch()
+        assert ex.retired == 2
+    finally:
+        gate.set()
+        ex.shutdown(2)
+
+
 def test_a_slow_link_gets_a_thread_then_returns_to_the_pool(executor: LinkExecutor) -> None:
     log: list[str] = []
     executor.submit("gw", "slow", recorder(log, "s", 0.25))

@@ -245,6 +245,8 @@ def test_stop_is_quick_and_flushes(serve: Serve, running: Running) -> None:
     started = time.monotonic()
     poller.stop(timeout_s=3)
     assert time.monotonic() - started < 1.5  # bounded by one in-flight timeout
+    housekeepers = {"modbus-watch", "modbus-flush"}
+    assert not [t for t in threading.enumerate() if t.name in housekeepers]
     assert len(sink.readings("fine")) >= 3
     count = len(sink.readings())
     time.sleep(0.3)

@@ -129,6 +129,16 @@ def test_float_meter_and_der_model(serve: Serve) -> None:
     assert der_reading.counter_range_wh == Decimal(2**64)
 
 
+def test_a_64_bit_counter_with_the_largest_scale_factor_is_exact(serve: Serve) -> None:
+    der = {"W": 4100, "W_SF": 0, "TotWhInj": 2**63 - 1, "TotWhAbs": 5, "TotWh_SF": 10}
+    server = serve({1: FakeUnit(holding=sunspec_image([COMMON, (701, der)]))})
+    reading = read_device(settings(server.port))
+    energy = reading.energy_wh
+    assert energy == (2**63 - 1) * 10**10
+    assert energy is not None and energy.as_tuple().exponent == -3  # 32 digits, not 28
+    assert reading.counter_range_wh == Decimal(2**64) * 10**10
+
+
 @pytest.mark.parametrize(
     ("changes", "absent"),
     [

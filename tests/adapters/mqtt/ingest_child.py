@@ -1,6 +1,6 @@
 """A heliod-like process for crash tests: MQTT subscriber into the real store, until killed.
 
-python -m tests.adapters.mqtt.ingest_child BROKER_URL DB_URL
+python -m tests.adapters.mqtt.ingest_child BROKER_URL DB_URL [IDLE_RECONNECT_S]
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import time
 from datetime import UTC, datetime
 
 from heliod.adapters.mqtt import MqttSettings, MqttSubscriber
+from heliod.adapters.mqtt.subscriber import IDLE_RECONNECT_S
 from heliod.adapters.store import Store
 from heliod.rewards.readings import Reading
 from heliod.rewards.times import to_us
 from tests.adapters.mqtt.test_subscriber import METER
 
 
-def main(broker_url: str, db_url: str) -> None:
+def main(broker_url: str, db_url: str, idle_reconnect_s: float = IDLE_RECONNECT_S) -> None:
     """Ingest until SIGKILL or SIGTERM."""
     store = Store.open(db_url)
 
@@ -28,6 +29,7 @@ def main(broker_url: str, db_url: str) -> None:
         sink,
         batch_max=200,
         batch_wait_s=0.05,
+        idle_reconnect_s=idle_reconnect_s,
     )
     sub.start()
     if not sub.wait_connected(10):
@@ -39,4 +41,4 @@ def main(broker_url: str, db_url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:3], *map(float, sys.argv[3:4]))

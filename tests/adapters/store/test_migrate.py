@@ -44,6 +44,8 @@ def test_an_empty_database_gets_the_migrations_schema(db_url: str) -> None:
     assert current_revision(engine) == HEAD
     assert _differences(engine) == []
     created = {name: _shape(engine, name) for name in metadata.tables}
+    sqlite = engine.dialect.name == "sqlite"
+    created_sql = _readings_sql(engine) if sqlite else ""
 
     # The same database emptied and built by the migrations instead.
     with engine.begin() as conn:
@@ -53,6 +55,9 @@ def test_an_empty_database_gets_the_migrations_schema(db_url: str) -> None:
     assert current_revision(engine) == HEAD
     assert _differences(engine) == []
     assert {name: _shape(engine, name) for name in metadata.tables} == created
+    if sqlite:  # AUTOINCREMENT is not a column property: compare the tables' SQL
+        assert ("AUTOINCREMENT" in _readings_sql(engine)) == ("AUTOINCREMENT" in created_sql)
+        assert "AUTOINCREMENT" in created_sql
     store.close()
 
 
@@ -147,4 +152,66 @@ def test_a_store_at_the_first_revision_is_upgraded_keeping_its_readings(db_url: 
             ("inv1", 5000)
         ]
     store.close()
+    engine.dispose()
+
+
+def _readings_sql(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
+            ).scalar()
+        )
+
+
+def _insert_reading(engine: Engine) -> int:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO readings (device, ts_us, energy_mwh, received_us)"
+                " VALUES ('inv1', 1, 5000, 2)"
+            )
+        )
+        return int(conn.execute(text("SELECT max(id) FROM readings")).scalar() or 0)
+
+
+def test_a_pruned_reading_id_is_never_handed_out_again(db_url: str) -> None:
+    """Consumers read "every id after N": a reused id after pruning would be skipped."""
+    store = Store.open(db_url)
+    ids = [_insert_reading(store.engine) for _ in range(3)]
+    with store.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM readings WHERE id = {ids[-1]}"))
+    assert _insert_reading(store.engine) > ids[-1]
+    if store.dialect == "sqlite":
+        assert "AUTOINCREMENT" in _readings_sql(store.engine)
+    store.close()
+
+
+def test_the_upgrade_to_autoincrement_skips_every_id_already_used(tmp_path: Path) -> None:
+    """At 0002 the newest readings may already be pruned; ids the accountant passed stay used."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path}/heliod.db"
+    engine = create_engine(url)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    ids = [_insert_reading(engine) for _ in range(5)]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO positions VALUES ('accountant', 5, 0)"))
+        conn.execute(text("DELETE FROM readings WHERE id > 3"))
+    assert "AUTOINCREMENT" not in _readings_sql(engine)
+    Store.open(url).close()
+    assert current_revision(engine) == HEAD
+    assert "AUTOINCREMENT" in _readings_sql(engine)
+    assert _differences(engine) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM readings ORDER BY id")).scalars().all() == ids[:3]
+    assert _insert_reading(engine) == 6
+    with engine.begin() as conn:  # and back: 0003 can be undone
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert "AUTOINCREMENT" not in _readings_sql(engine)
+    assert current_revision(engine) == "0002"
     engine.dispose()

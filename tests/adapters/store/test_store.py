@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +30,21 @@ def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
         # A small page cache per pooled connection (docs/performance.md, daemon memory).
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -512
     store.close()
+
+
+def test_a_new_database_and_its_folder_are_private(tmp_path: Path) -> None:
+    """Outside systemd nothing else makes them so: 0700 folder, 0600 database, WAL, SHM."""
+    folder = tmp_path / "state"
+    umask = os.umask(0o022)  # the usual default, which SQLite would apply to 0644
+    try:
+        store = Store.open(f"sqlite:///{folder / 'h.db'}")
+        store.set_position("probe", 1, 0)  # a write: the -wal and -shm files exist now
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+        store.close()
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert modes == {"h.db": 0o600, "h.db-wal": 0o600, "h.db-shm": 0o600}
 
 
 def test_damaged_file_is_refused_with_restore_advice(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_malformed_register_is_refused_whole(cfg: Path, tmp_path: Path) -> None:
     proc = heliod(cfg, "backers", "import", "--plant", "p1", str(bad))
     assert proc.returncode == 2
     assert "line 3: amount: not a decimal number: 'lots'" in proc.stderr
-    assert "line 4: amount: must be ≥ 0, got -1" in proc.stderr
+    assert "line 4: amount: must be 0..10^15 with at most 9 decimal places, got -1" in proc.stderr
     assert "line 5: backer: not a valid backer id" in proc.stderr
     assert "line 6: valid_from: not an RFC 3339 time" in proc.stderr
     listed = heliod_json(cfg, "backers", "list", "--plant", "p1")
@@ -131,12 +131,16 @@ def test_register_import_is_idempotent_and_corrections_apply_later(
 
 def test_malformed_readings_are_refused_whole(cfg: Path, tmp_path: Path) -> None:
     f = tmp_path / "r.csv"
-    f.write_text(f"timestamp,energy_wh\n{ts(0)},100\n{ts(1)},1e\nnot-a-time,5\n{ts(3)}\n")
+    f.write_text(
+        f"timestamp,energy_wh\n{ts(0)},100\n{ts(1)},1e\nnot-a-time,5\n{ts(3)}\n"
+        f"{ts(4)},1e999999999\n"
+    )
     proc = heliod(cfg, "readings", "import", "--device", "inv1", str(f))
     assert proc.returncode == 2
     assert "line 3: energy_wh: not a number: '1e'" in proc.stderr
     assert "line 4: timestamp: not an RFC 3339 time" in proc.stderr
     assert "line 5: 1 columns, expected 2" in proc.stderr
+    assert "line 6: energy_wh: must be -10^18..10^18, got 1E+999999999" in proc.stderr
     assert heliod_json(cfg, "account")["readings"] == 0
 
 
@@ -227,12 +231,32 @@ def test_fresh_store_verifies_and_lists_nothing(cfg: Path) -> None:
 
 
 def test_weights_keep_every_digit(cfg: Path, tmp_path: Path) -> None:
-    (tmp_path / "b.csv").write_text(
-        "backer,amount\na,1234567890.12345678901234567890123\nb,1E+27\n"
-    )
-    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    (tmp_path / "b.csv").write_text("backer,amount\na,999999999999999.999999999\nb,1E+15\n")
+    imported = heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    assert imported.returncode == 0, imported.stderr
     listed = heliod(cfg, "backers", "list", "--plant", "p1", "--json")
-    assert "1234567890.12345678901234567890123" in listed.stdout
+    assert "999999999999999.999999999" in listed.stdout
+
+
+def test_amounts_out_of_bounds_refuse_the_file(cfg: Path, tmp_path: Path) -> None:
+    """Above 10^15 or past 9 decimal places: exit 2 naming the line, never rounded."""
+    (tmp_path / "b.csv").write_text(
+        "backer,amount\n"
+        "a,100\n"
+        "b,1e999999999\n"
+        "c,1000000000000000.5\n"
+        "d,1234567890.12345678901234567890123\n"
+        "e,0.0000000001\n"
+    )
+    proc = heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    range_text = "must be 0..10^15 with at most 9 decimal places"
+    assert f"line 3: amount: {range_text}, got 1E+999999999" in proc.stderr
+    assert f"line 4: amount: {range_text}, got 1000000000000000.5" in proc.stderr
+    assert "line 5: amount: has more than 9 decimal places" in proc.stderr
+    assert "line 6: amount: has more than 9 decimal places, got 1E-10" in proc.stderr
+    assert heliod_json(cfg, "backers", "list", "--plant", "p1")["backers"] == []
 
 
 def test_accepted_jump_energy_is_placed_at_its_reading(
@@ -241,11 +265,14 @@ def test_accepted_jump_energy_is_placed_at_its_reading(
     """Each Δ is placed at its P's timestamp, even when a decision released it later."""
     rows = [(ts(0), "0"), (ts(1), "1000"), (ts(2), "2001000"), (ts(3), "2002000")]
     readings_csv(tmp_path / "r.csv", rows)
-    heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
-    heliod(cfg, "account")
+    for args in (("readings", "import", "--device", "inv1", str(tmp_path / "r.csv")), ("account",)):
+        done = heliod(cfg, *args)
+        assert done.returncode == 0, done.stderr
     jump = heliod_json(cfg, "anomalies", "list")[0]
-    assert heliod(cfg, "anomalies", "accept", str(jump["id"]), "--yes").returncode == 0
-    heliod(cfg, "account")
+    accepted = heliod(cfg, "anomalies", "accept", str(jump["id"]), "--yes")
+    assert accepted.returncode == 0, accepted.stderr
+    second = heliod_json(cfg, "account")
+    assert second["readings"] == 0, second  # nothing new: only the decision is applied
     engine = create_engine(db_url)
     with engine.connect() as conn:
         buckets = dict(conn.execute(text("SELECT start_us, e_mwh FROM energy_buckets")).all())
@@ -319,23 +346,34 @@ def test_verify_checks_both_energy_rollups_against_e(
     assert heliod(cfg, "ledger", "verify").returncode == 0
 
 
-def test_balances_list_every_backer_who_held_a_share_zeros_included(
-    cfg: Path, tmp_path: Path
+def test_balances_list_every_backer_in_force_at_a_mint_zeros_included(
+    cfg: Path, tmp_path: Path, db_url: str
 ) -> None:
-    """One row per backer that ever held a share, zero balances included."""
-    (tmp_path / "b.csv").write_text("backer,amount\na,1\nb,1\nc,1\n")
+    """One row per backer in force at some mint, zero balances included; a backer whose
+    share starts after every mint, or was stored after it, is no holder yet."""
+    (tmp_path / "b.csv").write_text(
+        "backer,amount,valid_from\na,1,\nb,1,\nc,1,\nz,5,2100-01-01T00:00:00Z\n"
+    )
     heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "b.csv"))
     readings_csv(tmp_path / "r.csv", [(ts(i), str(4000 * i)) for i in range(253)])
     heliod(cfg, "readings", "import", "--device", "inv1", str(tmp_path / "r.csv"))
     assert [m["mwh_index"] for m in heliod_json(cfg, "account")["mints"]] == [1]
+    (tmp_path / "late.csv").write_text("backer,amount\ny,7\n")
+    heliod(cfg, "backers", "import", "--plant", "p1", str(tmp_path / "late.csv"))
     bal = heliod_json(cfg, "balances")[0]
     # U = 1 over three equal shares: nobody reaches a whole unit yet.
-    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == [
-        ("a", 0, "0"),
-        ("b", 0, "0"),
-        ("c", 0, "0"),
-    ]
+    listed = [("a", 0, "0"), ("b", 0, "0"), ("c", 0, "0")]
+    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == listed
     assert bal["undistributed"] == {"units": 1, "amount": "1"}
+    # A ledger from before zero balances were stored gets them back at the next run.
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM balances"))
+    engine.dispose()
+    assert heliod_json(cfg, "account")["mints"] == []
+    bal = heliod_json(cfg, "balances")[0]
+    assert [(b["backer"], b["units"], b["amount"]) for b in bal["balances"]] == listed
+    assert heliod(cfg, "ledger", "verify").returncode == 0
 
 
 def test_readings_import_with_influxdb_renders_the_export_lines(

@@ -31,3 +31,26 @@ def test_sync_status_and_retry_on_an_empty_outbox(tmp_path: Path) -> None:
     assert "not an event id" in bad.stderr
     unknown = heliod(cfg, "sync", "retry", "p1:99")
     assert unknown.returncode == 2
+
+
+def test_no_command_runs_with_an_empty_platform_secret(tmp_path: Path) -> None:
+    """An HMAC over an empty key is one anybody can compute: check-config and run refuse."""
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'h.db'}")
+    base = cfg.read_text()
+    cfg.write_text('[platform]\npush_url = "https://p.example/e"\n' + base)
+    for command in ("check-config", "run"):
+        proc = heliod(cfg, command, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "platform.secret_file: required" in proc.stderr
+    secret = tmp_path / "platform.secret"
+    secret.write_text("\n")
+    cfg.write_text(
+        '[platform]\npush_url = "https://p.example/e"\nsecret_file = "platform.secret"\n' + base
+    )
+    for command in ("check-config", "run"):
+        proc = heliod(cfg, command, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert f"platform.secret_file: required: {secret} is empty" in proc.stderr
+    secret.write_text("s3cret\n")
+    assert heliod(cfg, "check-config").returncode == 0
+    assert not (tmp_path / "h.db").exists()  # run never got as far as the store

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from heliod.daemon.boot.settings import mqtt_parts
 from heliod.daemon.config import (
     DEFAULT_PATH,
     Config,
@@ -88,7 +89,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_example_loads_with_the_contract_values() -> None:
-    config = load_config(EXAMPLE, env={})
+    config = load_config(EXAMPLE, env={"HELIOD_PLATFORM_SECRET": "s3cret"})
     plant = config.plant("brassemonte")
     assert isinstance(plant.capacity_kw, Decimal)
     assert str(plant.capacity_kw) == "250.0"
@@ -232,7 +233,11 @@ def test_missing_required_keys(tmp_path: Path) -> None:
             "(at most 2 decimal places, or raise decimals)",
         ),
         ('tokens_per_mwh = "1"\ndecimals = 19', "plants[0].reward.decimals: must be 0..18, got 19"),
-        ('tokens_per_mwh = "0"', "plants[0].reward.tokens_per_mwh: must be > 0, got 0"),
+        (
+            'tokens_per_mwh = "0"',
+            "plants[0].reward.tokens_per_mwh: must be > 0 and ≤ 10^18 with at most 18 decimal "
+            "places, got 0",
+        ),
         (
             'tokens_per_mwh = "abc"',
             'plants[0].reward.tokens_per_mwh: must be a decimal number, got "abc"',
@@ -368,6 +373,30 @@ def test_mqtt_device_mistakes(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("100", "must be 1024..16777216, got 100"),
+        ("16777217", "must be 1024..16777216, got 16777217"),
+        ('"64KiB"', 'must be an integer, got "64KiB"'),
+        ("65536.0", "must be an integer, got 65536.0"),
+    ],
+)
+def test_mqtt_max_packet_size_range(tmp_path: Path, value: str, line: str) -> None:
+    assert problems(tmp_path, BASE + f"[mqtt]\nmax_packet_size = {value}\n") == [
+        f"mqtt.max_packet_size: {line}"
+    ]
+
+
+def test_mqtt_max_packet_size_reaches_the_subscriber(tmp_path: Path) -> None:
+    default = load(tmp_path, BASE + MQTT_DEVICE + "[mqtt]\n")
+    assert default.mqtt is not None
+    assert default.mqtt.max_packet_size == 65536
+    parts = mqtt_parts(load(tmp_path, BASE + MQTT_DEVICE + "[mqtt]\nmax_packet_size = 4096\n"))
+    assert parts is not None
+    assert parts.link.max_packet_size == 4096
+
+
 def test_several_problems_at_once_in_file_order(tmp_path: Path) -> None:
     text = (
         '[daemon]\nlog_level = "loud"\n\n[storage]\nraw_retention = "soon"\n\n'
@@ -378,10 +407,12 @@ def test_several_problems_at_once_in_file_order(tmp_path: Path) -> None:
     assert problems(tmp_path, text) == [
         'daemon.log_level: must be one of debug, info, warning, error, got "loud"',
         'storage.raw_retention: not a duration: "soon" (use 500ms, 10s, 5m, 1h, 400d)',
-        "plants[0].capacity_kw: must be > 0, got -1",
+        "plants[0].capacity_kw: must be > 0 and ≤ 10^7 with at most 3 decimal places, got -1",
         "plants[0].devices[0].port: must be 1..65535, got 0",
         "plants[0].devices[0].retries: must be 0..10, got 11",
         'platform.push_url: must be a http:// or https:// URL naming a host, got "ftp://x"',
+        "platform.secret_file: required: the file holding the platform secret "
+        "(or $HELIOD_PLATFORM_SECRET)",
     ]
 
 
@@ -452,6 +483,7 @@ def test_secret_files_from_credentials_directory(tmp_path: Path) -> None:
     credentials.mkdir()
     (credentials / "mqtt.pw").write_text("from-systemd", encoding="utf-8")
     (tmp_path / "mqtt.pw").write_text("beside-the-config\n", encoding="utf-8")
+    (tmp_path / "platform.secret").write_text("s3cret\n", encoding="utf-8")
     env = {"CREDENTIALS_DIRECTORY": str(credentials)}
     config = load(tmp_path, SECRET_TABLES + BASE, env=env)
     assert config.secret("mqtt.password") == "from-systemd"

@@ -133,6 +133,24 @@ def test_an_answer_is_applied_as_the_same_csv_would_be(
             "backers[4]: backer grace already has a row for this valid_from in row [2]",
         ),
         (backers_body([{"backer": "zoe", "amount": "0"}]), "unknown backer 'zoe'"),
+        # Amounts: 0..10^15 with at most 9 decimal places, refused, never rounded.
+        (
+            backers_body([*GOOD, {"backer": "bob", "amount": "1000000000000001"}]),
+            "backers[4]: amount: must be 0..10^15 with at most 9 decimal places, "
+            "got 1000000000000001",
+        ),
+        (
+            b'{"backers": [{"backer": "bob", "amount": 0.30000000000000004}]}',
+            "backers[0]: amount: has more than 9 decimal places, got 0.30000000000000004",
+        ),
+        (
+            backers_body([*GOOD, {"backer": "bob", "amount": "1E-999999"}]),
+            "backers[4]: amount: has more than 9 decimal places, got 1E-999999",
+        ),
+        (  # a JSON number that would be a billion digits written out
+            b'{"backers": [{"backer": "bob", "amount": 1E999999999}]}',
+            "backers[0]: amount: must be 0..10^15 with at most 9 decimal places, got 1E+999999999",
+        ),
     ],
 )
 def test_a_doubtful_answer_is_refused_whole(
@@ -220,9 +238,10 @@ def test_a_4xx_is_reported_and_retried_next_hour(ledger: Ledger, platform: Platf
 
 
 def test_parse_answer_keeps_decimals_exact() -> None:
+    # As a binary float 0.123456789 would be 0.12345678899999999733605449…
     rows = parse_answer(
-        b'{"backers": [{"backer": "a", "amount": 0.30000000000000004, "valid_from": null}]}',
+        b'{"backers": [{"backer": "a", "amount": 0.123456789, "valid_from": null}]}',
         ZoneInfo("UTC"),
     )
-    assert str(rows[0].amount) == "0.30000000000000004"
+    assert str(rows[0].amount) == "0.123456789"
     assert rows[0].valid_from_us == BEGINNING_US

@@ -1,0 +1,34 @@
+"""Device values are rounded once, half to even, to 0.001, however many digits they carry."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from heliod.rewards.units import from_binary_float, quantize, scaled
+
+
+def test_a_long_number_is_rounded_once_not_twice() -> None:
+    """0.0014999… is nearer 0.001 than 0.002. An 800-digit context used to round it to
+    0.0015 first, which half to even then took to 0.002."""
+    long = Decimal("0.0014" + "9" * 900)
+    assert scaled(long) == Decimal("0.001")
+    assert scaled(Decimal("0.0000014" + "9" * 900), unit="kWh") == Decimal("0.001")
+    assert scaled(Decimal("1.4" + "9" * 900), Decimal("0.001")) == Decimal("0.001")
+    assert scaled(Decimal("0.0015")) == Decimal("0.002")  # a true half goes to even
+
+
+def test_quantize_takes_every_digit_of_a_wide_value() -> None:
+    wide = Decimal(10) ** 900 + Decimal("0.0005")  # 904 digits: past an 800-digit context
+    assert quantize(wide) == Decimal(10) ** 900
+    assert quantize(Decimal("999.9995")) == Decimal("1000.000")  # the carry adds a digit
+    with pytest.raises(ValueError, match="out of range"):
+        quantize(Decimal("1e20000"))
+
+
+def test_a_double_is_taken_at_its_exact_binary_value() -> None:
+    # 0.1 as a double is 0.1000000000000000055511151231257827…: scaled by 0.01 it is
+    # 0.001000000000000000055…, and rounds once to 0.001.
+    assert from_binary_float(0.1, Decimal("0.01")) == Decimal("0.001")
+    assert from_binary_float(5e-324, Decimal(10) ** 9, "MWh") == Decimal("0.000")
