@@ -74,8 +74,10 @@ class HttpServer:
             if not server.started:
                 raise RuntimeError(f"HTTP server did not start on {self.host}:{self.port}")
         except BaseException:
-            # The supervisor starts a fresh one later: this one must not keep the port.
+            # The supervisor starts a fresh one later: this one must not keep the port,
+            # even if its thread is slow to end.
             self.stop(1.0)
+            sock.close()
             raise
 
     def alive(self) -> bool:
