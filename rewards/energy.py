@@ -2,8 +2,10 @@
 
 Per device we keep the last final reading F and one pending reading P. A new reading N
 either exposes P as a spike or dip (outlier, dropped) or confirms it; the confirmed step
-F→P is then judged against the plant's plausibility bound. Energy travels as integer
-mWh and time as integer microseconds, so every comparison here is exact.
+F→P is then judged against the plant's plausibility bound; the one step that crosses a
+clock reset is measured from the reading the reset recorded (docs/accounting.md,
+"Clocks"). Energy travels as integer mWh and time as integer microseconds, so every
+comparison here is exact.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def judge(
             plausible = bound.allows(raw, elapsed)
         else:
             # F and P were stamped by different clocks: what the counter added after the
-            # reading the operator was shown must fit the time since it (docs/accounting.md).
+            # reading the operator was shown must fit the time since it (docs/accounting.md,
+            # "Clocks").
             ref = across.reference(f.value_mwh)
             plausible = bound.allows(p.value_mwh - ref.value_mwh, p.ts_us - ref.at_us)
         if plausible:
