@@ -2,8 +2,10 @@
 
 Per device we keep the last final reading F and one pending reading P. A new reading N
 either exposes P as a spike or dip (outlier, dropped) or confirms it; the confirmed step
-F→P is then judged against the plant's plausibility bound. Energy travels as integer
-mWh and time as integer microseconds, so every comparison here is exact.
+F→P is then judged against the plant's plausibility bound; the one step that crosses a
+clock reset is measured from the reading the reset recorded (docs/accounting.md,
+"Clocks"). Energy travels as integer mWh and time as integer microseconds, so every
+comparison here is exact.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
+
+from heliod.rewards.clocks import ResetMark
 
 US_PER_S = 1_000_000
 MIN_STEP_US = 60 * US_PER_S  # bound(t) uses max(t, 60 s)
@@ -40,6 +44,7 @@ class DeviceState:
 
     final: Point | None = None
     pending: Point | None = None
+    reset: ResetMark | None = None  # a clock reset that no confirmed step has crossed yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,7 @@ def judge(
     if f is None:
         if new.value_mwh >= p.value_mwh:
             state.final = p  # the baseline: credits nothing
+            _crossed(state, p)
             return None, None
         return None, Anomaly(
             AnomalyKind.OUTLIER, device, p.reading_id, p.ts_us, p.value_mwh, None, None, 0
@@ -120,10 +126,19 @@ def judge(
         )
     # P is confirmed and becomes F; judge the step F → P.
     state.final = p
+    across = _crossed(state, p)
     elapsed = p.ts_us - f.ts_us
     raw = p.value_mwh - f.value_mwh
     if raw >= 0:
-        if bound.allows(raw, elapsed):
+        if across is None:
+            plausible = bound.allows(raw, elapsed)
+        else:
+            # F and P were stamped by different clocks: what the counter added after the
+            # reading the operator was shown must fit the time since it (docs/accounting.md,
+            # "Clocks").
+            ref = across.reference(f.value_mwh)
+            plausible = bound.allows(p.value_mwh - ref.value_mwh, p.ts_us - ref.at_us)
+        if plausible:
             return _step(device, p, raw), None
         return None, Anomaly(
             AnomalyKind.IMPLAUSIBLE_JUMP,
@@ -151,6 +166,19 @@ def judge(
         credited,
     )
     return (_step(device, p, credited) if credited else None), anomaly
+
+
+def _crossed(state: DeviceState, p: Point) -> ResetMark | None:
+    """The clock reset that P, becoming F, steps across (then forgotten), if any.
+
+    Every reading fed before a reset was stored before it, so the old F is always on
+    the reset's near side: P stored after the reset makes the step cross it.
+    """
+    mark = state.reset
+    if mark is None or not mark.crossed_by(p.reading_id):
+        return None
+    state.reset = None
+    return mark
 
 
 def _step(device: str, p: Point, delta_mwh: int) -> Step:

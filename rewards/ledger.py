@@ -1,9 +1,10 @@
 """A plant's accounted energy E and the MWh it completes, over all its devices.
 
-The ledger is fed every stored reading in store order (and the anomaly decisions at
-their recorded positions) and answers with the steps that entered E, the anomalies it
-saw and the MWh that became due. It holds no clock and no database: its whole state is
-`LedgerState`, which the store persists in the same transaction as what it produced.
+The ledger is fed every stored reading in store order (and the anomaly decisions and
+clock resets at their recorded positions) and answers with the steps that entered E,
+the anomalies it saw and the MWh that became due. It holds no clock and no database:
+its whole state is `LedgerState`, which the store persists in the same transaction as
+what it produced.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from heliod.rewards.clocks import ClockReset, ResetMark
 from heliod.rewards.energy import Anomaly, Bound, DeviceState, Point, Step, judge
 
 WH_PER_MWH_IN_MWH = 10**9  # 1 MWh = 10^6 Wh = 10^9 mWh
@@ -75,6 +78,7 @@ class LedgerState:
 
     position: int = 0  # id of the last reading fed
     last_decision_id: int = 0
+    last_reset_id: int = 0  # the last clock reset applied
     devices: dict[str, DeviceState] = field(default_factory=dict)
     plants: dict[str, PlantEnergy] = field(default_factory=dict)
 
@@ -84,13 +88,17 @@ class LedgerState:
         def point(p: Point | None) -> list[int] | None:
             return None if p is None else [p.reading_id, p.ts_us, p.value_mwh]
 
+        def device(s: DeviceState) -> list[Any]:
+            # A reset mark is written only while there is one: states without are unchanged.
+            fp: list[Any] = [point(s.final), point(s.pending)]
+            return fp if s.reset is None else [*fp, s.reset.to_json()]
+
         return json.dumps(
             {
                 "position": self.position,
                 "last_decision_id": self.last_decision_id,
-                "devices": {
-                    d: [point(s.final), point(s.pending)] for d, s in sorted(self.devices.items())
-                },
+                "last_reset_id": self.last_reset_id,
+                "devices": {d: device(s) for d, s in sorted(self.devices.items())},
                 "plants": {p: [e.e_mwh, e.mwh_completed] for p, e in sorted(self.plants.items())},
             },
             separators=(",", ":"),
@@ -104,10 +112,15 @@ class LedgerState:
         def point(v: list[int] | None) -> Point | None:
             return None if v is None else Point(int(v[0]), int(v[1]), int(v[2]))
 
+        def device(v: list[Any]) -> DeviceState:
+            mark = ResetMark.from_json(v[2]) if len(v) > 2 else None
+            return DeviceState(point(v[0]), point(v[1]), mark)
+
         return cls(
             position=int(raw["position"]),
             last_decision_id=int(raw["last_decision_id"]),
-            devices={d: DeviceState(point(f), point(p)) for d, (f, p) in raw["devices"].items()},
+            last_reset_id=int(raw.get("last_reset_id", 0)),
+            devices={d: device(v) for d, v in raw["devices"].items()},
             plants={p: PlantEnergy(int(e), int(c)) for p, (e, c) in raw["plants"].items()},
         )
 
@@ -190,6 +203,19 @@ class Ledger:
             mints=self._add(decision.plant, decision.delta_mwh, decision.decided_at_us),
         )
 
+    def reset_clock(self, reset: ClockReset) -> None:
+        """Apply a clock reset once every reading at or before its position has been fed.
+
+        F, P and E are untouched: the device's next confirmed step is judged across the
+        reset (rewards/energy.py), the ingest gate already compares with later readings only.
+        """
+        if reset.id <= self.state.last_reset_id:
+            raise ValueError(f"clock reset {reset.id} applied twice")
+        self.state.last_reset_id = reset.id
+        dev = self.state.devices.get(reset.device)
+        if dev is not None and (dev.final is not None or dev.pending is not None):
+            dev.reset = ResetMark.of(reset)
+
     def _add(self, plant: str, delta_mwh: int, ts_us: int) -> list[MintDue]:
         energy = self.state.plants[plant]
         energy.e_mwh += delta_mwh
@@ -205,23 +231,30 @@ class Ledger:
         decisions: Sequence[Decision],
         caught_up: bool,
         scanned: int | None = None,
+        resets: Sequence[ClockReset] = (),
     ) -> Iterable[Outcome]:
         """Feed readings (id, device, ts_us, energy_mwh, range_mwh) with decisions interleaved.
 
-        A decision enters right after the last reading at or before its position. At the
-        end of a batch that reached the newest stored reading (`caught_up`), the decisions
-        whose position is at or before `scanned` (the last reading id the batch looked at,
-        energy or not; default: the last one fed) are applied; a later one waits for the
-        batch that reaches its position, so a replay puts it in the same place.
+        A decision (or clock reset) enters right after the last reading at or before its
+        position. At the end of a batch that reached the newest stored reading
+        (`caught_up`), those whose position is at or before `scanned` (the last reading
+        id the batch looked at, energy or not; default: the last one fed) are applied; a
+        later one waits for the batch that reaches its position, so a replay puts it in
+        the same place. Decisions and resets touch different things (E; one device's next
+        step), so their order at one position does not matter.
         """
         pending = [
             d for d in sorted(decisions, key=lambda d: d.id) if d.id > self.state.last_decision_id
         ]
-        i = 0
+        clocks = [r for r in sorted(resets, key=lambda r: r.id) if r.id > self.state.last_reset_id]
+        i = j = 0
         for reading in readings:
             while i < len(pending) and pending[i].position < reading[0]:
                 yield self.decide(pending[i])
                 i += 1
+            while j < len(clocks) and clocks[j].position < reading[0]:
+                self.reset_clock(clocks[j])  # it produces nothing by itself
+                j += 1
             yield self.feed(*reading)
         if scanned is not None:
             self.state.position = max(self.state.position, scanned)
@@ -229,3 +262,6 @@ class Ledger:
             while i < len(pending) and pending[i].position <= self.state.position:
                 yield self.decide(pending[i])
                 i += 1
+            while j < len(clocks) and clocks[j].position <= self.state.position:
+                self.reset_clock(clocks[j])
+                j += 1

@@ -1,19 +1,21 @@
 """The ledger's invariants (docs/accounting.md), checked from what is stored, exactly.
 
-The live accountant credits with integer remainders (`allocation.Allocator`); this module
-recomputes every entitlement with `fractions.Fraction` and compares, so a bug in the fast
-path cannot also hide in its check.
+Nothing here is shared with the live path: the weights in force are recomputed from the
+raw register rows by the contract's sentence (`weights_in_force`), each credit from exact
+`fractions.Fraction` entitlements, each register position from the rows' stored times
+(rewards/verify_rows.py), each push body from the ledger (rewards/verify_events.py). A
+bug in `register.Register` or `allocation.Allocator` therefore cannot hide in its check.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from math import floor
-
-from heliod.rewards.allocation import Allocator
-from heliod.rewards.register import Register
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,59 @@ class MintRecord:
     units: int
     register_pos: int
     undistributed_after: int
+    committed_us: int | None = None  # when its transaction began (None: not stored yet)
+
+
+class Row(Protocol):
+    """A stored register row (register.ShareRow fits)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def backer(self) -> str: ...
+    @property
+    def weight(self) -> Decimal: ...
+    @property
+    def valid_from_us(self) -> int: ...
+
+
+class WeightsInForce:
+    """docs/accounting.md, "Who gets the units", read literally.
+
+    "The weight of b at time T is b's latest row with valid_from ≤ T (latest by
+    valid_from; of two rows with the same valid_from, the one stored last)", among the
+    rows stored before the mint (id ≤ its register position); a weight of 0 means b left.
+    Each distinct answer is one literal scan of the rows; it is remembered under the
+    number of rows visible and the number of those in force, which determine it.
+    """
+
+    def __init__(self, rows: Sequence[Row]) -> None:
+        self._rows = sorted(rows, key=lambda r: r.id)
+        self._ids = [r.id for r in self._rows]
+        self._starts: dict[int, list[int]] = {}  # rows visible -> their valid_from, sorted
+        self._memo: dict[tuple[int, int], dict[str, Fraction]] = {}
+
+    def at(self, t_us: int, position: int) -> dict[str, Fraction]:
+        """Positive weights in force at `t_us` from rows with id ≤ `position`, exactly."""
+        visible = bisect_right(self._ids, position)
+        starts = self._starts.get(visible)
+        if starts is None:
+            starts = self._starts[visible] = sorted(r.valid_from_us for r in self._rows[:visible])
+        key = (visible, bisect_right(starts, t_us))
+        found = self._memo.get(key)
+        if found is None:
+            latest: dict[str, Row] = {}
+            for r in self._rows[:visible]:
+                if r.valid_from_us > t_us:
+                    continue
+                held = latest.get(r.backer)
+                if held is None or (r.valid_from_us, r.id) > (held.valid_from_us, held.id):
+                    latest[r.backer] = r
+            found = {b: Fraction(r.weight) for b, r in latest.items() if r.weight > 0}
+            if len(self._memo) >= 4:  # bounded: mints in order reuse the last few answers
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = found
+        return found
 
 
 def verify_plant(
@@ -34,7 +89,7 @@ def verify_plant(
     units_per_mwh: int,
     mints: Sequence[MintRecord],
     credits: Mapping[int, Mapping[str, int]],
-    register: Register,
+    rows: Sequence[Row],
     balances: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Every failed invariant for one plant, as readable lines (empty: all hold)."""
@@ -47,29 +102,30 @@ def verify_plant(
     if extra:
         problems.append(f"{plant}: credits for mints that do not exist: {extra[:10]}")
 
-    fast = Allocator(units_per_mwh)
-    exact: dict[str, Fraction] = {}
+    weights = WeightsInForce(rows)
+    exact: dict[str, Fraction] = {}  # A_b after the mints so far
     credited: dict[str, int] = {}
     minted = 0
     no_share_units = 0
     holders: set[str] = set()  # backers with a share in force at some mint
-    for n, m in enumerate(ordered):
+    for m in ordered:
         if m.units != units_per_mwh:
             problems.append(
                 f"{plant}: mint {m.mwh_index} has {m.units} units, expected {units_per_mwh}"
             )
         minted += m.units
-        key, weights = register.weights_at(m.completed_at_us, m.register_pos)
-        holders.update(weights)
-        total = sum((Fraction(w) for w in weights.values()), Fraction(0))
+        w = weights.at(m.completed_at_us, m.register_pos)
+        holders.update(w)
+        total = sum(w.values(), Fraction(0))
+        expected: dict[str, int] = {}
         if total == 0:
             no_share_units += m.units
-        else:
-            for backer, w in weights.items():
-                share = Fraction(w) / total
-                exact[backer] = exact.get(backer, Fraction(0)) + m.units * share
-        fast.use(key, weights)
-        expected = fast.mint()
+        for backer, weight in w.items():
+            before = exact.get(backer, Fraction(0))
+            after = before + m.units * weight / total
+            exact[backer] = after
+            if floor(after) > floor(before):
+                expected[backer] = floor(after) - floor(before)
         stored = dict(credits.get(m.mwh_index, {}))
         for backer, units in stored.items():
             if units <= 0:
@@ -79,22 +135,9 @@ def verify_plant(
             credited[backer] = credited.get(backer, 0) + units
         if stored != expected:
             problems.append(
-                f"{plant}: mint {m.mwh_index} credits differ from a replay: "
-                f"stored {_diff(stored, expected)}"
+                f"{plant}: mint {m.mwh_index} credits differ from the exact entitlements: "
+                f"stored vs entitled {_diff(stored, expected)}"
             )
-        next_key = (
-            register.key_at(ordered[n + 1].completed_at_us, ordered[n + 1].register_pos)
-            if n + 1 < len(ordered)
-            else None
-        )
-        if next_key != key:  # at each change of weights and at the end: exact floors
-            for backer, value in exact.items():
-                if credited.get(backer, 0) != floor(value):
-                    problems.append(
-                        f"{plant}: after mint {m.mwh_index}, {backer} is credited "
-                        f"{credited.get(backer, 0)} units, entitled to floor({value})"
-                    )
-                    break
         undistributed = minted - sum(credited.values())
         if m.undistributed_after != undistributed:
             problems.append(

@@ -14,7 +14,7 @@ STARTED=$SECONDS
 STRICT="${HELIOD_REQUIRE_SERVICES:-0}"
 
 # Debian packages the tests drive as real services or browsers.
-SYSTEM_PACKAGES=(socat mosquitto victoria-metrics chromium chromium-driver openssl systemd)
+SYSTEM_PACKAGES=(socat mosquitto victoria-metrics chromium chromium-driver openssl systemd faketime)
 
 system_packages() {
     local wanted=("${SYSTEM_PACKAGES[@]}")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,43 @@ def unavailable(message: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "4m") mounted at `folder` for the test, unmounted after.
+
+    Mounting needs root (CI and the test containers run as root): elsewhere the test is
+    skipped saying so, and fails under HELIOD_REQUIRE_SERVICES=1 like a missing service.
+    """
+    if os.geteuid() != 0:
+        unavailable("mounting a small tmpfs (a disk that fills up) needs root")
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        unavailable(f"cannot mount a tmpfs at {folder}: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=False)
+
+
+def fill(folder: Path, leave: int = 0) -> Path:
+    """Fill the file system of `folder` with one file until `leave` bytes are left free."""
+    filler = folder / "filler"
+    with filler.open("ab") as out:
+        while True:
+            free = shutil.disk_usage(folder).free
+            chunk = min(free - leave, 1 << 20)
+            if chunk <= 0:
+                return filler
+            try:
+                out.write(b"\0" * chunk)
+                out.flush()
+            except OSError:  # ENOSPC: full
+                return filler

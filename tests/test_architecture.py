@@ -167,6 +167,8 @@ def _empty_tree(dest: Path) -> None:
         ("rewards/bad.py", "from heliod.adapters import errors\n"),
         ("rewards/bad.py", "import heliod.daemon\n"),
         ("rewards/bad.py", "import sqlalchemy\n"),
+        ("rewards/verify.py", "from heliod.rewards.allocation import Allocator\n"),
+        ("rewards/verify_stored.py", "from heliod.rewards import register\n"),
         ("adapters/bad.py", "from heliod import daemon\n"),
         ("daemon/http/bad.py", "from heliod.daemon.cli import output\n"),
         ("daemon/jobs/bad.py", "from heliod.daemon.read import plants\n"),

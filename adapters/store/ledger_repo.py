@@ -230,6 +230,20 @@ def share_rows(conn: Connection, plant: str, after_id: int = 0) -> list[ShareRow
     return [ShareRow(row[0], row[1], Decimal(row[2]), row[3]) for row in conn.execute(stmt)]
 
 
+def share_times(conn: Connection, plant: str) -> list[tuple[int, int]]:
+    """(row id, stored µs) of every register row of a plant, in store order."""
+    s = t.shares.c
+    stmt = select(s.id, s.stored_us).where(s.plant == plant).order_by(s.id)
+    return [(int(i), int(at)) for i, at in conn.execute(stmt)]
+
+
+def mint_events(conn: Connection, plant: str) -> dict[int, str]:
+    """The push body stored with each mint of a plant, by MWh number."""
+    m = t.mints.c
+    stmt = select(m.mwh_index, m.event).where(m.plant == plant)
+    return {int(k): str(event) for k, event in conn.execute(stmt)}
+
+
 def last_share_id(conn: Connection) -> int:
     """Id of the newest register row of any plant (0: none)."""
     return int(conn.execute(select(func.max(t.shares.c.id))).scalar() or 0)
@@ -240,12 +254,32 @@ def mint_records(conn: Connection, plant: str) -> list[MintRecord]:
     m = t.mints.c
     stmt = (
         select(
-            m.plant, m.mwh_index, m.completed_at_us, m.units, m.register_pos, m.undistributed_after
+            m.plant,
+            m.mwh_index,
+            m.completed_at_us,
+            m.units,
+            m.register_pos,
+            m.undistributed_after,
+            m.committed_us,
         )
         .where(m.plant == plant)
         .order_by(m.mwh_index)
     )
     return [MintRecord(*row) for row in conn.execute(stmt)]
+
+
+def last_mint_record(conn: Connection, plant: str) -> MintRecord | None:
+    """The plant's newest stored mint (None before the first)."""
+    m = t.mints.c
+    row = conn.execute(
+        select(
+            m.plant, m.mwh_index, m.completed_at_us, m.units, m.register_pos, m.undistributed_after
+        )
+        .where(m.plant == plant)
+        .order_by(m.mwh_index.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else MintRecord(*row)
 
 
 def credits_by_mint(conn: Connection, plant: str) -> dict[int, dict[str, int]]:

@@ -135,6 +135,19 @@ decisions = Table(
     Column("position", BigInteger, nullable=False),  # last reading id committed before it
 )
 
+# Clock reset decisions (docs/accounting.md, "Clocks"): replayed at `position` like the
+# decisions on anomalies; `seen_*` is the device's newest rejected reading when decided.
+clock_resets = Table(
+    "clock_resets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("device", String(64), nullable=False),
+    Column("position", BigInteger, nullable=False),  # the device's last stored reading id
+    Column("decided_us", BigInteger, nullable=False),
+    Column("seen_mwh", BigInteger),
+    Column("seen_at_us", BigInteger),
+)
+
 shares = Table(
     "shares",
     metadata,

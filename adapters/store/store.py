@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
 from heliod.adapters.store import schema as t
@@ -20,10 +21,12 @@ from heliod.adapters.store.engine import (
     check_integrity,
     make_engine,
     read_tx,
+    sqlite_path,
     write_tx,
 )
 from heliod.adapters.store.migrate import upgrade
 from heliod.adapters.store.rollups import add_power
+from heliod.adapters.store.status import Space, WriteHealth, space_of
 from heliod.rewards.ingest import check
 from heliod.rewards.readings import ENERGY, POWER, Reading
 from heliod.rewards.times import to_us
@@ -50,12 +53,21 @@ class ExportLines:
     max_points: int
 
 
+class Rejected(NamedTuple):
+    """A reading the gate refused (docs/accounting.md, "Rejected readings")."""
+
+    device: str
+    reason: str
+    ts_us: int  # the reading's timestamp
+    last_ts_us: int | None  # the device's last kept energy timestamp it was compared with
+
+
 @dataclass(slots=True)
 class IngestResult:
     """What one `Store.ingest` committed."""
 
     stored: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (device, reason)
+    rejected: list[Rejected] = field(default_factory=list)
     last_id: int = 0
 
 
@@ -66,6 +78,7 @@ class Store:
         self.engine = engine
         self.url = url
         self.export_lines: ExportLines | None = None  # set when readings are exported
+        self.writes = WriteHealth()  # a failed write until the next good commit (/healthz)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -94,9 +107,18 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A serialized writer transaction."""
-        with write_tx(self.engine) as conn:
-            yield conn
+        """A serialized writer transaction; its outcome is told to `writes`."""
+        try:
+            with write_tx(self.engine) as conn:
+                yield conn
+        except DBAPIError as exc:  # the database refused (disk full, locked, gone)
+            self.writes.failed(exc)
+            raise
+        self.writes.committed()
+
+    def space(self) -> Space | None:
+        """Free and total bytes where an embedded store lives (None: a server database)."""
+        return space_of(sqlite_path(self.url))
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -159,7 +181,9 @@ def ingest_in(
                 }
             )
             counts[r.device][1] += 1
-            result.rejected.append((r.device, str(verdict.rejection)))
+            result.rejected.append(
+                Rejected(r.device, str(verdict.rejection), ts_us, last_energy[r.device])
+            )
             continue
         energy = fields.pop(ENERGY, None)
         power = fields.pop(POWER, None)

@@ -17,11 +17,12 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from heliod.adapters.clock import SYSTEM_CLOCK, Clock
 from heliod.adapters.modbus.poller import Poller, PollerCounters
 from heliod.adapters.store import Store, StoreError
+from heliod.daemon.boot.health import IngestMetrics, JobView, build_health
 from heliod.daemon.boot.httpserver import HttpServer
 from heliod.daemon.boot.logs import setup_logging
 from heliod.daemon.boot.metrics import IntakeCounts, Metrics
@@ -35,7 +36,7 @@ from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.intake import Ingest
 from heliod.daemon.jobs.mqtt_state import StatePublisher
 from heliod.daemon.jobs.retention import Retention
-from heliod.daemon.read.health import DeviceSource, Health
+from heliod.daemon.read.health import DeviceSource
 from heliod.daemon.read.metrics import Backlogs
 from heliod.rewards.readings import Reading
 
@@ -176,9 +177,10 @@ class Outputs:
     export_backlog: dict[str, Callable[[], int]] = field(default_factory=dict)
     export_facts: Callable[[], Mapping[str, object]] | None = None
     sync_counts: Counts | None = None
-    register_status: Callable[[], Mapping[str, object]] | None = None
+    register_status: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
     on_mints: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # first thing on SIGTERM
+    job_health: dict[str, JobView] = field(default_factory=dict)  # failures in a row
 
 
 def build_outputs(
@@ -231,6 +233,10 @@ def _add_export(
 
     out.export_backlog = {"reading": lambda: pending()[0], "mint": lambda: pending()[1]}
     out.export_facts = lambda: export_health(store, exporter.state)
+    out.job_health["export"] = lambda: {
+        "failures": exporter.state.in_row,
+        "last_error": exporter.state.last_error,
+    }
     metrics.registry.register(ExportCollector(store, exporter.state))
 
 
@@ -239,10 +245,13 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
     from heliod.adapters.platform import PlatformClient  # noqa: PLC0415 - optional part
     from heliod.daemon.jobs.push import Pusher, PushWorkers  # noqa: PLC0415
     from heliod.daemon.jobs.register_pull import RegisterSync  # noqa: PLC0415
+    from heliod.daemon.jobs.streak import Streak  # noqa: PLC0415
     from heliod.daemon.read.deliveries import sync_counts  # noqa: PLC0415
 
     platform = settings.platform
     assert platform is not None
+    streak = Streak()  # one for every push worker: it survives restarts
+    out.job_health["push"] = streak.view
 
     def pusher(wants: Callable[[str], bool]) -> Pusher:
         return Pusher(
@@ -251,6 +260,7 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
             max_interval_s=platform.retry_max_interval_s,
             clock_us=clock.now_us,
             wants=wants,
+            streak=streak,
         )
 
     plants = [book.rules.id for book in settings.books]
@@ -265,23 +275,7 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
         out.register_status = register.status
         # A pull in flight at SIGTERM is abandoned at once, not waited for.
         out.on_stop.append(link.close)
-
-
-class _IngestMetrics:
-    """The intake's report: metrics, and the watchdog's proof that the store commits."""
-
-    def __init__(self, metrics: Metrics, watchdog: Watchdog) -> None:
-        self._metrics = metrics
-        self._watchdog = watchdog
-
-    def committed(self) -> None:
-        self._watchdog.mark("commit")
-
-    def stored(self, device: str, count: int) -> None:
-        self._metrics.readings.labels(device).inc(count)
-
-    def rejected(self, device: str, reason: str) -> None:
-        self._metrics.rejected.labels(device, reason).inc()
+        out.job_health["register-pull"] = register.streak
 
 
 def compose(settings: Settings, store: Store, clock: Clock, options: Options) -> Parts:
@@ -292,18 +286,24 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
     watchdog = Watchdog(window)
     # At least four heartbeats per window, so one late run never withholds a ping.
     heartbeat_s = min(options.heartbeat_interval_s, window / 4)
-    ingest = Ingest(store, clock.now_us, _IngestMetrics(metrics, watchdog))
+    ingest = Ingest(store, clock.now_us, IngestMetrics(metrics, watchdog))
     intake = build_intake(settings, ingest.ingest, clock, metrics, options)
     outputs = build_outputs(settings, store, clock, metrics, options)
     accountant = Accountant(store, settings.books, clock.now_us)
-    health = Health(
+    supervisor = Supervisor(metrics)
+    health = build_health(
         store,
         settings.watched,
-        clock.now_us,
+        clock,
         sources=intake.device_sources,
         sync=outputs.sync_counts,
         export=outputs.export_facts,
         register=outputs.register_status,
+        rejections=ingest.rejections,
+        supervisor=supervisor,
+        accountant=accountant,
+        jobs=outputs.job_health,
+        metrics=metrics,
     )
     metrics.add_store(
         store,
@@ -339,7 +339,6 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
             watchdog.mark("commit")
 
     retention = Retention(store, clock.now_us, settings.retention_us, exporting=outputs.exporting)
-    supervisor = Supervisor(metrics)
     supervisor.add_service(Service("http", http.start, http.stop, http.alive))
     for service in intake.services + outputs.services:
         supervisor.add_service(service)

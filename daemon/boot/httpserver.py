@@ -164,10 +164,20 @@ class HttpServer:
         self._thread = threading.Thread(target=serve, name="heliod-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
-        while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not server.started:
-            raise RuntimeError(f"HTTP server did not start on {self.host}:{self.port}")
+        # A pause on an Event rather than time.sleep, whose absolute deadline libfaketime
+        # (tests/e2e/test_clock_jump.py runs heliod under it) turns into EINVAL.
+        pause = threading.Event()
+        try:
+            while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
+                pause.wait(0.01)
+            if not server.started:
+                raise RuntimeError(f"HTTP server did not start on {self.host}:{self.port}")
+        except BaseException:
+            # The supervisor starts a fresh one later: this one must not keep the port,
+            # even if its thread is slow to end.
+            self.stop(1.0)
+            sock.close()
+            raise
 
     def alive(self) -> bool:
         """True while the server thread serves."""

@@ -179,11 +179,12 @@ class Supervisor:
         return self._run_job(job, force=True)
 
     def status(self) -> dict[str, dict[str, object]]:
-        """Per job and service: failures in a row, total, last error."""
+        """Per job and service: failing now, failures in a row and in total, last error."""
         with self._lock:
             return {
                 name: {
                     "failing": s.failures > 0,
+                    "in_row": s.failures,
                     "failures": s.total_failures,
                     "last_error": s.last_error,
                 }

@@ -120,6 +120,12 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "readings reset-clock",
+        "record a clock reset decision for a device whose readings are ahead of the clock",
+        "clocks:reset_clock",
+        (arg("--device", required=True), YES),
+    ),
+    Command(
         "account",
         "account stored readings, mint and credit, then exit",
         "ledger:account",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, TextIO
 
+from heliod.daemon.cli.commands.context import UsageError
 from heliod.rewards.exact_json import dumps
 
 
@@ -33,6 +34,20 @@ def print_table(
             numeric = isinstance(value, int | Decimal) and not isinstance(value, bool)
             cells.append(cell.rjust(w) if numeric else cell.ljust(w))
         stream.write("  ".join(cells).rstrip() + "\n")
+
+
+def confirm(question: str, yes: bool, verb: str) -> bool:
+    """True when `--yes` was given or the operator answers yes on the terminal.
+
+    Without a terminal and without `--yes` nothing can be confirmed: a usage error
+    (exit 2) saying to pass `--yes`.
+    """
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"no terminal to confirm on: pass --yes to {verb}")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in {"y", "yes", "o", "oui"}
 
 
 def _cell(value: Any) -> str:

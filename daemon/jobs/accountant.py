@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from heliod.adapters.store import Connection, Store
 from heliod.adapters.store import ledger_repo as repo
+from heliod.adapters.store.clocks import clock_resets_after
 from heliod.rewards.allocation import Allocator
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.events import mint_body
@@ -30,6 +31,27 @@ class LedgerMismatch(Exception):
     """The stored credits are not what the stored mints and register explain."""
 
 
+@dataclass(frozen=True, slots=True)
+class Minted:
+    """One mint of a batch, as the log tells it once the batch is committed."""
+
+    plant: str
+    mwh_index: int
+    completed_at_us: int
+    units: int
+    backers: int  # backers credited by this mint
+    undistributed: int  # the plant's undistributed balance after it
+    backed: bool  # a positive weight was in force at its completion time
+
+
+@dataclass(frozen=True, slots=True)
+class Unbacked:
+    """A plant whose latest mint found no positive weight in force (docs/operations.md)."""
+
+    mwh_index: int
+    completed_at_us: int
+
+
 @dataclass(slots=True)
 class BatchResult:
     """What one batch committed."""
@@ -39,6 +61,7 @@ class BatchResult:
     mints: list[tuple[str, int]] = field(default_factory=list)
     caught_up: bool = True
     position: int = 0
+    minted: list[Minted] = field(default_factory=list)
 
 
 class Accountant:
@@ -61,6 +84,7 @@ class Accountant:
         # Per plant, the backers with a committed balances row: a mint writes the rows of
         # the backers it credited and of those in force for the first time, not of all.
         self._holders: dict[str, set[str]] = {}
+        self._unbacked: dict[str, Unbacked] = {}  # as committed
 
     def run(self, max_batches: int | None = None) -> BatchResult:
         """Account every reading the ledger allows now; returns the totals."""
@@ -81,13 +105,48 @@ class Accountant:
         """One transaction: the next readings through the ledger, committed with what they made."""
         try:
             with self.store.write() as conn:
-                return self._batch(conn)
+                result = self._batch(conn)
         except BaseException:
             # What the failed batch did to the in-memory allocators was rolled back in
             # the store: rebuild them from what is committed.
             self._allocators.clear()
             self._holders.clear()
             raise
+        # Only now is anything minted: a batch rolled back and retried never logs twice.
+        self._committed(result.minted)
+        return result
+
+    def unbacked(self) -> dict[str, Unbacked]:
+        """Plants whose latest committed mint found no backer in force (for /healthz)."""
+        return dict(self._unbacked)
+
+    def _committed(self, minted: list[Minted]) -> None:
+        for m in minted:
+            log.info(
+                "minted MWh %d of %s: %d units to %d backers, %d undistributed",
+                m.mwh_index,
+                m.plant,
+                m.units,
+                m.backers,
+                m.undistributed,
+            )
+        unbacked: dict[str, list[Minted]] = {}
+        for m in minted:
+            if m.backed:
+                self._unbacked.pop(m.plant, None)
+                unbacked.pop(m.plant, None)
+            else:
+                self._unbacked[m.plant] = Unbacked(m.mwh_index, m.completed_at_us)
+                unbacked.setdefault(m.plant, []).append(m)
+        for plant, items in unbacked.items():
+            first, last = items[0].mwh_index, items[-1].mwh_index
+            log.warning(
+                "%s minted MWh %s with no backer in force: all their units stay undistributed "
+                "for good. Import the share register (heliod backers import) before "
+                "accounting; later mints use it",
+                plant,
+                f"{first}..{last}" if last != first else first,
+            )
 
     def _batch(self, conn: Connection) -> BatchResult:
         now_us = self.clock_us()
@@ -98,6 +157,7 @@ class Accountant:
             conn, state.position, self.devices, self.batch_size
         )
         decisions = repo.decisions_after(conn, state.last_decision_id)
+        resets = clock_resets_after(conn, state.last_reset_id)
         for plant in self.books:
             self._sync_plant(conn, plant, state)
         result = BatchResult(readings=len(rows), caught_up=caught_up)
@@ -108,7 +168,7 @@ class Accountant:
         # those in force at a mint for the first time, with 0 when the mint credited them
         # nothing (docs/accounting.md, "Balances").
         changed: dict[str, set[str]] = {}
-        for outcome in ledger.run(rows, decisions, caught_up, scanned):
+        for outcome in ledger.run(rows, decisions, caught_up, scanned, resets):
             if outcome.plant is None:
                 continue
             if outcome.anomaly is not None:
@@ -120,7 +180,7 @@ class Accountant:
                 hour = (outcome.plant, step.ts_us - step.ts_us % repo.HOUR_US)
                 hours[hour] = hours.get(hour, 0) + step.delta_mwh
             for due in outcome.mints:
-                in_force, credited = self._mint(
+                minted, in_force, credited = self._mint(
                     conn,
                     due.plant,
                     due.mwh_index,
@@ -132,6 +192,7 @@ class Accountant:
                 changed.setdefault(due.plant, set()).update(credited, in_force - known)
                 known.update(in_force)
                 result.mints.append((due.plant, due.mwh_index))
+                result.minted.append(minted)
         state.position = max(state.position, scanned)
         for plant, backers in changed.items():
             alloc = self._allocators[plant]
@@ -158,10 +219,22 @@ class Accountant:
             self._allocators[plant], self._holders[plant] = rebuild_allocator(
                 conn, plant, units, register
             )
+            if alloc is None:  # the first batch since start: what the last mint found
+                self._remember_backing(conn, plant, register)
+
+    def _remember_backing(self, conn: Connection, plant: str, register: Register) -> None:
+        last = repo.last_mint_record(conn, plant)
+        if last is None:
+            return
+        _key, weights = register.weights_at(last.completed_at_us, last.register_pos)
+        if weights:
+            self._unbacked.pop(plant, None)
+        else:
+            self._unbacked[plant] = Unbacked(last.mwh_index, last.completed_at_us)
 
     def _mint(
         self, conn: Connection, plant: str, k: int, t_us: int, *, state_before: str, now_us: int
-    ) -> tuple[set[str], set[str]]:
+    ) -> tuple[Minted, set[str], set[str]]:
         book = self.books[plant]
         register = self._registers[plant]
         alloc = self._allocators[plant]
@@ -184,15 +257,10 @@ class Accountant:
         repo.insert_mint(
             conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
         )
-        log.info(
-            "minted MWh %d of %s: %d units to %d backers, %d undistributed",
-            k,
-            plant,
-            book.units_per_mwh,
-            len(credits),
-            alloc.undistributed,
+        minted = Minted(
+            plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(weights)
         )
-        return set(weights), set(credits)  # in force (credited or not); credited
+        return minted, set(weights), set(credits)  # the mint; in force; credited
 
 
 def rebuild_allocator(

@@ -38,6 +38,7 @@ from heliod.adapters.store.deliveries import (
     record,
     requeue,
 )
+from heliod.daemon.jobs.streak import Streak
 
 log = logging.getLogger("heliod.push")
 
@@ -85,9 +86,11 @@ class Pusher:
         rng: random.Random | None = None,
         first_delay_s: float = FIRST_DELAY_S,
         wants: Callable[[str], bool] | None = None,
+        streak: Streak | None = None,
     ) -> None:
         self.store = store
         self.wants = wants  # None: every plant
+        self.streak = streak or Streak()  # failed attempts in a row, for /healthz
         self.sender = sender
         self.max_interval_s = max_interval_s
         self.first_delay_s = first_delay_s
@@ -132,6 +135,7 @@ class Pusher:
             return 0
         except Unavailable as exc:
             self.failures += 1
+            self.streak.failed(f"push {head.id}: {exc}")
             now = self.clock_us()
             wait = backoff_s(head.attempts + 1, self.max_interval_s, self.rng, self.first_delay_s)
             if exc.retry_after_s is not None:
@@ -190,6 +194,7 @@ class Pusher:
                 now_us=now,
             )
         self.delivered += 1
+        self.streak.succeeded()
         if head.attempts:
             log.info("push %s delivered after %d attempts", head.id, head.attempts + 1)
         else:
@@ -202,7 +207,8 @@ class Pusher:
             try:
                 self.deliver_due(stop.is_set)
                 due = self.next_due_us()
-            except Exception:
+            except Exception as exc:
+                self.streak.failed(exc)
                 log.exception("push pass failed")
                 due = None
             wait = poll_s

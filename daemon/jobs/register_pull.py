@@ -120,6 +120,7 @@ class PlantSync:
     added: int = 0
     refused: int = 0  # answers refused since start
     refusal: str | None = None  # why the last answer was refused, until one is applied
+    in_row: int = 0  # failed pulls since the last good one (/healthz `jobs`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,7 @@ class RegisterSync:
         now = self.clock_us()
         state.last_attempt_us = now
         state.next_us = now + int(self.interval_s * 1e6)
+        state.in_row += 1  # until it succeeds
         try:
             body = self.fetcher.fetch_backers(plant.id)
             rows = parse_answer(body, plant.tz, where=f"{plant.id}: backers")
@@ -182,6 +184,7 @@ class RegisterSync:
             log.error("register of %s not fetched: %s", plant.id, state.last_error)
             return False
         state.last_success_us, state.last_error, state.refusal = now, None, None
+        state.in_row = 0
         state.rows, state.added = len(rows), result.added
         if result.added:
             log.info(
@@ -191,6 +194,13 @@ class RegisterSync:
                 result.added,
             )
         return True
+
+    def streak(self) -> dict[str, Any]:
+        """The job's failures in a row: the worst plant's, with its last error (/healthz)."""
+        worst = max(self.state.values(), key=lambda s: s.in_row, default=None)
+        if worst is None:
+            return {"failures": 0, "last_error": None}
+        return {"failures": worst.in_row, "last_error": worst.last_error}
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Per plant: last attempt, last success, last error, rows seen and added, refusals."""

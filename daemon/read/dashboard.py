@@ -29,6 +29,7 @@ from heliod.daemon.read.plants import (
     next_mwh_progress,
 )
 from heliod.daemon.read.production import production
+from heliod.rewards.clocks import is_ahead
 from heliod.rewards.freshness import is_stale
 from heliod.rewards.times import from_us, rfc3339, to_us
 from heliod.rewards.units import mwh_to_wh
@@ -94,10 +95,13 @@ def device_health(
     out: dict[str, dict[str, Any]] = {}
     for device, interval_us in plant.devices.items():
         if device in known:
-            out[device] = dict(known[device])
+            seen = known[device]
+            out[device] = {"state": seen["state"], "last_reading_at": seen["last_reading_at"]}
             continue
         ts = last.get(device)
         state = "ok" if ts is not None and not is_stale(ts, now_us, interval_us) else "stale"
+        if is_ahead(ts, now_us):
+            state = "clock"
         out[device] = {
             "state": state,
             "last_reading_at": None if ts is None else rfc3339(ts),

@@ -1,9 +1,12 @@
 """`heliod ledger verify`: every invariant of the ledger checked from what is stored.
 
 The checks (docs/accounting.md, "Invariants"): conservation, the undistributed bound,
-fairness, no negative credit and no MWh minted twice (rewards/verify.py), and a replay of
-the stored readings, register and decisions that must give the same mints, anomalies and
-accountant state (determinism). Nothing here writes.
+fairness, no negative credit and no MWh minted twice, each credit against exact
+entitlements from the raw register rows (rewards/verify.py), each mint's register
+position against the rows' stored times and each stored push body against the ledger
+(rewards/verify_stored.py), and a replay of the stored readings, register and decisions
+that must give the same mints, anomalies and accountant state (determinism). Nothing
+here writes.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from sqlalchemy import Connection, select
 
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.clocks import clock_resets_after
 from heliod.adapters.store.retention import RETENTION
 from heliod.adapters.store.store import get_position
 from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
-from heliod.rewards.register import Register
 from heliod.rewards.units import mwh_to_wh
 from heliod.rewards.verify import verify_plant
+from heliod.rewards.verify_stored import StoredRow, check_events, check_positions
 
 
 def verify_ledger(conn: Connection, books: Sequence[PlantBook]) -> tuple[list[str], dict[str, Any]]:
@@ -31,7 +35,6 @@ def verify_ledger(conn: Connection, books: Sequence[PlantBook]) -> tuple[list[st
     problems += _replay(conn, books, stored)
     for book in books:
         plant = book.rules.id
-        register = Register(repo.share_rows(conn, plant))
         mints = repo.mint_records(conn, plant)
         credits = repo.credits_by_mint(conn, plant)
         problems += verify_plant(
@@ -39,8 +42,18 @@ def verify_ledger(conn: Connection, books: Sequence[PlantBook]) -> tuple[list[st
             units_per_mwh=book.units_per_mwh,
             mints=mints,
             credits=credits,
-            register=register,
+            rows=repo.share_rows(conn, plant),
             balances=repo.balances_of(conn, plant),
+        )
+        times = [StoredRow(i, at) for i, at in repo.share_times(conn, plant)]
+        problems += check_positions(plant, mints, times)
+        problems += check_events(
+            plant,
+            symbol=book.symbol,
+            decimals=book.decimals,
+            mints=mints,
+            credits=credits,
+            events=repo.mint_events(conn, plant),
         )
         summary[plant] = {
             "mints": len(mints),
@@ -88,10 +101,13 @@ def _replay(conn: Connection, books: Sequence[PlantBook], stored: LedgerState) -
         for d in repo.decisions_after(conn, start.last_decision_id)
         if d.id <= stored.last_decision_id
     ]
+    resets = [
+        r for r in clock_resets_after(conn, start.last_reset_id) if r.id <= stored.last_reset_id
+    ]
     mints: list[tuple[str, int, int]] = []
     anomalies: set[tuple[str, str, int]] = set()
     readings = repo.stream_energy_readings(conn, devices, stored.position, after=start.position)
-    for out in ledger.run(readings, decisions, caught_up=True, scanned=stored.position):
+    for out in ledger.run(readings, decisions, True, stored.position, resets):
         mints.extend((m.plant, m.mwh_index, m.completed_at_us) for m in out.mints)
         if out.anomaly is not None:
             anomalies.add((str(out.anomaly.kind), out.anomaly.device, out.anomaly.reading_id))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from heliod.rewards.allocation import Allocator
+from heliod.rewards.clocks import ClockReset
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.ledger import Decision, Ledger, LedgerState, MintDue, Outcome, PlantRules
 from heliod.rewards.register import Register, ShareRow
@@ -24,6 +25,7 @@ class Books:
 
     units_per_mwh: int
     register: Register = field(default_factory=Register)
+    rows: list[ShareRow] = field(default_factory=list)  # as stored, for verify_plant
     mints: list[MintRecord] = field(default_factory=list)
     credits: dict[int, dict[str, int]] = field(default_factory=dict)
     allocator: Allocator = field(init=False)
@@ -57,6 +59,7 @@ class Accountant:
         self._row_id += 1
         row = ShareRow(self._row_id, backer, Decimal(weight), valid_from_us)
         self.books[plant].register.add(row)
+        self.books[plant].rows.append(row)
         return self._row_id
 
     def feed(
@@ -73,6 +76,10 @@ class Accountant:
     def decide(self, decision: Decision) -> Outcome:
         """Apply one anomaly decision and commit whatever it minted."""
         return self.commit(self.ledger.decide(decision))
+
+    def reset_clock(self, reset: ClockReset) -> None:
+        """Apply one clock reset decision (it never mints by itself)."""
+        self.ledger.reset_clock(reset)
 
     def commit(self, outcome: Outcome) -> Outcome:
         """Credit every due MWh of an outcome with the register as stored right now."""
@@ -114,7 +121,7 @@ class Accountant:
             units_per_mwh=books.units_per_mwh,
             mints=books.mints,
             credits=books.credits,
-            register=books.register,
+            rows=books.rows,
             balances=books.balances(),
         )
         return problems

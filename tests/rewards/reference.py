@@ -13,7 +13,7 @@ from decimal import Decimal
 from fractions import Fraction
 from math import floor
 
-from .scenario import Arrival, DecisionEvent, RowEvent, Scenario
+from .scenario import Arrival, DecisionEvent, ResetEvent, RowEvent, Scenario
 
 ONE_MWH_WH = Decimal(1_000_000)
 MAX_WH = Decimal(10) ** 15
@@ -32,6 +32,15 @@ class Seen:
     wh: Decimal
 
 
+@dataclass(frozen=True)
+class Reset:
+    """A clock reset the device has not stepped across yet: its position, what it saw."""
+
+    position: int  # the device's last stored reading when it was decided
+    seen: tuple[Decimal, int] | None  # its newest rejected reading (Wh, time), if any
+    decided_at_us: int
+
+
 @dataclass
 class RefResult:
     """What the contract says should come out of a scenario."""
@@ -45,7 +54,9 @@ class RefResult:
     undistributed: dict[str, list[int]] = field(default_factory=dict)
 
 
-def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]) -> RefResult:
+def reference(
+    sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent | ResetEvent]
+) -> RefResult:
     """Run the contract by hand over the stored events (decisions made concrete)."""
     plants = {p.id: p for p in sc.plants}
     device_plant = {d.id: d.plant for d in sc.devices}
@@ -56,6 +67,8 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
     final: dict[str, Seen] = {}
     pending: dict[str, Seen] = {}
     quarantined: dict[int, tuple[str, Decimal]] = {}  # reading id → (plant, P − F)
+    last_stored: dict[str, int] = {}  # device → id of its last stored reading
+    resets: dict[str, Reset] = {}
 
     def accept(plant: str, delta: Decimal, at_us: int) -> None:
         # "MWh number k completes when E first reaches k × 1,000,000 Wh", at `at_us`.
@@ -78,6 +91,12 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
             if ev.accept:
                 accept(plant, delta, ev.decided_at_us)
             continue
+        if isinstance(ev, ResetEvent):
+            # "Clocks": the gate compares only with readings stored after the decision.
+            last_kept_ts.pop(ev.device, None)
+            position = last_stored.get(ev.device, 0)
+            resets[ev.device] = Reset(position, ev.seen, ev.decided_at_us)
+            continue
         assert isinstance(ev, Arrival)
         if not _passes_gate(ev, last_kept_ts):
             continue
@@ -85,6 +104,7 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
             last_kept_ts[ev.device] = ev.ts_us
         reading_id = len(res.stored) + 1
         res.stored.append((reading_id, ev.device))
+        last_stored[ev.device] = reading_id
         plant_id = device_plant.get(ev.device)
         if plant_id is None or ev.energy_wh is None:
             continue
@@ -97,9 +117,16 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
         pending[ev.device] = n  # in every case below, "N becomes P"
         if p is None:
             continue
+        # "Clocks": the first step confirmed after a reset, from F stored before it to P
+        # stored after it, is judged from the newest rejected reading (V at T) the
+        # decision recorded, or from F's value at the decision's time.
+        reset = resets.get(ev.device)
+        across = reset is not None and p.id > reset.position
         if f is None:
             if n.wh >= p.wh:
                 final[ev.device] = p  # the baseline, credits nothing
+                if across:
+                    del resets[ev.device]
             else:
                 res.anomalies.append(("outlier", ev.device, p.id, p.wh, None, None, Decimal(0)))
             continue
@@ -108,9 +135,15 @@ def reference(sc: Scenario, events: Sequence[Arrival | RowEvent | DecisionEvent]
             continue
         final[ev.device] = p
         limit = _bound_wh(spec.capacity_kw, spec.max_overload, p.ts_us - f.ts_us)
+        plausible = p.wh - f.wh <= limit
+        if across:
+            assert reset is not None
+            v, t = reset.seen or (f.wh, reset.decided_at_us)
+            plausible = p.wh - v <= _bound_wh(spec.capacity_kw, spec.max_overload, p.ts_us - t)
+            del resets[ev.device]
         rng = ev.range_wh
         if p.wh >= f.wh:
-            if p.wh - f.wh <= limit:
+            if plausible:
                 accept(plant_id, p.wh - f.wh, p.ts_us)
             else:
                 jump = ("implausible_jump", ev.device, p.id, p.wh, f.wh, p.wh - f.wh, Decimal(0))

@@ -14,8 +14,9 @@ from decimal import Decimal
 from fractions import Fraction
 from math import floor
 
+from heliod.rewards.clocks import ClockReset, Seen
 from heliod.rewards.energy import Anomaly, AnomalyKind, Bound
-from heliod.rewards.ingest import check
+from heliod.rewards.ingest import Rejection, check
 from heliod.rewards.ledger import Decision, PlantRules
 from heliod.rewards.register import BEGINNING_US
 from heliod.rewards.units import wh_to_mwh
@@ -26,6 +27,7 @@ S = 1_000_000
 H = 3600 * S
 BASE_US = 1_704_067_200 * S  # 2024-01-01T00:00:00Z
 FIVE_MIN = 300 * S
+TEN_YEARS = 3650 * 24 * 3600 * S  # a gateway clock that jumped ahead (docs/accounting.md, "Clocks")
 BACKERS = ("ann", "bob", "cy", "dan")
 WEIGHTS = tuple(Decimal(w) for w in ("0", "1", "2", "3", "0.5", "1000.25", "1E+3", "7"))
 STEPS_US = (S, 10 * S, 60 * S - 1, 60 * S, 60 * S + 1, 600 * S, 3 * H)
@@ -43,6 +45,7 @@ KINDS = (
     "bad",
     "noenergy",
     "near_top",
+    "clock_ahead",
 )
 BAD = (Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("-1.000"))
 
@@ -116,6 +119,23 @@ class DecideIntent:
 
 
 @dataclass(frozen=True)
+class ResetIntent:
+    """An operator resetting one device's clock (chosen by `pick`)."""
+
+    pick: int
+    at_us: int
+
+
+@dataclass(frozen=True)
+class ResetEvent:
+    """A concrete clock reset, as stored: the device's newest rejected reading, if any."""
+
+    device: str
+    seen: tuple[Decimal, int] | None  # (Wh, timestamp)
+    decided_at_us: int
+
+
+@dataclass(frozen=True)
 class DecisionEvent:
     """A concrete decision, as stored."""
 
@@ -126,7 +146,7 @@ class DecisionEvent:
     decided_at_us: int
 
 
-Event = Arrival | RowEvent | DecideIntent
+Event = Arrival | RowEvent | DecideIntent | ResetIntent
 
 
 @dataclass(frozen=True)
@@ -174,6 +194,11 @@ def materialize(
             assert isinstance(accept, bool)
             events.append(DecideIntent(pick, accept, clock + S))
             continue
+        if draw[0] == "clock":
+            _, pick = draw
+            assert isinstance(pick, int)
+            events.append(ResetIntent(pick, clock + S))
+            continue
         _, di, kind, si, frac = draw
         assert isinstance(di, int)
         assert isinstance(si, int)
@@ -188,7 +213,7 @@ def materialize(
         emit: Decimal | None = v
         if kind == "near_top" and dev.range_wh is not None:  # the next steps roll over
             v = emit = dev.range_wh - floor3(bound * frac / 1000) - Decimal("0.001")
-        elif kind in ("normal", "ahead", "near_top"):
+        elif kind in ("normal", "ahead", "near_top", "clock_ahead"):
             v = emit = wrap(v + floor3(bound * frac / 1000), dev)
             if kind == "ahead":  # device clock exactly 5 min ahead (kept) or 1 µs more
                 received = ts[dev.id] - FIVE_MIN - frac % 2
@@ -209,7 +234,10 @@ def materialize(
         # the store only ever sees values already rounded to 0.001 Wh (docs/accounting.md)
         assert emit is None or not emit.is_finite() or emit == emit.quantize(Decimal("0.001"))
         fields = (("power_w", Decimal(frac)),) if emit is None else (("energy_wh", emit),)
-        events.append(Arrival(dev.id, ts[dev.id], received, fields, dev.range_wh))
+        stamped = ts[dev.id]
+        if kind == "clock_ahead":  # the gateway's clock, which stamps and receives, jumped
+            stamped = received = ts[dev.id] + TEN_YEARS
+        events.append(Arrival(dev.id, stamped, received, fields, dev.range_wh))
     return Scenario(plants, devices, tuple(events))
 
 
@@ -227,9 +255,10 @@ class Played:
 
     acc: Accountant
     stored: list[LedgerRow] = field(default_factory=list)
-    concrete: list[Arrival | RowEvent | DecisionEvent] = field(default_factory=list)
-    timeline: list[LedgerRow | RowEvent | Decision] = field(default_factory=list)
+    concrete: list[Arrival | RowEvent | DecisionEvent | ResetEvent] = field(default_factory=list)
+    timeline: list[LedgerRow | RowEvent | Decision | ClockReset] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    resets: list[ClockReset] = field(default_factory=list)
     rejected: int = 0
 
 
@@ -237,6 +266,8 @@ def play(sc: Scenario) -> Played:
     """Gate, store ids, ledger, register and allocator in store order, as the daemon does."""
     out = Played(Accountant(sc.rules()))
     last_ts: dict[str, int] = {}
+    last_id: dict[str, int] = {}  # each device's last stored reading
+    refused: dict[str, Seen] = {}  # each device's newest reading rejected as not after
     open_jumps: list[Anomaly] = []
     for ev in sc.events:
         if isinstance(ev, RowEvent):
@@ -265,11 +296,24 @@ def play(sc: Scenario) -> Played:
             out.decisions.append(decision)
             out.timeline.append(decision)
             out.concrete.append(DecisionEvent(plant, a.device, a.reading_id, ev.accept, ev.at_us))
+        elif isinstance(ev, ResetIntent):
+            device = sc.devices[ev.pick % len(sc.devices)].id
+            seen = refused.get(device)
+            reset = ClockReset(len(out.resets) + 1, device, last_id.get(device, 0), ev.at_us, seen)
+            last_ts.pop(device, None)  # the gate compares with later readings only
+            out.acc.reset_clock(reset)
+            out.resets.append(reset)
+            out.timeline.append(reset)
+            wh = None if seen is None else (Decimal(seen.value_mwh).scaleb(-3), seen.at_us)
+            out.concrete.append(ResetEvent(device, wh, ev.at_us))
         else:
             out.concrete.append(ev)
             fields = dict(ev.fields)
-            if not check(ev.ts_us, fields, last_ts.get(ev.device), ev.received_us).kept:
+            verdict = check(ev.ts_us, fields, last_ts.get(ev.device), ev.received_us)
+            if not verdict.kept:
                 out.rejected += 1
+                if verdict.rejection is Rejection.NOT_AFTER_LAST and ev.energy_wh is not None:
+                    refused[ev.device] = Seen(wh_to_mwh(ev.energy_wh), ev.ts_us)
                 continue
             energy = ev.energy_wh
             if energy is not None:
@@ -282,6 +326,7 @@ def play(sc: Scenario) -> Played:
                 None if ev.range_wh is None else wh_to_mwh(ev.range_wh),
             )
             out.stored.append(row)
+            last_id[ev.device] = row[0]
             out.timeline.append(row)
             outcome = out.acc.feed(*row)
             if outcome.anomaly and outcome.anomaly.kind is AnomalyKind.IMPLAUSIBLE_JUMP:

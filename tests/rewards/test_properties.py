@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heliod.rewards.allocation import Allocator
+from heliod.rewards.clocks import ClockReset
 from heliod.rewards.ledger import Decision, Ledger, LedgerState, Outcome
 from heliod.rewards.verify import verify_plant
 
@@ -72,6 +73,7 @@ row_draw = st.tuples(
     st.sampled_from(VALID_FROM),
 )
 decide_draw = st.tuples(st.just("decide"), st.integers(0, 5), st.booleans())
+clock_draw = st.tuples(st.just("clock"), st.integers(0, 2))
 # A plant with a backer and a few MWh, for tests that need credits to corrupt.
 PRODUCING: list[tuple[object, ...]] = [
     ("row", 0, 0, 1, None),  # ann, weight 1, from the beginning
@@ -105,7 +107,7 @@ def scenarios(draw: st.DrawFn, producing: bool = False) -> Scenario:
         plant = plants[0] if i == 0 else plants[draw(st.integers(0, n_plants - 1))]
         devices.append(DeviceSpec(f"d{i}", plant.id, rng, draw(st.sampled_from(starts))))
     events = st.one_of(
-        reading_draw, reading_draw, reading_draw, reading_draw, row_draw, decide_draw
+        reading_draw, reading_draw, reading_draw, reading_draw, row_draw, decide_draw, clock_draw
     )
     draws = draw(st.lists(events, min_size=30, max_size=100))
     if producing:
@@ -169,7 +171,7 @@ def test_invariants_hold_on_every_ledger(sc: Scenario) -> None:
 
 def replay_in_batches(
     sc: Scenario,
-    timeline: list[LedgerRow | RowEvent | Decision],
+    timeline: list[LedgerRow | RowEvent | Decision | ClockReset],
     cuts: list[int],
     halves: list[int],
 ) -> tuple[list[Outcome], str]:
@@ -181,10 +183,11 @@ def replay_in_batches(
     for n, (a, b) in enumerate(pairwise(bounds)):
         readings: list[LedgerRow] = [x for x in timeline[a:b] if isinstance(x, tuple)]
         known = [x for x in timeline[:b] if isinstance(x, Decision)]
+        resets = [x for x in timeline[:b] if isinstance(x, ClockReset)]
         m = halves[n] % (len(readings) + 1) if n < len(halves) else len(readings)
         for part, caught_up in ((readings[:m], False), (readings[m:], True)):
             ledger = Ledger(rules, LedgerState.from_json(text))
-            outcomes += ledger.run(part, known, caught_up)
+            outcomes += ledger.run(part, known, caught_up, resets=resets)
             text = ledger.state.to_json()
     return outcomes, text
 
@@ -201,9 +204,8 @@ def test_replays_from_scratch_and_restarts_give_the_same_ledger(
     played = play(sc)
     rules = [r for r, _ in sc.rules()]
     one_pass = Ledger(rules)
-    assert list(one_pass.run(played.stored, played.decisions, caught_up=True)) == (
-        played.acc.outcomes
-    )
+    replayed = one_pass.run(played.stored, played.decisions, caught_up=True, resets=played.resets)
+    assert list(replayed) == played.acc.outcomes
     batched, text = replay_in_batches(sc, played.timeline, cuts, halves)
     assert batched == played.acc.outcomes
     assert text == one_pass.state.to_json() == played.acc.ledger.state.to_json()
@@ -328,7 +330,7 @@ def check(books: Books) -> list[str]:
         units_per_mwh=books.units_per_mwh,
         mints=books.mints,
         credits=books.credits,
-        register=books.register,
+        rows=books.rows,
     )
     return problems
 
@@ -345,3 +347,32 @@ def test_the_late_row_draws_really_produce_late_rows() -> None:
     assert late[0].valid_from_us < first_mint.completed_at_us
     assert "bob" not in played.acc.books["p0"].credits[1]
     assert "bob" in played.acc.books["p0"].credits[max(played.acc.books["p0"].credits)]
+
+
+def test_the_clock_draws_really_cross_a_reset_with_carried_energy() -> None:
+    # Guard against a generator that no longer makes the clock story: a reading stamped
+    # ten years ahead, readings rejected on the right clock while the counter carries
+    # energy, a reset, and readings after it; the step across is credited in full.
+    spec = PlantSpec("p0", Decimal(5000), Decimal(1), None, 10)
+    dev = DeviceSpec("d0", "p0", None, Decimal(0))
+    draws = [
+        *PRODUCING,
+        ("read", 0, "clock_ahead", 6, 1000),
+        *[("read", 0, "normal", 3, 1000)] * 3,  # rejected: not after the reading of 2034
+        ("clock", 0),
+        *[("read", 0, "normal", 3, 1000)] * 2,
+    ]
+    sc = materialize((spec,), (dev,), draws)
+    played = play(sc)
+    assert played.rejected == 3
+    [reset] = played.resets
+    assert reset.seen is not None
+    arrivals = [e for e in sc.events if isinstance(e, Arrival)]
+    assert reset.seen.value_mwh == mwh(arrivals[-3].energy_wh)
+    # Every increment from the baseline (the first reading) counts, the ones carried while
+    # rejected included; the last reading is pending.
+    carried = mwh(arrivals[-2].energy_wh) - mwh(arrivals[0].energy_wh)  # type: ignore[operator]
+    assert played.acc.energy_mwh("p0") == carried
+    ref = reference(sc, played.concrete)
+    assert played.acc.energy_mwh("p0") == mwh(ref.energy_wh["p0"])
+    assert played.acc.anomalies == [] == ref.anomalies

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
+from decimal import Decimal
+from fractions import Fraction
 
-from heliod.rewards.register import BEGINNING_US
-from heliod.rewards.verify import verify_plant
+import pytest
+
+from heliod.rewards.events import mint_body
+from heliod.rewards.register import BEGINNING_US, ShareRow
+from heliod.rewards.times import rfc3339
+from heliod.rewards.verify import MintRecord, WeightsInForce, verify_plant
+from heliod.rewards.verify_stored import StoredRow, check_events, check_positions
 
 from .accountant import Accountant, Books
 from .test_ledger import BIG, H, feed, hourly_mwh
@@ -29,7 +37,7 @@ def check(books: Books, balances: dict[str, int] | None = None) -> list[str]:
         units_per_mwh=books.units_per_mwh,
         mints=books.mints,
         credits=books.credits,
-        register=books.register,
+        rows=books.rows,
         balances=balances,
     )
     return problems
@@ -97,6 +105,157 @@ def test_balances_that_differ_from_the_credits_are_reported() -> None:
     shown = books.balances()
     shown["cy"] += 1
     assert check(books, shown)
+
+
+# -- the weights, recomputed from the raw rows by verify's own code ---------------------
+
+
+def test_weights_in_force_read_the_rows_literally() -> None:
+    # ann 1 from the beginning, corrected to 3 (same valid_from, stored later); bob 2 from
+    # 2 h, leaving (0) at 5 h; cy 4 from 1 h but stored after the first mint (row 5).
+    rows = [
+        ShareRow(1, "ann", Decimal(1), BEGINNING_US),
+        ShareRow(2, "bob", Decimal(2), 2 * H),
+        ShareRow(3, "ann", Decimal(3), BEGINNING_US),
+        ShareRow(4, "bob", Decimal(0), 5 * H),
+        ShareRow(5, "cy", Decimal(4), H),
+    ]
+    weights = WeightsInForce(rows)
+    assert weights.at(H, 1) == {"ann": Fraction(1)}  # as mint 1 saw it: row 1 only
+    assert weights.at(H, 3) == {"ann": Fraction(3)}  # the correction, stored last, wins
+    assert weights.at(3 * H, 4) == {"ann": Fraction(3), "bob": Fraction(2)}
+    assert weights.at(6 * H, 5) == {"ann": Fraction(3), "cy": Fraction(4)}  # bob left
+    assert weights.at(-(2**62) - 1, 5) == {}
+
+
+def test_credits_that_follow_the_superseded_row_are_reported() -> None:
+    # U = 4: ann 1 then corrected to 3 (row 3), bob 1: 3 : 1 gives ann 3, bob 1. Books
+    # credited as if the older row won (1 : 1, 2 and 2) balance perfectly, yet the exact
+    # entitlements from the rows say otherwise.
+    acc = Accountant([(BIG, 4)])
+    acc.add_row("p", "ann", "1", BEGINNING_US)
+    acc.add_row("p", "bob", "1", BEGINNING_US)
+    acc.add_row("p", "ann", "3", BEGINNING_US)
+    feed(acc, hourly_mwh(1))
+    books = copy.deepcopy(acc.books["p"])
+    assert books.credits == {1: {"ann": 3, "bob": 1}}
+    assert check(books) == []
+    books.credits[1] = {"ann": 2, "bob": 2}
+    problems = check(books)
+    assert problems[0] == (
+        "p: mint 1 credits differ from the exact entitlements: stored vs entitled "
+        "ann: 2 vs 3, bob: 2 vs 1"
+    )
+
+
+# -- register positions against the rows' stored times -----------------------------------
+
+
+def mint(k: int, pos: int, committed_us: int | None) -> MintRecord:
+    return MintRecord("p", k, k * H, 7, pos, 0, committed_us)
+
+
+def test_positions_that_agree_with_the_stored_times_pass() -> None:
+    rows = [StoredRow(1, 100), StoredRow(2, 100), StoredRow(5, 300)]
+    mints = [mint(1, 2, 200), mint(2, 2, 250), mint(3, 5, 300)]
+    assert check_positions("p", mints, rows) == []
+
+
+def test_a_row_stored_before_the_mint_but_left_out_is_reported() -> None:
+    rows = [StoredRow(1, 100), StoredRow(2, 150)]
+    assert check_positions("p", [mint(1, 1, 200)], rows) == [
+        "p: mint 1 (committed at 200 µs) left out register row 2, stored before it at 150 µs"
+    ]
+
+
+def test_a_row_stored_after_the_mint_but_used_is_reported() -> None:
+    rows = [StoredRow(1, 100), StoredRow(2, 250)]
+    assert check_positions("p", [mint(1, 2, 200)], rows) == [
+        "p: mint 1 (committed at 200 µs) used register row 2, stored after it at 250 µs"
+    ]
+
+
+def test_a_position_that_is_no_row_or_goes_back_is_reported() -> None:
+    rows = [StoredRow(1, 100), StoredRow(3, 100)]
+    problems = check_positions("p", [mint(1, 3, 200), mint(2, 2, 300), mint(3, 1, 400)], rows)
+    assert problems[:3] == [
+        "p: mint 2 records register position 2, which is no row of the plant's register",
+        "p: mint 2 records register position 2, before the 3 of an earlier mint",
+        "p: mint 3 records register position 1, before the 3 of an earlier mint",
+    ]
+
+
+def test_after_a_clock_jump_times_prove_nothing() -> None:
+    # Row 2 stored at 150 by a clock that later went back; mint 2 committed at 120 on the
+    # right clock: the times disagree with the ids, and only the ids are checked.
+    rows = [StoredRow(1, 100), StoredRow(2, 150)]
+    assert check_positions("p", [mint(1, 1, 140), mint(2, 2, 120)], rows) == []
+
+
+# -- push bodies against the ledger ----------------------------------------------------------
+
+
+def bodies(books: Books) -> dict[int, str]:
+    """The push bodies the daemon would have stored for these books."""
+    out = {}
+    for m in books.mints:
+        out[m.mwh_index] = mint_body(
+            "p",
+            m.mwh_index,
+            completed_at=rfc3339(m.completed_at_us),
+            symbol="SLR",
+            decimals=0,
+            units=m.units,
+            credits=books.credits.get(m.mwh_index, {}),
+            undistributed=m.undistributed_after,
+        )
+    return out
+
+
+def check_bodies(books: Books, events: dict[int, str]) -> list[str]:
+    problems: list[str] = check_events(
+        "p", symbol="SLR", decimals=0, mints=books.mints, credits=books.credits, events=events
+    )
+    return problems
+
+
+def test_push_bodies_that_say_what_the_ledger_says_pass() -> None:
+    books = books_of_four_mints()
+    assert check_bodies(books, bodies(books)) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("units", 8, "units is 8, the ledger says 7"),
+        ("undistributed_units", 0, "undistributed_units is 0, the ledger says 1"),
+        ("credits", [{"backer": "ann", "units": 3}], "credits is [('ann', 3)]"),
+        ("id", "p:3", "id is 'p:3', the ledger says 'p:2'"),
+        ("completed_at", "2024-01-01T00:00:00Z", "completed_at is 1704067200000000"),
+        ("symbol", "XYZ", "symbol is 'XYZ', the ledger says 'SLR'"),
+    ],
+)
+def test_a_push_body_that_disagrees_with_the_ledger_is_reported(
+    field: str, value: object, problem: str
+) -> None:
+    books = books_of_four_mints()
+    events = bodies(books)
+    body = json.loads(events[2])
+    body[field] = value
+    events[2] = json.dumps(body)
+    [reported] = check_bodies(books, events)
+    assert reported.startswith(f"p: mint 2: the stored push body's {problem}")
+
+
+def test_a_missing_or_broken_push_body_is_reported() -> None:
+    books = books_of_four_mints()
+    events = bodies(books)
+    events[1] = "{not json"
+    del events[4]
+    assert check_bodies(books, events) == [
+        "p: mint 1: its stored push body is not a JSON object",
+        "p: mint 4: its stored push body is not a JSON object",
+    ]
 
 
 def test_a_backer_never_in_force_at_a_mint_is_no_holder() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from heliod.adapters.store import Connection
 from heliod.adapters.store import ledger_repo as repo
 from heliod.daemon.cli.commands.context import Context, UsageError, now_us
-from heliod.daemon.cli.output import print_json, print_table
+from heliod.daemon.cli.output import confirm, print_json, print_table
 from heliod.daemon.read.anomalies import all_anomalies, anomaly_item, anomaly_row
 from heliod.rewards.ledger import WH_PER_MWH_IN_MWH
 from heliod.rewards.times import rfc3339
@@ -94,13 +94,9 @@ def accept(ctx: Context, args: argparse.Namespace) -> int:
         + " (as of the last accounted reading).",
         file=sys.stderr if ctx.json else sys.stdout,
     )
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("no terminal to confirm on: pass --yes to accept")
-        answer = input("Accept this energy and credit it to the backers? [y/N] ").strip().lower()
-        if answer not in {"y", "yes", "o", "oui"}:
-            print("not accepted; nothing changed")
-            return 1
+    if not confirm("Accept this energy and credit it to the backers?", yes, "accept"):
+        print("not accepted; nothing changed")
+        return 1
     return _decide(ctx, anomaly_id, accept=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from heliod.adapters.clock import system_now_us as now_us
 from heliod.adapters.store import Store
-from heliod.daemon.config import Config, Plant
+from heliod.daemon.config import Config, Device, Plant
 
 __all__ = ["Context", "Failure", "UsageError", "now_us"]
 
@@ -56,3 +56,11 @@ class Context:
                 return plant
         known = ", ".join(p.id for p in self.config.plants)
         raise UsageError(f"unknown plant {plant_id!r} (configured: {known})")
+
+    def device(self, device_id: str) -> tuple[Plant, Device]:
+        """The configured device and its plant, or a usage error naming the known ones."""
+        try:
+            return self.config.device(device_id)
+        except KeyError:
+            known = ", ".join(d.id for _, d in self.config.devices())
+            raise UsageError(f"unknown device {device_id!r} (configured: {known})") from None

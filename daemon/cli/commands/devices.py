@@ -40,11 +40,7 @@ def scan(ctx: Context, args: argparse.Namespace) -> int:
 def read(ctx: Context, args: argparse.Namespace) -> int:
     """Poll one configured Modbus device once, as the daemon would, and print its fields."""
     device_id = args.device
-    try:
-        _, device = ctx.config.device(device_id)
-    except KeyError:
-        known = ", ".join(d.id for _, d in ctx.config.devices())
-        raise UsageError(f"unknown device {device_id!r} (configured: {known})") from None
+    _, device = ctx.device(device_id)
     if not isinstance(device, ModbusDevice):
         raise UsageError(f"{device_id} is an MQTT device: its readings arrive, they are not polled")
     try:

@@ -10,19 +10,11 @@ from heliod.daemon.cli.commands.context import Context, UsageError, now_us
 from heliod.daemon.cli.commands.register import read_text
 from heliod.daemon.cli.csv_input import parse_readings
 from heliod.daemon.cli.output import print_json, print_table
-from heliod.daemon.config import Device, Plant
+from heliod.daemon.config import Plant
 from heliod.daemon.read.readings import Accounted, device_readings, stored_keys
 from heliod.rewards.readings import ENERGY, POWER, Reading
 from heliod.rewards.times import parse_time, to_us
 from heliod.rewards.units import wh_to_mwh
-
-
-def _device(ctx: Context, device_id: str) -> tuple[Plant, Device]:
-    try:
-        return ctx.config.device(device_id)
-    except KeyError:
-        known = ", ".join(d.id for _, d in ctx.config.devices())
-        raise UsageError(f"unknown device {device_id!r} (configured: {known})") from None
 
 
 def _key(reading: Reading) -> tuple[int, int | None, int | None] | None:
@@ -46,7 +38,7 @@ def import_readings(ctx: Context, args: argparse.Namespace) -> int:
     importing a file twice changes nothing.
     """
     device_id, path = args.device, args.file
-    plant, _device_config = _device(ctx, device_id)
+    plant, _device_config = ctx.device(device_id)
     readings = parse_readings(read_text(path), device_id, plant.tz, name=path)
     if readings:
         with ctx.store.read() as conn:
@@ -60,7 +52,7 @@ def import_readings(ctx: Context, args: argparse.Namespace) -> int:
     # Rendered for the export as the daemon does, when [influxdb] is configured.
     ctx.store.export_lines = export_lines(ctx.config)
     result = ctx.store.ingest(new, now_us())
-    reasons = Counter(reason for _, reason in result.rejected)
+    reasons = Counter(item.reason for item in result.rejected)
     if ctx.json:
         print_json(
             {
@@ -93,7 +85,7 @@ def _time(name: str, text: str | None, plant: Plant) -> int | None:
 
 def list_readings(ctx: Context, args: argparse.Namespace) -> int:
     """A device's stored readings with their status, newest last."""
-    plant, device = _device(ctx, args.device)
+    plant, device = ctx.device(args.device)
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     book = plant_book(plant)

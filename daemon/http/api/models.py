@@ -150,11 +150,36 @@ class AnomalyPage(BaseModel):
     next: Cursor
 
 
-class DeviceHealth(BaseModel):
-    """A device's state."""
+class Rejection(BaseModel):
+    """A device's last rejected reading: why, and when it was rejected."""
 
-    state: Literal["ok", "stale", "error"]
+    reason: str = Field(description="timestamp_not_after_last, timestamp_in_future, value_…")
+    at: Time
+
+
+class DeviceHealth(BaseModel):
+    """A device's state (`clock`: its newest stored reading is ahead of the gateway's clock)."""
+
+    state: Literal["ok", "stale", "error", "clock"]
     last_reading_at: Time | None
+    rejected: int = Field(description="readings rejected since the daemon started")
+    last_rejection: Rejection | None
+
+
+class StoreHealth(BaseModel):
+    """The store: a write failed since the last good commit (`error`), or its disk is low."""
+
+    state: Literal["ok", "error", "low_space"]
+    free_bytes: int | None = Field(description="free where an embedded store lives; null: a server")
+    last_error: str | None
+
+
+class JobHealth(BaseModel):
+    """A job (accountant, export, push, register-pull): `failing` after 3 failures in a row."""
+
+    state: Literal["ok", "failing"]
+    failures: int = Field(description="failures in a row")
+    last_error: str | None
 
 
 class SyncHealth(BaseModel):
@@ -174,7 +199,9 @@ class HealthOut(BaseModel):
     """GET /healthz."""
 
     status: Literal["ok", "degraded"]
-    reasons: list[str]
+    reasons: list[str] = Field(description="each cause of `degraded`, in a sentence")
     devices: dict[str, DeviceHealth]
+    store: StoreHealth
+    jobs: dict[str, JobHealth]
     sync: SyncHealth
     export: ExportHealth

@@ -25,6 +25,7 @@ class ExportState:
     points: dict[str, int] = field(default_factory=lambda: {READING: 0, MINT: 0})
     parked: int = 0
     failures: int = 0
+    in_row: int = 0  # failed passes since the last good one (/healthz `jobs`)
     last_success_us: int | None = None
     last_error: str | None = None
     last_error_us: int | None = None
@@ -52,6 +53,7 @@ class ExportState:
         with self._lock:
             news = self.failed_since_us is None or message != self.last_error
             self.failures += 1
+            self.in_row += 1
             self.failed_since_us = self.failed_since_us or now_us
             self.last_error, self.last_error_us = message, now_us
             self.permanent, self.error_kind = permanent, kind
@@ -62,4 +64,5 @@ class ExportState:
         with self._lock:
             since = self.failed_since_us or now_us
             self.failed_since_us, self.permanent, self.error_kind = None, False, None
+            self.in_row = 0
             return f"after {(now_us - since) / 1e6:.0f} s of failures ({self.last_error})"

@@ -137,7 +137,7 @@ def test_ingest_gate_counts_rejections_per_device(db_url: str) -> None:
         now,
     )
     assert result.stored == 2
-    assert [r for _, r in result.rejected] == [
+    assert [r.reason for r in result.rejected] == [
         "timestamp_not_after_last",
         "timestamp_in_future",
         "value_not_finite",
@@ -203,7 +203,10 @@ def test_an_oversized_field_is_rejected_alone_not_its_batch(db_url: str) -> None
         to_us(NOW) + 10**7,
     )
     assert result.stored == 1
-    assert result.rejected == [("meter1", "value_too_large"), ("meter1", "value_too_large")]
+    assert [(r.device, r.reason) for r in result.rejected] == [
+        ("meter1", "value_too_large"),
+        ("meter1", "value_too_large"),
+    ]
     store.close()
 
 

@@ -204,11 +204,13 @@ def test_outage_of_the_server_loses_nothing(
         assert health["pending"] > 0
         assert "unreachable" in health["last_error"]
         time.sleep(1.5)
+        assert ex.state.in_row >= 3  # /healthz: the export job is failing
         victoria.start()
         wait_for(
             lambda: export_health(ex.store, ex.state)["pending"] == 0, what="the backlog exported"
         )
         assert export_health(ex.store, ex.state)["state"] == "ok"
+        assert ex.state.in_row == 0
         wait_for(lambda: outbox_rows(store) == 0, what="the sent outbox rows deleted when idle")
     finally:
         ex.stop()

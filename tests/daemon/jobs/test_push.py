@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from heliod.adapters.platform import PlatformClient, PlatformSettings, retry_after, signature
 from heliod.adapters.store import schema as t
+from heliod.adapters.store.deliveries import Head, heads
 from heliod.daemon.boot.settings import platform_parts
 from heliod.daemon.cli.commands.platform import render_status
 from heliod.daemon.config import ConfigError
@@ -292,3 +293,25 @@ def test_nothing_is_lost_across_sigkill_mid_delivery(ledger: Ledger, platform: P
     assert_delivered_in_order(ledger, platform)
     # A kill while the platform held the request: it had the event, heliod resent it.
     assert len(platform.received) > len(platform.events) == 7
+
+
+def test_failures_in_a_row_are_counted_for_health_and_end_with_a_delivery(
+    ledger: Ledger, platform: Platform
+) -> None:
+    # /healthz calls the push job `failing` after 3 failures in a row (docs/operations.md).
+    platform.faults.extend(["503", "503", "timeout"])
+    p = pusher(ledger, platform)
+    [head] = [h for h in _heads(ledger) if h.id == "alpha:1"]
+    for _ in range(3):
+        assert p.attempt(head) == 0
+        [head] = [h for h in _heads(ledger) if h.id == "alpha:1"]
+    view = p.streak.view()
+    assert view["failures"] == 3
+    assert view["last_error"].startswith("push alpha:1: ")
+    assert p.attempt(head) == 1  # acknowledged
+    assert p.streak.view()["failures"] == 0
+
+
+def _heads(ledger: Ledger) -> list[Head]:
+    with ledger.store.read() as conn:
+        return heads(conn, due_by_us=2**62)

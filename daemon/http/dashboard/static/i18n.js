@@ -11,6 +11,7 @@ window.heliodText = {
     devices: "Devices", last_reading: "Last reading: ", never: "never",
     more: "{n} more: refine the search", none: "No backer yet", power: "Power (kW)",
     energy: "Energy (kWh)", state_ok: "OK", state_stale: "Stale", state_error: "Error",
+    state_clock: "Clock ahead",
     remaining: "{kwh} kWh to go", capacity: "Capacity", no_data: "No data yet today"
   },
   fr: {
@@ -24,6 +25,7 @@ window.heliodText = {
     devices: "Appareils", last_reading: "Dernière mesure : ", never: "jamais",
     more: "{n} de plus : affinez la recherche", none: "Aucun contributeur", power: "Puissance (kW)",
     energy: "Énergie (kWh)", state_ok: "OK", state_stale: "Muet", state_error: "Erreur",
+    state_clock: "Horloge en avance",
     remaining: "encore {kwh} kWh", capacity: "Puissance installée", no_data: "Pas encore de données aujourd'hui"
   }
 };

@@ -27,15 +27,30 @@ def test_shape_and_degraded_states(ledger: Ledger) -> None:
             "status": "ok",
             "reasons": [],
             "devices": {
-                "inv1": {"state": "ok", "last_reading_at": "2024-03-01T01:00:00Z"},
-                "inv2": {"state": "ok", "last_reading_at": None},
+                "inv1": {
+                    "state": "ok",
+                    "last_reading_at": "2024-03-01T01:00:00Z",
+                    "rejected": 0,
+                    "last_rejection": None,
+                },
+                "inv2": {
+                    "state": "ok",
+                    "last_reading_at": None,
+                    "rejected": 0,
+                    "last_rejection": None,
+                },
             },
+            "store": {"state": "ok", "free_bytes": None, "last_error": None},
+            "jobs": {},
             "sync": {"pending": 5, "rejected": 0},
             "export": {"pending": 0},
         }
         provider.devices["inv2"]["state"] = "stale"
         body = client.get("/healthz").json()
         assert (body["status"], body["devices"]["inv2"]["state"]) == ("degraded", "stale")
+        assert body["reasons"] == [
+            "Device inv2: no reading since the daemon's start (3 intervals or more)."
+        ]
         provider.devices["inv2"]["state"] = "ok"
         with ledger.store.write() as conn:
             conn.execute(
@@ -53,6 +68,10 @@ def test_shape_and_degraded_states(ledger: Ledger) -> None:
         assert response.status_code == 200
         assert response.json()["status"] == "degraded"
         assert response.json()["sync"] == {"pending": 4, "rejected": 1}
+        assert response.json()["reasons"] == [
+            "1 push event refused by the platform and parked: `heliod sync status` lists "
+            "them, `heliod sync retry` sends them again."
+        ]
 
 
 def test_503_only_when_the_store_cannot_be_read(tmp_path: Path) -> None:
@@ -66,6 +85,8 @@ def test_503_only_when_the_store_cannot_be_read(tmp_path: Path) -> None:
         response = client.get("/healthz")
         assert response.status_code == 503
         assert response.json()["status"] == "degraded"
+        assert response.json()["store"]["state"] == "error"
+        assert response.json()["reasons"][0].startswith("The store failed to write: cannot be read")
         assert client.get("/metrics").status_code == 200  # metrics still answer
 
 
@@ -86,7 +107,11 @@ def test_with_the_daemon_s_health_and_metrics(ledger: Ledger) -> None:
         assert body["devices"]["inv1"] == {
             "state": "stale",
             "last_reading_at": "2024-03-01T03:10:00Z",
+            "rejected": 0,
+            "last_rejection": None,
         }
+        assert body["store"]["state"] == "ok"
+        assert body["store"]["free_bytes"] > 0  # the embedded store's file system
         assert body["sync"] == {"pending": 5, "rejected": 0}
         text = client.get("/metrics")
         assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
