@@ -104,14 +104,16 @@ def _cos_incidence(site: Site, plane: Plane, when: datetime) -> float:
 
 def air_mass(zenith_deg: float) -> float:
     """Relative optical air mass, Kasten & Young (1989); finite down to the horizon."""
-    return 1 / (math.cos(math.radians(zenith_deg)) + 0.50572 * (96.07995 - zenith_deg) ** -1.6364)
+    return 1 / (
+        math.cos(math.radians(zenith_deg)) + 0.50572 * math.pow(96.07995 - zenith_deg, -1.6364)
+    )
 
 
 def beam_w_m2(zenith_deg: float) -> float:
     """Clear-sky direct normal irradiance, Meinel & Meinel (1976); 0 below the horizon."""
     if zenith_deg >= 90:
         return 0.0
-    return SOLAR_CONSTANT_W_M2 * 0.7 ** (air_mass(zenith_deg) ** 0.678)
+    return SOLAR_CONSTANT_W_M2 * math.pow(0.7, math.pow(air_mass(zenith_deg), 0.678))
 
 
 def plane_w_m2(site: Site, plane: Plane, when: datetime) -> float:
