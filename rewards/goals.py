@@ -31,6 +31,16 @@ def default_title(mwh: int) -> str:
     return f"{mwh // 1000} GWh" if mwh % 1000 == 0 else f"{mwh} MWh"
 
 
+def milestone_id(plant: str, mwh: int) -> str:
+    """`<plant>:milestone:<mwh>`: the event's id, also the push's Idempotency-Key."""
+    return f"{plant}:milestone:{mwh}"
+
+
+def challenge_id(plant: str, challenge: str) -> str:
+    """`<plant>:challenge:<id>`: the event's id, also the push's Idempotency-Key."""
+    return f"{plant}:challenge:{challenge}"
+
+
 @dataclass(frozen=True, slots=True)
 class Milestone:
     """Reached by the plant's mint number `mwh`."""
@@ -69,7 +79,7 @@ class MilestoneReached:
     @property
     def id(self) -> str:
         """`<plant>:milestone:<mwh>`, also the push's Idempotency-Key."""
-        return f"{self.plant}:milestone:{self.milestone.mwh}"
+        return milestone_id(self.plant, self.milestone.mwh)
 
     def body(self) -> dict[str, Any]:
         """The event as pushed and published (docs/milestones.md)."""
@@ -95,7 +105,7 @@ class ChallengeSettled:
     @property
     def id(self) -> str:
         """`<plant>:challenge:<id>`, also the push's Idempotency-Key."""
-        return f"{self.plant}:challenge:{self.challenge.id}"
+        return challenge_id(self.plant, self.challenge.id)
 
     def body(self) -> dict[str, Any]:
         """The event as pushed and published (docs/milestones.md)."""
@@ -115,6 +125,19 @@ class ChallengeSettled:
 
 
 GoalEvent = MilestoneReached | ChallengeSettled
+
+
+@dataclass(frozen=True, slots=True)
+class PlantGoals:
+    """A plant's configured goals; `milestones` None means the default ones."""
+
+    plant: str
+    milestones: tuple[Milestone, ...] | None = None
+    challenges: tuple[Challenge, ...] = ()
+
+    def book(self, done: Iterable[str] = ()) -> GoalBook:
+        """A GoalBook of these goals, `done` naming the events already stored."""
+        return GoalBook(self.plant, self.milestones, self.challenges, done)
 
 
 def progress(mwh_completed: int, goal_mwh: int) -> Fraction:
@@ -166,6 +189,20 @@ class GoalBook:
             if c.goal_mwh == mwh_index:
                 out += self._by_mint(c, completed_at_us)
         return out
+
+    def awaiting(self, mwh_completed: int) -> list[int]:
+        """Mint numbers up to `mwh_completed` that reach a goal still without its event."""
+        milestones = [
+            m.mwh
+            for m in self.milestones
+            if m.mwh <= mwh_completed and milestone_id(self.plant, m.mwh) not in self.done
+        ]
+        challenges = [
+            c.goal_mwh
+            for c in self.challenges
+            if c.goal_mwh <= mwh_completed and challenge_id(self.plant, c.id) not in self.done
+        ]
+        return sorted(set(milestones + challenges))
 
     def catch_up(self, completed_at: Mapping[int, int]) -> list[GoalEvent]:
         """Events of goals configured after their mint (`completed_at`: mwh_index → time µs).

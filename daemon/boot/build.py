@@ -295,7 +295,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
     ingest = Ingest(store, clock.now_us, _IngestMetrics(metrics, watchdog))
     intake = build_intake(settings, ingest.ingest, clock, metrics, options)
     outputs = build_outputs(settings, store, clock, metrics, options)
-    accountant = Accountant(store, settings.books, clock.now_us)
+    accountant = Accountant(store, settings.books, clock.now_us, goals=settings.goals)
     health = Health(
         store,
         settings.watched,

@@ -166,7 +166,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "sync retry",
-        "re-queue rejected events (all, or one ID plant:k)",
+        "re-queue rejected events (all, or one ID: plant:k, plant:milestone:M, "
+        "plant:challenge:C)",
         "platform:sync_retry",
         (arg("id", nargs="?", metavar="ID"),),
     ),

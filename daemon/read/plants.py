@@ -16,6 +16,8 @@ from sqlalchemy import Connection, func, select
 
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
+from heliod.rewards.goals import PlantGoals
+from heliod.rewards.impact import ImpactRules
 from heliod.rewards.ledger import LedgerState
 from heliod.rewards.times import rfc3339
 from heliod.rewards.units import amount, mwh_to_wh
@@ -35,6 +37,9 @@ class PlantView:
     decimals: int
     devices: dict[str, int]  # device id -> the time between its readings, µs
     energy_devices: tuple[str, ...]
+    units_per_mwh: int = 1  # U: token units minted per MWh
+    impact: ImpactRules | None = None  # [plants.impact]; None: no impact figures
+    goals: PlantGoals | None = None  # None: the default milestones, no challenges
 
     @property
     def tz(self) -> ZoneInfo:

@@ -232,6 +232,7 @@ def test_goals_configured_after_their_mint_catch_up_with_the_mints_times() -> No
         ),
         done={"p:milestone:1"},
     )
+    assert book.awaiting(3) == [2, 3]  # mint numbers whose completion times are needed
     got = book.catch_up({1: T0, 2: T0 + H, 3: T0 + 2 * H})
     assert [
         (e.id, e.body().get("status"), e.body().get("reached_at", e.body().get("at"))) for e in got
@@ -241,6 +242,7 @@ def test_goals_configured_after_their_mint_catch_up_with_the_mints_times() -> No
         ("p:challenge:b", "missed", "2027-01-01T01:00:00Z"),
     ]
     assert book.catch_up({1: T0, 2: T0 + H, 3: T0 + 2 * H}) == []
+    assert book.awaiting(3) == []
     assert [e.id for e in book.deadline_check(T0 + 3 * H, 3, None)] == ["p:challenge:c"]
     assert book.deadline_check(T0 + 3 * H, 3, None) == []
 

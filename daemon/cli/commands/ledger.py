@@ -7,7 +7,7 @@ import csv
 import sys
 from typing import Any
 
-from heliod.daemon.boot.settings import plant_books
+from heliod.daemon.boot.settings import all_goals, plant_books
 from heliod.daemon.cli.commands.context import Context, Failure, UsageError, now_us
 from heliod.daemon.cli.output import print_json, print_table
 from heliod.daemon.jobs.accountant import Accountant
@@ -20,7 +20,10 @@ def account(ctx: Context, args: argparse.Namespace) -> int:
     """Account every stored reading the rules allow, mint and credit, then exit."""
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us, args.batch_size)
+    config = ctx.config
+    accountant = Accountant(
+        ctx.store, plant_books(config), now_us, args.batch_size, goals=all_goals(config)
+    )
     result = accountant.run()
     data = {
         "readings": result.readings,

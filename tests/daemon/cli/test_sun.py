@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from heliod.daemon.sun import (
+from heliod.daemon.cli.sun import (
     Plane,
     Site,
     air_mass,
