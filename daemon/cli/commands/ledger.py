@@ -71,7 +71,7 @@ def balances(ctx: Context, args: argparse.Namespace) -> int:
 def verify(ctx: Context, _args: argparse.Namespace) -> int:
     """Check every invariant of the ledger and replay it; exit 1 with a report on failure."""
     with ctx.store.read() as conn:
-        problems, summary = verify_ledger(conn, plant_books(ctx.config))
+        problems, summary = verify_ledger(conn, plant_books(ctx.config), all_goals(ctx.config))
     ok = not problems
     if ctx.json:
         print_json({"ok": ok, "problems": problems, "plants": summary})
