@@ -43,28 +43,51 @@ def account(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def balances(ctx: Context, args: argparse.Namespace) -> int:
-    """Print balances per plant and backer."""
+    """Print balances per plant and backer (with each backer's CO2 share when the plant
+    has [plants.impact], and the factor's source)."""
     plant_id = args.plant
     books = [b for b in plant_books(ctx.config) if plant_id is None or b.rules.id == plant_id]
     if plant_id is not None:
         ctx.plant(plant_id)
     with ctx.store.read() as conn:
-        data = [balances_of(conn, b.rules.id, b.symbol, b.decimals) for b in books]
+        data = []
+        for b in books:
+            section = ctx.config.plant(b.rules.id).impact
+            impact = None if section is None else section.rules()
+            data.append(
+                balances_of(
+                    conn,
+                    b.rules.id,
+                    b.symbol,
+                    b.decimals,
+                    impact=impact,
+                    units_per_mwh=b.units_per_mwh,
+                )
+            )
     if ctx.json:
         print_json(data)
         return 0
     rows: list[list[Any]] = []
+    co2 = any("impact" in p for p in data)
     for p in data:
-        rows.extend([p["plant"], b["backer"], b["units"], b["amount"]] for b in p["balances"])
+        for b in p["balances"]:
+            rows.append([p["plant"], b["backer"], b["units"], b["amount"]])
+            if co2:
+                rows[-1].append(b.get("co2_avoided_kg"))
         rows.append(
             [
                 p["plant"],
                 "(undistributed)",
                 p["undistributed"]["units"],
                 p["undistributed"]["amount"],
+                *([None] if co2 else []),
             ]
         )
-    print_table(["plant", "backer", "units", "amount"], rows)
+    print_table(["plant", "backer", "units", "amount", *(["co2_avoided_kg"] if co2 else [])], rows)
+    for p in data:
+        if "impact" in p:
+            factor = p["impact"]
+            print(f"{p['plant']}: CO2 at {factor['co2_g_per_kwh']} g/kWh, {factor['source']}")
     return 0
 
 
