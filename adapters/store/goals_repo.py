@@ -115,6 +115,13 @@ def stored_events(conn: Connection, plant: str | None = None) -> list[StoredEven
     ]
 
 
+def event_body(conn: Connection, row_id: int) -> str | None:
+    """The stored push body of the event in row `row_id` (None: no such row)."""
+    e = t.events.c
+    body = conn.execute(select(e.body).where(e.id == row_id)).scalar()
+    return None if body is None else str(body)
+
+
 def completion_times(conn: Connection, plant: str, ks: Iterable[int]) -> dict[int, int]:
     """Completion time (µs) of each of the plant's mints numbered in `ks` that exists."""
     wanted = sorted(set(ks))

@@ -26,6 +26,7 @@ from heliod.daemon.read.health import WatchedDevice
 from heliod.daemon.read.plants import PlantView
 from heliod.rewards.energy import Bound
 from heliod.rewards.goals import PlantGoals
+from heliod.rewards.impact import ImpactRules
 from heliod.rewards.ledger import PlantBook, PlantRules
 from heliod.rewards.times import to_us
 
@@ -140,6 +141,7 @@ class Settings:
 
     books: list[PlantBook]
     goals: list[PlantGoals]
+    impact: dict[str, ImpactRules]  # plant -> [plants.impact], for plants that have one
     watched: list[WatchedDevice]
     intervals_us: dict[str, dict[str, int]]
     modbus: list[ModbusDeviceSettings]
@@ -305,6 +307,7 @@ def settings_of(config: Config, rate: float = 1.0) -> Settings:
     return Settings(
         books=plant_books(config),
         goals=all_goals(config),
+        impact={p.id: p.impact.rules() for p in config.plants if p.impact is not None},
         watched=[
             WatchedDevice(device, interval)
             for devices in intervals.values()
