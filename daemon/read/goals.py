@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from heliod.adapters.store import goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.goals_repo import StoredEvent
-from heliod.daemon.read.plants import PlantView, energy_of
+from heliod.daemon.read.plants import PlantView, energy_of, impact_figures
 from heliod.rewards.goals import (
     GoalBook,
     PlantGoals,
@@ -84,8 +84,9 @@ def next_milestone(plant: PlantView, e_mwh: int, completed: int) -> dict[str, An
 
 
 def banner(conn: Connection, plant: str, now_us: int) -> dict[str, Any] | None:
-    """The latest milestone or challenge reached less than 24 h before `now_us`, as its
-    event body with `until`; None when there is none (a missed challenge is no banner)."""
+    """The latest milestone or challenge reached less than 24 h before `now_us` (a missed
+    challenge is no banner): `{"kind", "id", "title", "at", "until"}` and the milestone's
+    `mwh` or the challenge's `goal_mwh` and `sponsor`; None when there is none."""
     best: StoredEvent | None = None
     for e in goals_repo.stored_events(conn, plant):
         fresh = e.status == "reached" and e.at_us > now_us - BANNER_US
@@ -93,4 +94,34 @@ def banner(conn: Connection, plant: str, now_us: int) -> dict[str, Any] | None:
             best = e
     if best is None:
         return None
-    return {**json.loads(best.body), "until": rfc3339(best.at_us + BANNER_US)}
+    body = json.loads(best.body)
+    out = {
+        "kind": best.kind,
+        "id": best.event_id,
+        "title": body["title"],
+        "at": rfc3339(best.at_us),
+        "until": rfc3339(best.at_us + BANNER_US),
+    }
+    keep = ("mwh",) if best.kind == "milestone" else ("goal_mwh", "sponsor")
+    return {**out, **{k: body[k] for k in keep}}
+
+
+def dashboard_goals(
+    conn: Connection, plant: PlantView, e_mwh: int, completed: int, now_us: int
+) -> dict[str, Any]:
+    """The plant's goals and impact for data.json (decimals as strings, like the rest of it):
+    `impact`, `milestones`, `next_milestone`, `challenges` and `banner` (docs/dashboard.md)."""
+    listed = milestones_of(conn, plant)
+    impact = impact_figures(plant.impact, e_mwh)
+    following = next_milestone(plant, e_mwh, completed)
+    return {
+        "impact": None if impact is None else _texts(impact),
+        "milestones": listed["milestones"],
+        "next_milestone": None if following is None else _texts(following),
+        "challenges": [_texts(c) for c in listed["challenges"]],
+        "banner": banner(conn, plant.id, now_us),
+    }
+
+
+def _texts(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()}
