@@ -22,12 +22,12 @@ from heliod.daemon.read.goals import dashboard_goals
 from heliod.daemon.read.plants import (
     Minted,
     PlantView,
-    balances,
     energy_of,
     last_reading_us,
     minted,
     money,
     next_mwh_progress,
+    view_balances,
 )
 from heliod.daemon.read.production import production
 from heliod.rewards.freshness import is_stale
@@ -147,14 +147,7 @@ def plant_data(
         "energy_days": energy_per_day(conn, plant.id, days, tz),
         "balances": [
             {k: str(v) if k == "co2_avoided_kg" else v for k, v in b.items()}
-            for b in balances(
-                conn,
-                plant.id,
-                plant.symbol,
-                plant.decimals,
-                impact=plant.impact,
-                units_per_mwh=plant.units_per_mwh,
-            )["balances"]
+            for b in view_balances(conn, plant)["balances"]
         ],
         "devices": device_health(conn, plant, now_us, health),
         # impact, milestones, next_milestone, challenges, banner (docs/milestones.md)

@@ -113,6 +113,18 @@ def balances(
     return body
 
 
+def view_balances(conn: Connection, plant: PlantView) -> dict[str, Any]:
+    """`balances` of a configured plant, with its token and impact rules."""
+    return balances(
+        conn,
+        plant.id,
+        plant.symbol,
+        plant.decimals,
+        impact=plant.impact,
+        units_per_mwh=plant.units_per_mwh,
+    )
+
+
 def impact_figures(impact: ImpactRules | None, e_mwh: int) -> dict[str, Any] | None:
     """`{"co2_avoided_kg", "households", "co2_g_per_kwh", "source"}` for an energy E in
     mWh, exact decimals; None without [plants.impact]."""

@@ -29,6 +29,7 @@ from heliod.rewards.goals import (
     GoalEvent,
     Milestone,
     MilestoneReached,
+    PlantGoals,
     Status,
     default_title,
 )
@@ -122,9 +123,7 @@ def build(draws: Sequence[tuple[object, ...]]) -> Timeline:
 
 
 @st.composite
-def goals(
-    draw: st.DrawFn, tl: Timeline
-) -> tuple[tuple[Milestone, ...] | None, tuple[Challenge, ...]]:
+def goals(draw: st.DrawFn, tl: Timeline) -> PlantGoals:
     """Milestones (None: the defaults) and challenges whose deadlines fall on, just before
     or just after stored items, or anywhere in the span."""
     marks = draw(st.none() | st.sets(st.integers(1, 12), max_size=6))
@@ -137,7 +136,7 @@ def goals(
         )
         goal = draw(st.integers(1, 10))
         challenges.append(Challenge(f"c{n}", f"{goal} MWh", goal, deadline, "sponsor"))
-    return milestones, tuple(challenges)
+    return PlantGoals("p", milestones, tuple(challenges))
 
 
 @st.composite
@@ -155,21 +154,16 @@ def runs_between(draw: st.DrawFn, tl: Timeline) -> list[tuple[int, int]]:
     return runs
 
 
-def model(
-    milestones: tuple[Milestone, ...] | None,
-    challenges: tuple[Challenge, ...],
-    played: Books,
-    now_us: int,
-) -> dict[str, dict[str, object]]:
+def model(drawn: PlantGoals, played: Books, now_us: int) -> dict[str, dict[str, object]]:
     """§11 read literally over the final mints and the final clock."""
     assert played.ledger is not None
     mints = played.mints.get("p", {})
-    book = GoalBook("p", milestones, challenges)
+    book = drawn.book()
     out: list[GoalEvent] = [
         MilestoneReached("p", m, mints[m.mwh]) for m in book.milestones if m.mwh in mints
     ]
     pending = played.ledger.unconfirmed_since("p")
-    for c in challenges:
+    for c in drawn.challenges:
         if c.goal_mwh in mints:
             on_time = mints[c.goal_mwh] <= c.deadline_us
             status = Status.REACHED if on_time else Status.MISSED
@@ -200,16 +194,16 @@ def test_events_are_the_same_once_each_whatever_the_runs(
     data: st.DataObject, draws: list[tuple[object, ...]]
 ) -> None:
     tl = build(draws)
-    milestones, challenges = data.draw(goals(tl))
+    drawn = data.draw(goals(tl))
 
     def books() -> dict[str, GoalBook]:
-        return {"p": GoalBook("p", milestones, challenges)}
+        return {"p": drawn.book()}
 
     first = run_batches([PLANT], books, tl, data.draw(runs_between(tl)))
     second = run_batches([PLANT], books, tl, data.draw(runs_between(tl)))
     got = bodies(c.event for c in first.events)
     assert got == bodies(c.event for c in second.events)
-    assert got == model(milestones, challenges, first, tl.times[-1] + 1000 * 24 * H)
+    assert got == model(drawn, first, tl.times[-1] + 1000 * 24 * H)
     check_order(first)
     minted = len(first.mints.get("p", {}))
     event("no mint" if not minted else "1 to 9 mints" if minted < 10 else "10 mints or more")
@@ -228,10 +222,10 @@ def test_a_clock_ahead_of_the_store_still_gives_each_event_once(
     data: st.DataObject, draws: list[tuple[object, ...]]
 ) -> None:
     tl = build(draws)
-    milestones, challenges = data.draw(goals(tl))
+    drawn = data.draw(goals(tl))
 
     def books() -> dict[str, GoalBook]:
-        return {"p": GoalBook("p", milestones, challenges)}
+        return {"p": drawn.book()}
 
     n = len(tl.items)
     cuts = sorted(data.draw(st.sets(st.integers(1, n), max_size=n)))
@@ -251,7 +245,7 @@ def test_a_clock_ahead_of_the_store_still_gives_each_event_once(
         assert (f"p:milestone:{m.mwh}" in got) == (m.mwh in mints)
     assert played.ledger is not None
     pending = played.ledger.unconfirmed_since("p")
-    for c in challenges:
+    for c in drawn.challenges:
         body = got.get(f"p:challenge:{c.id}")
         final_run_due = c.goal_mwh in mints or pending is None or pending > c.deadline_us
         by_clock = any(e.placement and e.event.id == f"p:challenge:{c.id}" for e in played.events)

@@ -24,7 +24,7 @@ from heliod.daemon.http.api.responses import (
     only_params,
 )
 from heliod.daemon.read.goals import milestones_of
-from heliod.daemon.read.plants import Minted, PlantView, balances, minted, plant_summary
+from heliod.daemon.read.plants import Minted, PlantView, minted, plant_summary, view_balances
 from heliod.daemon.read.production import production
 from heliod.rewards.times import parse_time, to_us
 
@@ -113,14 +113,7 @@ def plants_router(
     def plant_balances(plant_id: PlantId) -> ExactJSON:
         plant = find_plant(views, plant_id)
         with store.read() as conn:
-            body = balances(
-                conn,
-                plant.id,
-                plant.symbol,
-                plant.decimals,
-                impact=plant.impact,
-                units_per_mwh=plant.units_per_mwh,
-            )
+            body = view_balances(conn, plant)
         return ExactJSON(body, headers=NO_STORE)
 
     @router.get(
