@@ -1,4 +1,5 @@
-"""§11 milestones and challenges: which mint reaches which goal, and when one is missed.
+"""Milestones and challenges (docs/milestones.md): which mint reaches which goal, and when
+one is missed.
 
 A milestone is reached by the mint whose index equals its `mwh`. A challenge is reached
 by the mint whose index equals its `goal_mwh` when that mint's completion time is at or

@@ -1,4 +1,5 @@
-"""§11 impact figures: CO2 avoided and households supplied, exact, rounded once.
+"""Impact figures (docs/milestones.md): CO2 avoided and households supplied, exact, rounded
+once.
 
 co2_avoided_kg = E in kWh × co2_g_per_kwh / 1000, rounded half to even to 0.001 kg;
 households = E in kWh / household_kwh_per_year, rounded half to even to 0.1. A backer's

@@ -289,7 +289,7 @@ events = Table(
     # where a replay puts it back (NULL for an event caused by a mint).
     Column("position", BigInteger),
     Column("decision_id", BigInteger),
-    Column("body", Text, nullable=False),  # the push body, fixed at commit (§6)
+    Column("body", Text, nullable=False),  # the push body, fixed at commit (docs/platform.md)
     Column("committed_us", BigInteger, nullable=False),
     Index("ix_events_plant_order", "plant", "after_mint", "id"),
 )
@@ -299,7 +299,9 @@ event_deliveries = Table(
     "event_deliveries",
     metadata,
     Column("event", BigInteger, ForeignKey("events.id"), primary_key=True, autoincrement=False),
-    Column("status", String(12), nullable=False),  # pending | delivered | rejected (§6)
+    Column(
+        "status", String(12), nullable=False
+    ),  # pending | delivered | rejected (docs/platform.md)
     Column("attempts", BigInteger, nullable=False, default=0),  # since last (re)queued
     Column("next_attempt_us", BigInteger, nullable=False),  # backoff survives restarts
     Column("last_status", Integer),  # HTTP status of the last answer; NULL: no answer

@@ -15,7 +15,7 @@ from heliod.rewards.impact import ImpactRules
 from heliod.rewards.times import to_us
 
 GOAL_ID = r"[a-z0-9_-]{1,64}"
-MAX_MWH = 10**9  # 10^15 Wh, the largest counter value heliod accepts (§4)
+MAX_MWH = 10**9  # 10^15 Wh, the largest counter value heliod accepts (docs/accounting.md)
 MAX_TEXT = 200  # characters of a title, sponsor or source: a line on the dashboard
 # Emission factors of electricity, g CO2e/kWh: from 0 to lignite's ~1,200 with room.
 MAX_CO2_G_PER_KWH = Decimal(2000)

@@ -74,7 +74,7 @@ def _timezone(value: Any) -> str:
 
 
 def _aware(ts: datetime, tz: ZoneInfo) -> datetime:
-    """A time written without an offset is in the plant's timezone (§1)."""
+    """A time written without an offset is in the plant's timezone (docs/configuration.md)."""
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)
 
 

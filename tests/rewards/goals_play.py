@@ -1,4 +1,5 @@
-"""Plays the accountant's part for §11 goals: batches of stored readings, then the clock.
+"""Plays the accountant's part for the goals of docs/milestones.md: batches of stored
+readings, then the clock.
 
 A `Timeline` is what the store received, in order: readings (already past the gate)
 and anomaly decisions. `run_batches` accounts it in batches cut at the given places,

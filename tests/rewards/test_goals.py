@@ -1,4 +1,4 @@
-"""§11 milestones and challenges by hand: deadlines to the second, jumps, replays."""
+"""Milestones and challenges (docs/milestones.md) by hand: deadlines to the second, jumps, replays."""
 
 from __future__ import annotations
 

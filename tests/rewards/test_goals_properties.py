@@ -1,10 +1,10 @@
-"""Hypothesis properties of §11 goals: once each, never missing, whatever the batches.
+"""Hypothesis properties of the goals (docs/milestones.md): once each, never missing, whatever the batches.
 
 A drawn plant (one or two energy devices, plausible steps, quarantined jumps, operator
 decisions, unchanged readings) is stored in time order, as a gateway with a right clock
 stores it, and accounted in randomly cut runs at random clock times between two stored
 items. Whatever the cuts, the events are the same, each once, equal to a literal model of
-§11 over the final mints, and a replay from scratch gives them again. With a clock that
+the rules over the final mints, and a replay from scratch gives them again. With a clock that
 jumps ahead of what is stored (late readings), the outcome may depend on when runs
 happened, but each event is still produced once, none is missing, and the replay with
 the stored placements gives the same events.
@@ -155,7 +155,7 @@ def runs_between(draw: st.DrawFn, tl: Timeline) -> list[tuple[int, int]]:
 
 
 def model(drawn: PlantGoals, played: Books, now_us: int) -> dict[str, dict[str, object]]:
-    """§11 read literally over the final mints and the final clock."""
+    """docs/milestones.md read literally over the final mints and the final clock."""
     assert played.ledger is not None
     mints = played.mints.get("p", {})
     book = drawn.book()

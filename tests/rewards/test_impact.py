@@ -1,4 +1,4 @@
-"""§11 impact figures by hand: exact products, one rounding half to even."""
+"""Impact figures (docs/milestones.md) by hand: exact products, one rounding half to even."""
 
 from __future__ import annotations
 

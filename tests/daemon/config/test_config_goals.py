@@ -80,12 +80,22 @@ def test_absent_tables_mean_no_impact_default_milestones_no_challenges(tmp_path:
 @pytest.mark.parametrize(
     ("table", "line"),
     [
-        ('co2_g_per_kwh = "0"', "plants[0].impact.co2_g_per_kwh: must be > 0, got 0"),
-        ('co2_g_per_kwh = "-3"', "plants[0].impact.co2_g_per_kwh: must be > 0, got -3"),
-        ('co2_g_per_kwh = "2000.5"', "plants[0].impact.co2_g_per_kwh: must be ≤ 2000, got 2000.5"),
+        (
+            'co2_g_per_kwh = "0"',
+            "plants[0].impact.co2_g_per_kwh: must be > 0 and ≤ 2000 with at most 6 decimal places, got 0",
+        ),
+        (
+            'co2_g_per_kwh = "-3"',
+            "plants[0].impact.co2_g_per_kwh: must be > 0 and ≤ 2000 with at most 6 decimal places, got -3",
+        ),
+        (
+            'co2_g_per_kwh = "2000.5"',
+            "plants[0].impact.co2_g_per_kwh: must be > 0 and ≤ 2000 with at most 6 decimal places, got 2000.5",
+        ),
         (
             'co2_g_per_kwh = "56.1234567"',
-            "plants[0].impact.co2_g_per_kwh: must have at most 6 decimal places, got 56.1234567",
+            "plants[0].impact.co2_g_per_kwh: has more than 6 decimal places, got 56.1234567 "
+            "(refused, never rounded)",
         ),
         (
             'co2_g_per_kwh = "about 56"',
@@ -94,7 +104,7 @@ def test_absent_tables_mean_no_impact_default_milestones_no_challenges(tmp_path:
         ("co2_g_per_kwh = nan", "plants[0].impact.co2_g_per_kwh: must be a finite number, got NaN"),
         (
             'household_kwh_per_year = "0"',
-            "plants[0].impact.household_kwh_per_year: must be > 0, got 0",
+            "plants[0].impact.household_kwh_per_year: must be > 0 and ≤ 100000 with at most 3 decimal places, got 0",
         ),
         ('source = ""', "plants[0].impact.source: must not be empty"),
         (
