@@ -1,12 +1,14 @@
 """Benchmarks of the accounting core (issue: foundation). Prints figures for docs/performance.md.
 
   python bench/ledger.py credit  [--backers 1000 10000 100000]
-  python bench/ledger.py account [--months 1 3 12] [--devices 10]
+  python bench/ledger.py account [--months 1 3 12] [--devices 10] [--goals]
 
 Each case runs in a fresh subprocess so its peak RSS is its own. `credit` times one MWh
 minted and credited (allocation + commit of the mint, its credits and balances) with N
 backers in the register; `account` times `Accountant.run()` over one-minute readings of
-D devices, after loading them (loading is not timed).
+D devices, after loading them (loading is not timed); with `--goals`, each case also
+runs with the default milestones and a challenge (their events committed with the
+mints), against the same case without them in the same command.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
 from heliod.daemon.jobs.accountant import Accountant, PlantBook
 from heliod.rewards.energy import Bound
+from heliod.rewards.goals import Challenge, PlantGoals
 from heliod.rewards.ledger import PlantRules
 from heliod.rewards.register import BEGINNING_US
 
@@ -86,7 +89,9 @@ def case_credit(backers: int) -> dict[str, float]:
     return {"backers": backers, "seconds": elapsed, "peak_rss_mb": _peak_mb()}
 
 
-def case_account(months: int, devices: int, backers: int = 1000) -> dict[str, float]:
+def case_account(
+    months: int, devices: int, backers: int = 1000, goals: bool = False
+) -> dict[str, float]:
     """`months` of one-minute readings from `devices` inverters of 250 kW, accounted."""
     names = [f"inv{d:02d}" for d in range(devices)]
     minutes = months * 30 * 24 * 60
@@ -134,7 +139,15 @@ def case_account(months: int, devices: int, backers: int = 1000) -> dict[str, fl
                 conn.execute(insert(t.readings), chunk)
         load = time.perf_counter() - load_start
         rss_before = _peak_mb()
-        acc = Accountant(store, [_book(names, 250 * devices)], lambda: T0_US, batch_size=5000)
+        trees = Challenge("trees", "100 MWh: 100 trees", 100, T0_US + 10**14, "town")
+        plant_goals = [PlantGoals("p", None, (trees,))] if goals else []
+        acc = Accountant(
+            store,
+            [_book(names, 250 * devices)],
+            lambda: T0_US,
+            batch_size=5000,
+            goals=plant_goals,
+        )
         start = time.perf_counter()
         result = acc.run()
         elapsed = time.perf_counter() - start
@@ -153,8 +166,11 @@ def case_account(months: int, devices: int, backers: int = 1000) -> dict[str, fl
     }
 
 
-def _child(kind: str, arg: int, devices: int, backers: int = 0) -> dict[str, float]:
+def _child(
+    kind: str, arg: int, devices: int, backers: int = 0, goals: bool = False
+) -> dict[str, float]:
     cmd = [sys.executable, __file__, "_child", kind, str(arg), str(devices), str(backers)]
+    cmd.append("goals" if goals else "-")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -167,7 +183,8 @@ def main() -> None:
             int(sys.argv[4]),
             int(sys.argv[5]),
         )
-        fn = case_credit(arg) if kind == "credit" else case_account(arg, devices, backers)
+        goals = sys.argv[6] == "goals"
+        fn = case_credit(arg) if kind == "credit" else case_account(arg, devices, backers, goals)
         print(json.dumps(fn))
         return
     parser = argparse.ArgumentParser()
@@ -175,6 +192,9 @@ def main() -> None:
     parser.add_argument("--backers", type=int, nargs="*", default=[1000, 10_000, 100_000])
     parser.add_argument("--months", type=int, nargs="*", default=[1, 3, 12])
     parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument(
+        "--goals", action="store_true", help="also with milestones and a challenge, to compare"
+    )
     parser.add_argument(
         "--register",
         type=int,
@@ -191,13 +211,14 @@ def main() -> None:
             print(f"| {n:,} | {r['seconds']:.3f} s | {r['peak_rss_mb']:.0f} MB |", flush=True)
     if a.what in ("account", "all"):
         print(
-            "| readings (months × devices × 1/min) | backers | MWh minted | accounting time | readings/s | peak RSS before → after |"
+            "| readings (months × devices × 1/min) | backers | goals | MWh minted | accounting time | readings/s | peak RSS before → after |"
         )
-        print("|---:|---:|---:|---:|---:|---:|")
-        for m, n in [(m, n) for n in a.register for m in a.months]:
-            r = _child("account", m, a.devices, n)
+        print("|---:|---:|---|---:|---:|---:|---:|")
+        variants = [False, True] if a.goals else [False]
+        for m, n, g in [(m, n, g) for n in a.register for m in a.months for g in variants]:
+            r = _child("account", m, a.devices, n, g)
             print(
-                f"| {r['readings']:,} ({m} × {a.devices}) | {n:,} | {r['mints']:,} | {r['seconds']:.1f} s | "
+                f"| {r['readings']:,} ({m} × {a.devices}) | {n:,} | {'yes' if g else 'no'} | {r['mints']:,} | {r['seconds']:.1f} s | "
                 f"{r['readings_per_s']:,.0f} | {r['peak_rss_mb_before']:.0f} → {r['peak_rss_mb']:.0f} MB |",
                 flush=True,
             )

@@ -158,6 +158,9 @@ def main() -> None:
         SunCurve,
         free_port,
     )
+    from heliod.daemon.cli.sun import Site  # noqa: PLC0415
+
+    paris = Site(48.8566, 2.3522)
 
     seconds = args.minutes * 60
     speed = DAY_S / seconds
@@ -166,7 +169,7 @@ def main() -> None:
     start_real = time.time()
     now = sim_clock(start_sim, start_real, speed)
     servers = [
-        InverterServer(SimulatedInverter(SunCurve(240_000.0, TZ, seed=i), now)).start()
+        InverterServer(SimulatedInverter(SunCurve(240_000.0, paris, seed=i), now)).start()
         for i in range(args.devices)
     ]
     api_port = free_port()

@@ -155,6 +155,21 @@ class Ledger:
         rules = self._plant_of.get(device)
         return None if rules is None else rules.id
 
+    def unconfirmed_since(self, plant: str) -> int | None:
+        """Earliest time of a reading of the plant that may still add energy once confirmed.
+
+        That is a pending reading P of an energy device that has a final reading F (without
+        F, P becomes the baseline and adds nothing); None when there is none.
+        """
+        times = [
+            s.pending.ts_us
+            for d in self.rules[plant].energy_devices
+            if (s := self.state.devices.get(d)) is not None
+            and s.pending is not None
+            and s.final is not None
+        ]
+        return min(times, default=None)
+
     def feed(
         self,
         reading_id: int,

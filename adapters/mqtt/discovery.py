@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 DISCOVERY_PREFIX = "homeassistant"
+CO2_SENSOR = "co2_avoided"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,7 @@ class PlantInfo:
     name: str = ""
     symbol: str = ""  # token symbol, e.g. "SLR"
     tokens_per_mwh: Decimal | None = None  # None: no token sensor
+    co2_source: str | None = None  # the impact figures' source; None: no CO2 sensor
 
 
 def _sensor(key: str, name: str, template: str, **extra: Any) -> tuple[str, dict[str, Any]]:
@@ -72,11 +74,27 @@ def sensors(plant: PlantInfo) -> list[tuple[str, dict[str, Any]]]:
                 icon="mdi:hand-coin",
             )
         )
+    if plant.co2_source is not None:
+        found.append(
+            _sensor(
+                CO2_SENSOR,
+                "CO2 avoided",
+                "{{ value_json.co2_avoided_kg }}",
+                unit_of_measurement="kg",
+                device_class="weight",
+                state_class="total",  # it moves back if the emission factor is lowered
+                icon="mdi:molecule-co2",
+                # The figure's source travels with it (docs/milestones.md): an attribute
+                # read from the state topic.
+                json_attributes_template='{{ {"source": value_json.co2_source} | tojson }}',
+            )
+        )
     return found
 
 
-def discovery_messages(prefix: str, plant: PlantInfo) -> list[tuple[str, dict[str, Any]]]:
-    """(config topic, config payload) for every sensor of `plant`."""
+def discovery_messages(prefix: str, plant: PlantInfo) -> list[tuple[str, dict[str, Any] | None]]:
+    """(config topic, config payload) for every sensor of `plant`; None removes a sensor
+    that heliod may have announced before (the CO2 sensor once [plants.impact] is gone)."""
     node = f"heliod_{plant.id}"
     base = f"{prefix}/{plant.id}"
     device = {
@@ -85,8 +103,10 @@ def discovery_messages(prefix: str, plant: PlantInfo) -> list[tuple[str, dict[st
         "manufacturer": "heliod",
         "model": "solar plant gateway",
     }
-    messages = []
+    messages: list[tuple[str, dict[str, Any] | None]] = []
     for key, fragment in sensors(plant):
+        if "json_attributes_template" in fragment:
+            fragment["json_attributes_topic"] = f"{base}/state"
         config = {
             **{k: v for k, v in fragment.items() if v is not None},
             "unique_id": f"{node}_{key}",
@@ -100,4 +120,6 @@ def discovery_messages(prefix: str, plant: PlantInfo) -> list[tuple[str, dict[st
             "device": device,
         }
         messages.append((f"{DISCOVERY_PREFIX}/sensor/{node}/{key}/config", config))
+    if plant.co2_source is None:
+        messages.append((f"{DISCOVERY_PREFIX}/sensor/{node}/{CO2_SENSOR}/config", None))
     return messages

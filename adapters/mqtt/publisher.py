@@ -83,7 +83,7 @@ class _PlantLink:
         self.publish(f"{self.base}/availability", ONLINE, retain=True)
         for topic, config in discovery_messages(self.prefix, self.plant):
             # Turning ha_discovery off removes the entities: an empty retained config.
-            payload = to_json(config).encode() if self.ha else b""
+            payload = to_json(config).encode() if self.ha and config is not None else b""
             self.publish(topic, payload, retain=True)  # tracked, so flush() covers them
         self.connected.set()
 
@@ -111,7 +111,7 @@ class _PlantLink:
 
 
 class MqttPublisher:
-    """Publishes retained `state`, `mint` events and `availability` for each plant."""
+    """Publishes retained `state`, `mint` and `event` messages and `availability` per plant."""
 
     def __init__(
         self,
@@ -156,6 +156,12 @@ class MqttPublisher:
         if link is not None:
             event = {k: v for k, v in body.items() if k != "credits"}
             link.publish(f"{link.base}/mint", to_json(event).encode(), retain=False)
+
+    def publish_event(self, plant: str, body: Mapping[str, Any]) -> None:
+        """A milestone or challenge `event` at QoS 1, not retained: the push body as is."""
+        link = self._link(plant)
+        if link is not None:
+            link.publish(f"{link.base}/event", to_json(body).encode(), retain=False)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the broker acknowledged everything published so far; False on timeout."""

@@ -282,3 +282,43 @@ deliveries = Table(
     Column("updated_us", BigInteger, nullable=False),
     Index("ix_deliveries_status", "status"),
 )
+
+# Milestone and challenge events (docs/milestones.md): stored once (event_id is unique),
+# in the transaction of the mint that causes them, or of the accounting run that finds a
+# challenge missed. Each plant's events are pushed after the mint `after_mint` (0: before
+# any mint), in id order among those following the same mint.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("plant", String(64), nullable=False),
+    Column("event_id", String(160), nullable=False, unique=True),  # <plant>:milestone:<mwh> …
+    Column("kind", String(12), nullable=False),  # milestone | challenge
+    Column("goal", String(64), nullable=False),  # the milestone's mwh or the challenge's id
+    Column("status", String(8), nullable=False),  # reached | missed
+    Column("at_us", BigInteger, nullable=False),  # reached_at, or the challenge's `at`
+    Column("after_mint", BigInteger, nullable=False),
+    # A challenge missed by the clock: the accountant's position and last decision then,
+    # where a replay puts it back (NULL for an event caused by a mint).
+    Column("position", BigInteger),
+    Column("decision_id", BigInteger),
+    Column("body", Text, nullable=False),  # the push body, fixed at commit (docs/platform.md)
+    Column("committed_us", BigInteger, nullable=False),
+    Index("ix_events_plant_order", "plant", "after_mint", "id"),
+)
+
+# How the delivery of each event stands, as `deliveries` does for mints.
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column("event", BigInteger, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column(
+        "status", String(12), nullable=False
+    ),  # pending | delivered | rejected (docs/platform.md)
+    Column("attempts", BigInteger, nullable=False, default=0),  # since last (re)queued
+    Column("next_attempt_us", BigInteger, nullable=False),  # backoff survives restarts
+    Column("last_status", Integer),  # HTTP status of the last answer; NULL: no answer
+    Column("last_error", Text),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_event_deliveries_status", "status"),
+)

@@ -196,7 +196,9 @@ def build_outputs(
         publisher = MqttPublisher(
             mqtt.link, mqtt.publish_prefix, mqtt.plants, ha_discovery=mqtt.ha_discovery
         )
-        out.state_publisher = StatePublisher(publisher, store, settings.intervals_us, clock.now_us)
+        out.state_publisher = StatePublisher(
+            publisher, store, settings.intervals_us, clock.now_us, impact=settings.impact
+        )
         out.services.append(Service("mqtt-publisher", publisher.start, publisher.stop))
     if options.export and settings.export is not None:
         _add_export(settings, store, clock, metrics, out)
@@ -289,7 +291,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
     ingest = Ingest(store, clock.now_us, IngestMetrics(metrics, watchdog))
     intake = build_intake(settings, ingest.ingest, clock, metrics, options)
     outputs = build_outputs(settings, store, clock, metrics, options)
-    accountant = Accountant(store, settings.books, clock.now_us)
+    accountant = Accountant(store, settings.books, clock.now_us, goals=settings.goals)
     supervisor = Supervisor(metrics)
     health = build_health(
         store,
@@ -328,7 +330,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
                 wake()
         if outputs.state_publisher is not None:
             try:
-                outputs.state_publisher.publish(result.mints)
+                outputs.state_publisher.publish(result.outbox)
             except Exception:
                 log.exception("publishing the plant state on MQTT failed")
 

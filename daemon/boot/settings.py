@@ -25,6 +25,8 @@ from heliod.daemon.jobs.register_pull import SyncedPlant
 from heliod.daemon.read.health import WatchedDevice
 from heliod.daemon.read.plants import PlantView
 from heliod.rewards.energy import Bound
+from heliod.rewards.goals import PlantGoals
+from heliod.rewards.impact import ImpactRules
 from heliod.rewards.ledger import PlantBook, PlantRules
 from heliod.rewards.times import to_us
 
@@ -59,6 +61,17 @@ def plant_book(plant: Plant) -> PlantBook:
 def plant_books(config: Config) -> list[PlantBook]:
     """Every plant's book, in file order."""
     return [plant_book(p) for p in config.plants]
+
+
+def plant_goals(plant: Plant) -> PlantGoals:
+    """A plant's milestones (None: the default ones) and challenges (docs/milestones.md)."""
+    milestones = None if plant.milestones is None else tuple(m.rule() for m in plant.milestones)
+    return PlantGoals(plant.id, milestones, tuple(c.rule() for c in plant.challenges))
+
+
+def all_goals(config: Config) -> list[PlantGoals]:
+    """Every plant's goals, in file order."""
+    return [plant_goals(p) for p in config.plants]
 
 
 def modbus_device(device: ModbusDevice) -> ModbusDeviceSettings:
@@ -127,6 +140,8 @@ class Settings:
     """Everything the running daemon needs from the configuration, read once at start."""
 
     books: list[PlantBook]
+    goals: list[PlantGoals]
+    impact: dict[str, ImpactRules]  # plant -> [plants.impact], for plants that have one
     watched: list[WatchedDevice]
     intervals_us: dict[str, dict[str, int]]
     modbus: list[ModbusDeviceSettings]
@@ -181,7 +196,14 @@ def mqtt_parts(config: Config) -> MqttParts | None:
         device_ids=[d.id for d in devices],
         publish_prefix=section.publish_prefix,
         plants=[
-            PlantInfo(p.id, p.name, p.reward.symbol, p.reward.tokens_per_mwh) for p in config.plants
+            PlantInfo(
+                p.id,
+                p.name,
+                p.reward.symbol,
+                p.reward.tokens_per_mwh,
+                co2_source=None if p.impact is None else p.impact.source,
+            )
+            for p in config.plants
         ],
         ha_discovery=section.ha_discovery,
     )
@@ -262,6 +284,9 @@ def plant_views(config: Config, intervals: Mapping[str, Mapping[str, int]]) -> l
             decimals=p.reward.decimals,
             devices=dict(intervals[p.id]),
             energy_devices=tuple(p.energy_devices),
+            units_per_mwh=p.reward.units_per_mwh,
+            impact=None if p.impact is None else p.impact.rules(),
+            goals=plant_goals(p),
         )
         for p in config.plants
     ]
@@ -281,6 +306,8 @@ def settings_of(config: Config, rate: float = 1.0) -> Settings:
     intervals = intervals_us(config, rate)
     return Settings(
         books=plant_books(config),
+        goals=all_goals(config),
+        impact={p.id: p.impact.rules() for p in config.plants if p.impact is not None},
         watched=[
             WatchedDevice(device, interval)
             for devices in intervals.values()

@@ -2,9 +2,12 @@
 
 A simulated SunSpec inverter (daemon/cli/simulator.py) on a free loopback port, the daemon on
 a fresh embedded store in a temporary state directory, five demo backers, the dashboard
-and API on a free loopback port. Time runs `speed` times faster than real time (600 by
-default: one real second is ten simulated minutes, so a 250 kW plant completes a MWh
-within a minute). It never reads the configuration file, never pushes, never exports.
+and API on a free loopback port. The plant stands in Paris and its power follows today's
+sun there (daemon/cli/sun.py); the simulated day starts at dawn. Time runs `speed` times
+faster than real time (600 by default: one real second is ten simulated minutes). The
+plant is 1 MW so that even on a short December day (about 2.6 kWh per kW) its first MWh
+comes within a real minute; a 250 kW plant would need three. It never reads the
+configuration file, never pushes, never exports.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from heliod.daemon.boot.build import build_runtime
 from heliod.daemon.boot.logs import setup_logging
 from heliod.daemon.boot.runtime import Options, Runtime, run_until_signal
 from heliod.daemon.cli.simulator import InverterServer, SimulatedInverter, SunCurve
+from heliod.daemon.cli.sun import Site, sunrise
 from heliod.daemon.config import Config, validate_config
 from heliod.daemon.read.plants import Minted, energy_of, minted
 from heliod.rewards.register import BEGINNING_US
@@ -44,9 +48,12 @@ log = logging.getLogger("heliod.demo")
 DEFAULT_SPEED = 600.0  # simulated seconds per real second: 1 s = 10 minutes
 PLANT = "demo"
 TIMEZONE = "Europe/Paris"
-CAPACITY_KW = Decimal(250)
-PEAK_W = 245_000.0  # a little under the nameplate, as an inverter clips
-START_HOUR = 10  # the simulated day starts at 10:00 local time: the sun is up
+CAPACITY_KW = Decimal(1000)
+PEAK_W = 980_000.0  # a little under the nameplate, as an inverter clips
+SITE = Site(48.8566, 2.3522)  # Paris, in the plant's timezone
+DAWN_FALLBACK_HOUR = 6  # local start when the sun does not rise (never in Paris)
+MILESTONES_MWH = (1, 5, 10, 25, 50, 100)
+CHALLENGE_DAYS = 3
 BACKERS = (
     ("alice", "5000"),
     ("bob", "2500"),
@@ -68,8 +75,20 @@ def accelerated_clock(speed: float, start: datetime) -> Clock:
     return Clock(now_us, rate=speed)
 
 
-def demo_config(state_dir: Path, modbus_port: int, token_sha256: str) -> Config:
+def dawn(day: date, tz: ZoneInfo) -> datetime:
+    """When the demo's day starts: sunrise at the plant's site (UTC)."""
+    rise = sunrise(SITE, day, tz)
+    if rise is None:
+        rise = datetime(day.year, day.month, day.day, DAWN_FALLBACK_HOUR, tzinfo=tz)
+    return rise.astimezone(UTC)
+
+
+def demo_config(
+    state_dir: Path, modbus_port: int, token_sha256: str, start: datetime | None = None
+) -> Config:
     """The demo plant's configuration, validated like a file's (never read from disk)."""
+    start = start or datetime.now(UTC)
+    deadline = (start + timedelta(days=CHALLENGE_DAYS)).replace(microsecond=0)
     data: dict[str, Any] = {
         "daemon": {"state_dir": str(state_dir), "log_level": "info"},
         "api": {
@@ -80,11 +99,27 @@ def demo_config(state_dir: Path, modbus_port: int, token_sha256: str) -> Config:
         "plants": [
             {
                 "id": PLANT,
-                "name": "Demo plant (simulated, 250 kW)",
+                "name": "Demo plant (simulated, 1 MW)",
                 "capacity_kw": CAPACITY_KW,
                 "timezone": TIMEZONE,
                 "energy_devices": ["inv1"],
                 "reward": {"symbol": "SUN", "tokens_per_mwh": Decimal(100), "decimals": 2},
+                # An illustration, said so wherever the figure shows (docs/milestones.md).
+                "impact": {
+                    "co2_g_per_kwh": Decimal(50),
+                    "source": "illustration for the demo, not a published emission factor",
+                    "household_kwh_per_year": Decimal(4700),
+                },
+                "milestones": [{"mwh": m} for m in MILESTONES_MWH],
+                "challenges": [
+                    {
+                        "id": "trees",
+                        "title": f"10 MWh in {CHALLENGE_DAYS} days: the demo town plants 10 trees",
+                        "goal_mwh": 10,
+                        "deadline": deadline.isoformat(),
+                        "sponsor": "Demo town",
+                    }
+                ],
                 "devices": [
                     {
                         "id": "inv1",
@@ -157,16 +192,16 @@ def run_demo(
         return 2
     setup_logging("info")
     tz = ZoneInfo(TIMEZONE)
-    today = datetime.now(tz).date()
-    start = datetime(today.year, today.month, today.day, START_HOUR, tzinfo=tz).astimezone(UTC)
+    start = dawn(datetime.now(tz).date(), tz)
     clock = accelerated_clock(speed, start)
     state_dir = Path(tempfile.mkdtemp(prefix="heliod-demo-"))
-    inverter = SimulatedInverter(SunCurve(PEAK_W, tz), clock.now)
+    inverter = SimulatedInverter(SunCurve(PEAK_W, SITE), clock.now)
     server = InverterServer(inverter)
     token = secrets.token_urlsafe(24)
     try:
         server.start()
-        config = demo_config(state_dir, server.port, hashlib.sha256(token.encode()).hexdigest())
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        config = demo_config(state_dir, server.port, token_hash, start)
         options = Options(listen=("127.0.0.1", port), push=False, export=False, mqtt=False)
         runtime = build_runtime(config, clock, options)
         add_backers(runtime)
@@ -219,7 +254,8 @@ def _announce(runtime: Runtime, token: str, speed: float, state_dir: Path, as_js
         return
     minutes = speed / 60
     print(
-        f"heliod demo: a simulated 250 kW plant, 1 real second = {minutes:g} simulated minutes\n"
+        f"heliod demo: a simulated 1 MW plant in Paris from dawn, 1 real second = {minutes:g} "
+        "simulated minutes\n"
         f"  dashboard: {url}\n"
         f"  API token: {token}   (curl -H 'Authorization: Bearer {token}' {url}api/v1/plants)\n"
         f"  Ctrl-C stops it; nothing is kept ({state_dir} is removed).",

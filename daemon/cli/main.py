@@ -146,6 +146,12 @@ COMMANDS: tuple[Command, ...] = (
         (arg("--plant"),),
     ),
     Command(
+        "milestones",
+        "milestones and challenges with their status",
+        "goals:milestones",
+        (arg("--plant"),),
+    ),
+    Command(
         "ledger verify", "check every invariant of the ledger; exit 1 on failure", "ledger:verify"
     ),
     Command(
@@ -172,7 +178,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "sync retry",
-        "re-queue rejected events (all, or one ID plant:k)",
+        "re-queue rejected events (all, or one ID: plant:k, plant:milestone:M, plant:challenge:C)",
         "platform:sync_retry",
         (arg("id", nargs="?", metavar="ID"),),
     ),

@@ -2,10 +2,10 @@
 
 The inverter serves the SunSpec marker at 40000, the common model (1), the three-phase
 inverter model (103) and the end marker, like a real string inverter. Its AC power
-follows a sunrise-to-sunset sine with passing clouds; its lifetime energy counter (WH,
-acc32, Wh) integrates that power on whatever clock it is given, so an accelerated clock
-makes a day pass in minutes. This is the device side: floats are fine here, the registers
-it serves are integers as on a real inverter.
+follows the sun of the plant's site and season under a clear sky, with passing clouds;
+its lifetime energy counter (WH, acc32, Wh) integrates that power on whatever clock it is
+given, so an accelerated clock makes a day pass in minutes. This is the device side: floats
+are fine here, the registers it serves are integers as on a real inverter.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from heliod.adapters.modbus.sunspec_models import COMMON, INVERTER_INT, SUNSPEC_TYPES, ModelLayout
+from heliod.daemon.cli.sun import STC_W_M2, Plane, Site, equator_facing, plane_w_m2
 
 BASE = 40000
 SUNS = (0x5375, 0x6E53)  # "SunS"
@@ -35,23 +35,20 @@ INTEGRATION_STEP_S = 60.0  # simulated seconds per integration step of the energ
 
 @dataclass(frozen=True)
 class SunCurve:
-    """Clear-sky AC power of a plant over a day, with clouds drawn from a fixed seed."""
+    """Clear-sky AC power of a plant at its site (daemon/cli/sun.py), with clouds drawn
+    from a fixed seed: the array gives `peak_w` at 1000 W/m² on its plane, and the
+    inverter clips there."""
 
     peak_w: float
-    tz: ZoneInfo
-    sunrise_h: float = 6.0
-    sunset_h: float = 20.0
+    site: Site
+    plane: Plane | None = None  # None: tilted 30° toward the equator
     seed: int = 2016
     cloud_chance: float = 0.25
 
     def clear_sky_w(self, when: datetime) -> float:
-        """Power without clouds: a sine from sunrise to sunset, zero at night."""
-        local = when.astimezone(self.tz)
-        hour = local.hour + local.minute / 60 + local.second / 3600
-        if not self.sunrise_h < hour < self.sunset_h:
-            return 0.0
-        x = (hour - self.sunrise_h) / (self.sunset_h - self.sunrise_h)
-        return self.peak_w * math.sin(math.pi * x)
+        """Power without clouds: the irradiance on the panels' plane, zero at night."""
+        plane = self.plane or equator_facing(self.site)
+        return min(self.peak_w, self.peak_w * plane_w_m2(self.site, plane, when) / STC_W_M2)
 
     def cloud_factor(self, when: datetime) -> float:
         """1 under a clear sky, down to 0.5 under a thick cloud; smooth between slots."""

@@ -85,6 +85,22 @@ def _energy_devices(
             yield loc, f"device {show(device_id)} has no {ENERGY} field"
 
 
+def _goals(i: int, plant: Mapping[str, Any]) -> Iterator[Problem]:
+    """Milestones are told apart by their mwh, challenges by their id, within a plant."""
+    for table, key, what in (("milestones", "mwh", "milestone"), ("challenges", "id", "challenge")):
+        first: dict[Any, int] = {}
+        for j, entry in _tables(plant.get(table)):
+            value = entry.get(key)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                continue  # a missing or mistyped value is reported by the table's own check
+            if value in first:
+                yield (
+                    ("plants", i, table, j, key),
+                    f"duplicate {what} {show(value)} (also {table}[{first[value]}])",
+                )
+            first.setdefault(value, j)
+
+
 # A serial line's settings, with the defaults of daemon/config/devices.ModbusDevice.
 _SERIAL_DEFAULTS = {"baudrate": 9600, "parity": "N", "stopbits": 1, "bytesize": 8}
 
@@ -166,6 +182,7 @@ def check_references(data: Mapping[str, Any]) -> list[Problem]:
             problems.extend(_device_fields(loc, device))
     for i, plant in _tables(data.get("plants")):
         problems.extend(_energy_devices(i, plant, owners))
+        problems.extend(_goals(i, plant))
     problems.extend(_links(data))
     if mqtt_device is not None and not isinstance(data.get("mqtt"), Mapping):
         problems.append(((*mqtt_device, "protocol"), "an MQTT device needs the [mqtt] table"))

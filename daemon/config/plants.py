@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from heliod.daemon.config.devices import DEVICE_ID, Device
 from heliod.daemon.config.errors import fail, show
+from heliod.daemon.config.goals import ChallengeSection, ImpactSection, MilestoneSection
 from heliod.daemon.config.types import Dec, Section, between, decimal_in, matches
 
 PLANT_ID = r"[a-z0-9_-]{1,64}"
@@ -72,6 +73,11 @@ def _timezone(value: Any) -> str:
     return value
 
 
+def _aware(ts: datetime, tz: ZoneInfo) -> datetime:
+    """A time written without an offset is in the plant's timezone (docs/configuration.md)."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=tz)
+
+
 class Plant(Section):
     """One plant: its nameplate, its devices and its reward."""
 
@@ -84,6 +90,9 @@ class Plant(Section):
     energy_devices: list[Annotated[str, matches(DEVICE_ID)]] = Field(min_length=1)
     max_overload: Annotated[Dec, decimal_in(1, 100, 3)] = Decimal("1.2")
     reward: Reward
+    impact: ImpactSection | None = None  # absent: no impact figures
+    milestones: list[MilestoneSection] | None = None  # absent: the default ones; []: none
+    challenges: list[ChallengeSection] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -96,9 +105,21 @@ class Plant(Section):
         start, timezone = value.start, info.data.get("timezone")
         if start is None or (start.tzinfo is None and timezone is None):
             return value  # no start, or the timezone is already reported as wrong
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=ZoneInfo(timezone or "UTC"))
+        start = _aware(start, ZoneInfo(timezone or "UTC"))
         return value.model_copy(update={"start": start.astimezone(UTC)})
+
+    @field_validator("challenges")
+    @classmethod
+    def _deadlines_in_plant_timezone(
+        cls, value: list[ChallengeSection], info: ValidationInfo
+    ) -> list[ChallengeSection]:
+        timezone = info.data.get("timezone")
+        if timezone is None:
+            return value  # the timezone is already reported as wrong
+        tz = ZoneInfo(timezone)
+        return [
+            c.model_copy(update={"deadline": _aware(c.deadline, tz).astimezone(UTC)}) for c in value
+        ]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -2,9 +2,10 @@
 
 Each batch loads the ledger state, feeds the next readings (and any anomaly decision at
 its position) through `rewards`, and commits the anomalies, the energy, every mint with
-its credits and push body, and the new state together. A crash anywhere rolls the whole
-batch back; the next run starts from the last committed state, so no MWh is minted twice
-and none is lost.
+its credits and push body, the milestone and challenge events of those mints, and the
+new state together. A crash anywhere rolls the whole batch back; the next run starts
+from the last committed state, so no MWh is minted twice and none is lost, and no event
+is stored twice or lost (docs/milestones.md).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from heliod.adapters.store import Connection, Store
+from heliod.adapters.store import Connection, Store, goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.clocks import clock_resets_after
 from heliod.rewards.allocation import Allocator
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.events import mint_body
+from heliod.rewards.goals import ChallengeSettled, GoalBook, GoalEvent, Placement, PlantGoals
 from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
 from heliod.rewards.register import Register
 from heliod.rewards.times import rfc3339
@@ -52,6 +54,16 @@ class Unbacked:
     completed_at_us: int
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One item of a plant's outbox as committed: mint `mwh_index`, or the goal event
+    stored in row `event_row` that follows that mint."""
+
+    plant: str
+    mwh_index: int
+    event_row: int | None = None
+
+
 @dataclass(slots=True)
 class BatchResult:
     """What one batch committed."""
@@ -59,6 +71,7 @@ class BatchResult:
     readings: int = 0
     anomalies: int = 0
     mints: list[tuple[str, int]] = field(default_factory=list)
+    outbox: list[Sent] = field(default_factory=list)  # mints and goal events, in order
     caught_up: bool = True
     position: int = 0
     minted: list[Minted] = field(default_factory=list)
@@ -73,9 +86,11 @@ class Accountant:
         books: Iterable[PlantBook],
         clock_us: Callable[[], int],
         batch_size: int = 5000,
+        goals: Iterable[PlantGoals] = (),
     ) -> None:
         self.store = store
         self.books = {b.rules.id: b for b in books}
+        self.goals = {g.plant: g for g in goals if g.plant in self.books}
         self.clock_us = clock_us
         self.batch_size = batch_size
         self.devices = sorted({d for b in self.books.values() for d in b.rules.energy_devices})
@@ -96,6 +111,7 @@ class Accountant:
             total.readings += result.readings
             total.anomalies += result.anomalies
             total.mints.extend(result.mints)
+            total.outbox.extend(result.outbox)
             total.position = result.position
             total.caught_up = result.caught_up
             if result.caught_up or (max_batches is not None and batches >= max_batches):
@@ -160,6 +176,7 @@ class Accountant:
         resets = clock_resets_after(conn, state.last_reset_id)
         for plant in self.books:
             self._sync_plant(conn, plant, state)
+        goal_books = {p: g.book(goals_repo.event_ids(conn, p)) for p, g in self.goals.items()}
         result = BatchResult(readings=len(rows), caught_up=caught_up)
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
@@ -193,7 +210,15 @@ class Accountant:
                 known.update(in_force)
                 result.mints.append((due.plant, due.mwh_index))
                 result.minted.append(minted)
+                result.outbox.append(Sent(due.plant, due.mwh_index))
+                book = goal_books.get(due.plant)
+                if book is not None:
+                    events = book.mint(due.mwh_index, due.completed_at_us)
+                    result.outbox += _store_events(conn, events, due.mwh_index, now_us)
         state.position = max(state.position, scanned)
+        if caught_up:
+            for book in goal_books.values():
+                result.outbox += _settle(conn, book, ledger, now_us)
         for plant, backers in changed.items():
             alloc = self._allocators[plant]
             repo.set_balances(conn, plant, {b: alloc.credited.get(b, 0) for b in backers})
@@ -261,6 +286,39 @@ class Accountant:
             plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(weights)
         )
         return minted, set(weights), set(credits)  # the mint; in force; credited
+
+
+def _store_events(
+    conn: Connection,
+    events: list[GoalEvent],
+    after_mint: int,
+    now_us: int,
+    placement_at: tuple[int, int] | None = None,
+) -> list[Sent]:
+    """Store goal events after mint `after_mint`; `placement_at` (position, decision id)
+    marks challenges missed by the clock, for replays."""
+    out = []
+    for event in events:
+        placement = None
+        if placement_at is not None and isinstance(event, ChallengeSettled):
+            placement = Placement(event.plant, event.challenge.id, *placement_at)
+        row = goals_repo.insert_event(
+            conn, event, after_mint=after_mint, now_us=now_us, placement=placement
+        )
+        out.append(Sent(event.plant, after_mint, row))
+    return out
+
+
+def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> list[Sent]:
+    """At the end of a run that reached the newest reading: the events of goals configured
+    after their mint, then the challenges whose deadline passed (docs/milestones.md)."""
+    state = ledger.state
+    done = state.plants[book.plant].mwh_completed
+    times = goals_repo.completion_times(conn, book.plant, book.awaiting(done))
+    out = _store_events(conn, book.catch_up(times), done, now_us)
+    missed = book.deadline_check(now_us, done, ledger.unconfirmed_since(book.plant))
+    at = (state.position, state.last_decision_id)
+    return out + _store_events(conn, missed, done, now_us, placement_at=at)
 
 
 def rebuild_allocator(

@@ -1,4 +1,5 @@
-"""The plant state published on MQTT (docs/mqtt.md, "Published topics"): `state` and `mint`.
+"""The plant state published on MQTT (docs/mqtt.md, "Published topics"): `state`, `mint`
+and `event` (milestones and challenges, each after the mint that caused it).
 
 Built only when `[mqtt]` has a publish prefix; paho stays out of a gateway with no broker.
 """
@@ -12,10 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from heliod.adapters.mqtt import MqttPublisher
-from heliod.adapters.store import Connection, Store
+from heliod.adapters.store import Connection, Store, goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.rollups import latest_power
+from heliod.daemon.jobs.accountant import Sent
 from heliod.rewards.freshness import is_stale
+from heliod.rewards.impact import ImpactRules, plant_impact
 from heliod.rewards.times import rfc3339
 from heliod.rewards.units import mwh_to_wh
 
@@ -35,8 +38,10 @@ class StatePublisher:
         clock_us: Callable[[], int],
         *,
         every_s: float = 60.0,
+        impact: Mapping[str, ImpactRules] | None = None,
     ) -> None:
         self._publisher = publisher
+        self._impact = dict(impact or {})  # plant -> its [plants.impact]
         self._store = store
         # plant -> {device: expected interval in clock µs}
         self._plants = {plant: dict(devices) for plant, devices in intervals_us.items()}
@@ -44,15 +49,21 @@ class StatePublisher:
         self._every_us = int(every_s * 1_000_000)
         self._last: dict[str, tuple[int, int]] = {}  # plant -> (e_mwh, published at µs)
 
-    def publish(self, mints: Iterable[tuple[str, int]] = ()) -> None:
-        """Mint events first (in order), then the states that changed or are due."""
+    def publish(self, outbox: Iterable[Sent] = ()) -> None:
+        """Mint and goal events first (in the order they were committed), then the states
+        that changed or are due."""
         now = self._clock_us()
         with self._store.read() as conn:
-            for plant, k in mints:
-                event = repo.mint_event(conn, plant, k)
+            for item in outbox:
+                if item.event_row is not None:
+                    text = goals_repo.event_body(conn, item.event_row)
+                    if text is not None:
+                        self._publisher.publish_event(item.plant, json.loads(text))
+                    continue
+                event = repo.mint_event(conn, item.plant, item.mwh_index)
                 if event is not None:
                     body = json.loads(event, parse_float=Decimal)
-                    self._publisher.publish_mint(plant, body)
+                    self._publisher.publish_mint(item.plant, body)
             state = repo.load_state(conn)
             for plant, devices in self._plants.items():
                 energy = state.plants.get(plant)
@@ -61,7 +72,12 @@ class StatePublisher:
                 last = self._last.get(plant)
                 if last is not None and last[0] == e_mwh and now - last[1] < self._every_us:
                     continue
-                self._publisher.publish_state(plant, self._state(conn, devices, e_mwh, done, now))
+                body = self._state(conn, devices, e_mwh, done, now)
+                impact = self._impact.get(plant)
+                if impact is not None:  # the figure and, as everywhere, its source
+                    body["co2_avoided_kg"] = plant_impact(impact, e_mwh).co2_avoided_kg
+                    body["co2_source"] = impact.source
+                self._publisher.publish_state(plant, body)
                 self._last[plant] = (e_mwh, now)
 
     @staticmethod

@@ -1,11 +1,13 @@
-"""Delivery of events to the platform (docs/platform.md, "Push"): the mints are the outbox.
+"""Delivery of events to the platform (docs/platform.md, "Push"): the mints and the
+milestone and challenge events are the outbox (adapters/store/deliveries.py).
 
-Each mint's push body was fixed when it was committed; a `deliveries` row records how its
+Each event's push body was fixed when it was committed; a delivery row records how its
 delivery stands (pending, delivered, rejected), how many attempts it took and when the next
-one is due. Per plant, event k + 1 is sent only once event k is delivered or parked
-(rejected), so the platform sees each plant's mints in order. A failed attempt waits with
-exponential backoff and full jitter: uniform in [0, min(retry_max_interval, 1 s × 2^(n−1))]
-after the n-th failure in a row, forever. The wait is stored, so a restart neither hammers
+one is due. Per plant, an event is sent only once the one before it is delivered or parked
+(rejected), so the platform sees each plant's mints in order, each goal event after the
+mint that caused it. A failed attempt waits with exponential backoff and full jitter:
+uniform in [0, min(retry_max_interval, 1 s × 2^(n−1))] after the n-th failure in a row,
+forever. The wait is stored, so a restart neither hammers
 the platform nor forgets an event: a crash between the platform's answer and our commit
 only sends the same bytes again under the same Idempotency-Key.
 
@@ -62,9 +64,10 @@ def backoff_s(
 
 
 def sync_retry(store: Store, event_id: str | None = None, now_us: int | None = None) -> int:
-    """Re-queue parked events (all, or the one `plant:k`); returns how many.
+    """Re-queue parked events (all, or one: `plant:k`, `plant:milestone:M` or
+    `plant:challenge:ID`); returns how many.
 
-    Raises ValueError for a malformed id and LookupError for an id that names no mint.
+    Raises ValueError for a malformed id and LookupError for an id that names no event.
     An event that is not parked (pending or delivered) is left alone: 0 is returned.
     """
     event = None if event_id is None else parse_event_id(event_id)
@@ -119,9 +122,9 @@ class Pusher:
         with self.store.read() as conn:
             return min(
                 (
-                    due
-                    for plant, *_, due in head_states(conn)
-                    if self.wants is None or self.wants(plant)
+                    h.next_attempt_us
+                    for h in head_states(conn)
+                    if self.wants is None or self.wants(h.plant)
                 ),
                 default=None,
             )

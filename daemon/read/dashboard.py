@@ -18,15 +18,16 @@ from heliod.adapters.store import Store
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.rollups import power_buckets
+from heliod.daemon.read.goals import dashboard_goals
 from heliod.daemon.read.plants import (
     Minted,
     PlantView,
-    balances,
     energy_of,
     last_reading_us,
     minted,
     money,
     next_mwh_progress,
+    view_balances,
 )
 from heliod.daemon.read.production import production
 from heliod.rewards.clocks import is_ahead
@@ -148,8 +149,13 @@ def plant_data(
             "points": power_today(conn, list(plant.devices), midnight, tomorrow),
         },
         "energy_days": energy_per_day(conn, plant.id, days, tz),
-        "balances": balances(conn, plant.id, plant.symbol, plant.decimals)["balances"],
+        "balances": [
+            {k: str(v) if k == "co2_avoided_kg" else v for k, v in b.items()}
+            for b in view_balances(conn, plant)["balances"]
+        ],
         "devices": device_health(conn, plant, now_us, health),
+        # impact, milestones, next_milestone, challenges, banner (docs/milestones.md)
+        **dashboard_goals(conn, plant, e_mwh, completed, now_us),
     }
 
 

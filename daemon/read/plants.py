@@ -16,6 +16,8 @@ from sqlalchemy import Connection, func, select
 
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
+from heliod.rewards.goals import PlantGoals
+from heliod.rewards.impact import ImpactRules, backer_co2_kg, plant_impact
 from heliod.rewards.ledger import LedgerState
 from heliod.rewards.times import rfc3339
 from heliod.rewards.units import amount, mwh_to_wh
@@ -35,6 +37,9 @@ class PlantView:
     decimals: int
     devices: dict[str, int]  # device id -> the time between its readings, µs
     energy_devices: tuple[str, ...]
+    units_per_mwh: int = 1  # U: token units minted per MWh
+    impact: ImpactRules | None = None  # [plants.impact]; None: no impact figures
+    goals: PlantGoals | None = None  # None: the default milestones, no challenges
 
     @property
     def tz(self) -> ZoneInfo:
@@ -73,17 +78,64 @@ def money(units: int, decimals: int) -> dict[str, Any]:
     return {"units": units, "amount": amount(units, decimals)}
 
 
-def balances(conn: Connection, plant: str, symbol: str, decimals: int) -> dict[str, Any]:
+def balances(
+    conn: Connection,
+    plant: str,
+    symbol: str,
+    decimals: int,
+    *,
+    impact: ImpactRules | None = None,
+    units_per_mwh: int = 1,
+) -> dict[str, Any]:
     """A plant's balances: every backer who held a share in force at some mint (zeros
     included), and the undistributed balance (`GET /api/v1/plants/{id}/balances`,
-    `heliod balances`)."""
+    `heliod balances`).
+
+    With the plant's impact rules, each backer's share of the CO2 avoided too, and the
+    factor with its source (docs/milestones.md, "Impact").
+    """
     held = repo.balances_of(conn, plant)
-    return {
+    rows = []
+    for backer, units in sorted(held.items()):
+        row: dict[str, Any] = {"backer": backer, **money(units, decimals)}
+        if impact is not None:
+            row["co2_avoided_kg"] = backer_co2_kg(impact, units, units_per_mwh)
+        rows.append(row)
+    body = {
         "plant": plant,
         "symbol": symbol,
         "decimals": decimals,
         "undistributed": money(repo.undistributed_of(conn, plant), decimals),
-        "balances": [{"backer": b, **money(u, decimals)} for b, u in sorted(held.items())],
+        "balances": rows,
+    }
+    if impact is not None:
+        body["impact"] = {"co2_g_per_kwh": impact.co2_g_per_kwh, "source": impact.source}
+    return body
+
+
+def view_balances(conn: Connection, plant: PlantView) -> dict[str, Any]:
+    """`balances` of a configured plant, with its token and impact rules."""
+    return balances(
+        conn,
+        plant.id,
+        plant.symbol,
+        plant.decimals,
+        impact=plant.impact,
+        units_per_mwh=plant.units_per_mwh,
+    )
+
+
+def impact_figures(impact: ImpactRules | None, e_mwh: int) -> dict[str, Any] | None:
+    """`{"co2_avoided_kg", "households", "co2_g_per_kwh", "source"}` for an energy E in
+    mWh, exact decimals; None without [plants.impact]."""
+    if impact is None:
+        return None
+    figures = plant_impact(impact, e_mwh)
+    return {
+        "co2_avoided_kg": figures.co2_avoided_kg,
+        "households": figures.households,
+        "co2_g_per_kwh": impact.co2_g_per_kwh,
+        "source": impact.source,
     }
 
 
@@ -117,4 +169,5 @@ def plant_summary(conn: Connection, plant: PlantView, minted_units: int) -> dict
         "mwh_completed": completed,
         "minted": money(minted_units, plant.decimals),
         "last_reading_at": None if last is None else rfc3339(last),
+        "impact": impact_figures(plant.impact, e_mwh),
     }

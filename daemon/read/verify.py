@@ -4,35 +4,39 @@ The checks (docs/accounting.md, "Invariants"): conservation, the undistributed b
 fairness, no negative credit and no MWh minted twice, each credit against exact
 entitlements from the raw register rows (rewards/verify.py), each mint's register
 position against the rows' stored times and each stored push body against the ledger
-(rewards/verify_stored.py), and a replay of the stored readings, register and decisions
-that must give the same mints, anomalies and accountant state (determinism). Nothing
-here writes.
+(rewards/verify_stored.py), and a replay of the stored readings, register, decisions and
+clock resets that must give the same mints, anomalies, accountant state and milestone
+and challenge events (determinism; docs/milestones.md, "Replays"). Nothing here writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from heliod.adapters.store import goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.clocks import clock_resets_after
 from heliod.adapters.store.retention import RETENTION
 from heliod.adapters.store.store import get_position
-from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
+from heliod.rewards.goals import ChallengeSettled, GoalBook, GoalEvent, PlantGoals, replay_events
+from heliod.rewards.ledger import Ledger, LedgerState, Outcome, PlantBook
 from heliod.rewards.units import mwh_to_wh
 from heliod.rewards.verify import verify_plant
 from heliod.rewards.verify_stored import StoredRow, check_events, check_positions
 
 
-def verify_ledger(conn: Connection, books: Sequence[PlantBook]) -> tuple[list[str], dict[str, Any]]:
+def verify_ledger(
+    conn: Connection, books: Sequence[PlantBook], goals: Sequence[PlantGoals] = ()
+) -> tuple[list[str], dict[str, Any]]:
     """(problems, per-plant summary) of the ledger in `conn`'s snapshot; no problem: valid."""
     problems: list[str] = []
     summary: dict[str, Any] = {}
     stored = repo.load_state(conn)
-    problems += _replay(conn, books, stored)
+    problems += _replay(conn, books, stored, goals)
     for book in books:
         plant = book.rules.id
         mints = repo.mint_records(conn, plant)
@@ -78,7 +82,9 @@ def _replay_start(conn: Connection, stored: LedgerState) -> LedgerState | None:
     return None
 
 
-def _replay(conn: Connection, books: Sequence[PlantBook], stored: LedgerState) -> list[str]:
+def _replay(
+    conn: Connection, books: Sequence[PlantBook], stored: LedgerState, goals: Sequence[PlantGoals]
+) -> list[str]:
     """Replay readings and decisions up to the stored position and compare (inv. 5)."""
     problems: list[str] = []
     Ledger((b.rules for b in books), stored)  # gives a never-saved state its plant entries
@@ -107,10 +113,15 @@ def _replay(conn: Connection, books: Sequence[PlantBook], stored: LedgerState) -
     mints: list[tuple[str, int, int]] = []
     anomalies: set[tuple[str, str, int]] = set()
     readings = repo.stream_energy_readings(conn, devices, stored.position, after=start.position)
-    for out in ledger.run(readings, decisions, True, stored.position, resets):
-        mints.extend((m.plant, m.mwh_index, m.completed_at_us) for m in out.mints)
-        if out.anomaly is not None:
-            anomalies.add((str(out.anomaly.kind), out.anomaly.device, out.anomaly.reading_id))
+
+    def outcomes() -> Iterator[Outcome]:
+        for out in ledger.run(readings, decisions, True, stored.position, resets):
+            mints.extend((m.plant, m.mwh_index, m.completed_at_us) for m in out.mints)
+            if out.anomaly is not None:
+                anomalies.add((str(out.anomaly.kind), out.anomaly.device, out.anomaly.reading_id))
+            yield out
+
+    problems += _replay_goals(conn, goals, ledger, outcomes(), first_k)
     m = t.mints.c
     have = [
         (p, int(k), int(c))
@@ -138,3 +149,56 @@ def _replay(conn: Connection, books: Sequence[PlantBook], stored: LedgerState) -
             "replay: the accountant's stored state differs from a replay of the readings"
         )
     return problems
+
+
+def _replay_goals(
+    conn: Connection,
+    goals: Sequence[PlantGoals],
+    ledger: Ledger,
+    outcomes: Iterator[Outcome],
+    first_k: dict[str, int],
+) -> list[str]:
+    """Drive the replay's outcomes and compare the goal events they give with the stored
+    ones (status and time; titles may have been edited since). Events committed before a
+    replay that starts after pruning are taken as they are."""
+    stored = goals_repo.stored_events(conn)
+    before = {e.event_id for e in stored if e.after_mint <= first_k.get(e.plant, 0)}
+    if not any(first_k.values()):
+        before = set()  # a replay from scratch explains every event
+    books = {g.plant: g.book(before) for g in goals}
+    placements = [e.placement for e in stored if e.placement and e.event_id not in before]
+    replayed = replay_events(ledger.state, outcomes, books, placements)
+    for plant, book in books.items():  # goals configured after their mint, as the accountant
+        done = ledger.state.plants[plant].mwh_completed
+        replayed += book.catch_up(goals_repo.completion_times(conn, plant, book.awaiting(done)))
+    want = {e.id: _outcome(e) for e in replayed}
+    have = {
+        e.event_id: (e.status, e.at_us)
+        for e in stored
+        if e.event_id not in before and _configured(books.get(e.plant), e.kind, e.goal)
+    }
+    if want == have:
+        return []
+    missing = sorted(set(want) - set(have))[:5]
+    extra = sorted(set(have) - set(want))[:5]
+    changed = sorted(k for k in set(want) & set(have) if want[k] != have[k])[:5]
+    return [
+        f"replay: goal events differ (missing {missing}, unexplained {extra}, "
+        f"different status or time {changed}; was a goal's configuration changed after "
+        "its event?)"
+    ]
+
+
+def _outcome(event: GoalEvent) -> tuple[str, int]:
+    if isinstance(event, ChallengeSettled):
+        return str(event.status), event.at_us
+    return "reached", event.reached_at_us
+
+
+def _configured(book: GoalBook | None, kind: str, goal: str) -> bool:
+    """A stored event of a goal no longer configured is not checked."""
+    if book is None:
+        return False
+    if kind == "milestone":
+        return any(str(m.mwh) == goal for m in book.milestones)
+    return any(c.id == goal for c in book.challenges)

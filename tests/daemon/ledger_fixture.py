@@ -17,7 +17,7 @@ from pathlib import Path
 
 from heliod.adapters.store import Store
 from heliod.adapters.store.shares import apply_rows
-from heliod.daemon.boot.settings import plant_books
+from heliod.daemon.boot.settings import all_goals, plant_books
 from heliod.daemon.cli.csv_input import parse_register
 from heliod.daemon.config import Config, load_config
 from heliod.daemon.jobs.accountant import Accountant
@@ -46,7 +46,7 @@ energy_devices = ["inv1"]
 symbol = "SLR"
 tokens_per_mwh = "1"
 decimals = 8
-
+{alpha_goals}
 [[plants.devices]]
 id = "inv1"
 protocol = "modbus"
@@ -94,6 +94,7 @@ class Ledger:
     config: Config
     path: Path
     counters: dict[str, tuple[datetime, Decimal]] = field(default_factory=dict)
+    goals: bool = False  # True: the accountant also commits milestone and challenge events
 
     def _next(self, device: str, delta: Decimal) -> Reading:
         ts, energy = self.counters.get(device, (START, Decimal(5_000_000)))
@@ -103,7 +104,8 @@ class Ledger:
 
     def account(self) -> list[tuple[str, int]]:
         """Run the real accountant; returns the (plant, k) it minted."""
-        return Accountant(self.store, plant_books(self.config), now_us).run().mints
+        goals = all_goals(self.config) if self.goals else ()
+        return Accountant(self.store, plant_books(self.config), now_us, goals=goals).run().mints
 
     def produce(self, plant: str, mwh: int, step_wh: Decimal = STEP_WH) -> list[tuple[str, int]]:
         """Readings worth 4 × `mwh` steps more (plus the one confirming them), accounted."""
@@ -129,9 +131,15 @@ class Ledger:
 
 
 def write_config(
-    tmp_path: Path, *, public: bool = False, push_url: str = "", backers_url: str = ""
+    tmp_path: Path,
+    *,
+    public: bool = False,
+    push_url: str = "",
+    backers_url: str = "",
+    alpha_goals: str = "",
 ) -> Config:
-    """The two-plant configuration file, with [platform] when a push URL is given."""
+    """The two-plant configuration file, with [platform] when a push URL is given and
+    `alpha_goals` (TOML tables: impact, milestones, challenges) in plant alpha."""
     platform = ""
     if push_url:
         (tmp_path / "platform.secret").write_text(SECRET + "\n", encoding="utf-8")
@@ -146,6 +154,7 @@ def write_config(
             sha2=hashlib.sha256(OTHER_TOKEN.encode()).hexdigest(),
             public=str(public).lower(),
             platform=platform,
+            alpha_goals=alpha_goals,
         ),
         encoding="utf-8",
     )

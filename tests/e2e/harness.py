@@ -55,8 +55,10 @@ def config_text(
     influx_url: str | None = None,
     platform_url: str | None = None,
     poll: str = "500ms",
+    goals: str = "",
 ) -> str:
-    """A heliod.toml with a plant on the inverter and, when given, MQTT, export and push."""
+    """A heliod.toml with a plant on the inverter and, when given, MQTT, export and push;
+    `goals` (TOML tables: impact, milestones, challenges) go into that plant."""
     parts = [
         '[daemon]\nstate_dir = "state"\nlog_level = "info"\n',
         f'[api]\nlisten = "127.0.0.1:{api_port}"\n'
@@ -87,7 +89,7 @@ energy_devices = ["inv1"]
 symbol = "SLR"
 tokens_per_mwh = "1"
 decimals = 8
-
+{goals}
 [[plants.devices]]
 id = "inv1"
 protocol = "modbus"

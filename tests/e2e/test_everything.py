@@ -1,8 +1,11 @@
 """Everything real at once: `heliod run` between a SunSpec inverter, Mosquitto with a meter
-publishing, VictoriaMetrics, and a platform of the test's own; then SIGTERM."""
+publishing, VictoriaMetrics, and a platform of the test's own; then SIGTERM. The plant has
+milestones, challenges and impact figures: their events reach the platform and MQTT once
+each, every one after the mint that caused it."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,15 +18,52 @@ from tests.e2e.harness import Daemon, Meter, Platform, heliod, steady_inverter, 
 from tests.support import free_port
 from tests.victoria import Victoria
 
+GOALS = """
+[plants.impact]
+co2_g_per_kwh = "56"
+source = "ADEME Base Carbone, mix moyen"
 
-def _stored_events(db: Path) -> dict[str, bytes]:
+[[plants.milestones]]
+mwh = 1
+
+[[plants.milestones]]
+mwh = 2
+
+[[plants.milestones]]
+mwh = 3
+
+[[plants.challenges]]
+id = "two"
+title = "2 MWh: a bench"
+goal_mwh = 2
+deadline = "2099-01-01T00:00:00"
+sponsor = "Mairie"
+
+[[plants.challenges]]
+id = "gone"
+title = "A GWh by 2020"
+goal_mwh = 1000
+deadline = "2020-01-01T00:00:00"
+sponsor = "Région"
+"""
+
+
+def _outbox(db: Path) -> tuple[dict[str, bytes], list[str]]:
+    """Every stored push body by event id, and brassemonte's events in push order: each
+    mint, then the goal events committed after it."""
     store = Store.open(f"sqlite:///{db}", migrate=False)
     try:
         with store.read() as conn:
-            rows = conn.execute(select(t.mints.c.plant, t.mints.c.mwh_index, t.mints.c.event))
-            return {f"{p}:{k}": e.encode() for p, k, e in rows}
+            m, e = t.mints.c, t.events.c
+            mints = conn.execute(select(m.plant, m.mwh_index, m.event)).all()
+            goals = conn.execute(select(e.plant, e.event_id, e.after_mint, e.id, e.body)).all()
     finally:
         store.close()
+    bodies = {f"{p}:{k}": body.encode() for p, k, body in mints}
+    bodies.update({key: body.encode() for _, key, _, _, body in goals})
+    order = [((k, 0, 0), f"brassemonte:{k}") for p, k, _ in mints if p == "brassemonte"]
+    order += [((a, 1, row), key) for p, key, a, row, _ in goals if p == "brassemonte"]
+    return bodies, [key for _, key in sorted(order)]
 
 
 def test_everything_real_at_once(
@@ -40,6 +80,7 @@ def test_everything_real_at_once(
         mqtt_url=broker.url,
         influx_url=vm.url,
         platform_url=platform.url,
+        goals=GOALS,
     )
     watcher = Collector(broker, "heliod/#", client_id="watcher")
     meter = Meter(broker)
@@ -63,7 +104,17 @@ def test_everything_real_at_once(
                 and m["items"]
             ),
         )
-        daemon.wait_for("three events pushed", lambda: len(platform.received()) >= 3)
+        daemon.wait_for(
+            "mint 3 and its milestone pushed",
+            lambda: "brassemonte:milestone:3" in {e["key"] for e in platform.received()},
+        )
+        status, goals = daemon.get("/api/v1/plants/brassemonte/milestones")
+        assert status == 200
+        assert [m["reached_at"] is not None for m in goals["milestones"]] == [True, True, True]
+        assert {c["id"]: c["status"] for c in goals["challenges"]} == {
+            "two": "reached",
+            "gone": "missed",
+        }
         status, credits = daemon.get("/api/v1/credits?limit=1000")
         assert status == 200
         assert {c["backer"] for c in credits["items"]} == {"alice", "bob", "chloe"}
@@ -102,14 +153,27 @@ def test_everything_real_at_once(
     topics = {m[0] for m in watcher.messages}
     assert {"heliod/brassemonte/state", "heliod/brassemonte/mint", "heliod/roof/state"} <= topics
 
-    # The platform: every event signed, acknowledged in mint order, byte for byte as stored.
-    stored = _stored_events(site / "state" / "heliod.db")
+    # Every event, mint or goal, once and in push order: each goal event after its mint.
+    bodies, order = _outbox(site / "state" / "heliod.db")
+    assert {"brassemonte:milestone:1", "brassemonte:challenge:two"} <= set(order)
+    assert "brassemonte:challenge:gone" in order  # missed by the first run after 2020
+    published = [
+        json.loads(payload)["id"]
+        for topic, payload, _ in watcher.messages
+        if topic in ("heliod/brassemonte/mint", "heliod/brassemonte/event")
+    ]
+    assert published == order[: len(published)] and len(published) >= 7, published
+    state = json.loads([p for tp, p, _ in watcher.messages if tp == "heliod/brassemonte/state"][-1])
+    assert state["co2_source"] == "ADEME Base Carbone, mix moyen"
+    assert Decimal(str(state["co2_avoided_kg"])) > 0
+
+    # The platform: every event signed, acknowledged once, in push order, byte for byte.
     received = platform.received()
     assert platform.bad_signatures == 0
     keys = [e["key"] for e in received]
-    assert keys == [f"brassemonte:{k}" for k in range(1, len(keys) + 1)]
+    assert keys == order[: len(keys)], keys
     for event in received:
-        assert event["body"] == stored[event["key"]]
+        assert event["body"] == bodies[event["key"]]
     assert len(mints) >= 3
 
     # VictoriaMetrics has the readings and the mints.

@@ -3,8 +3,8 @@
 Between kills the inverter keeps producing and the meter keeps publishing (the broker
 queues its messages in heliod's persistent session). Then both fall silent, and after a
 last clean run has caught up, the ledger verifies, the accounted energy is exactly the counters' rise, every MWh is
-minted once, every published meter value is stored, every mint reached the platform with
-the bytes committed, and every stored reading reached VictoriaMetrics.
+minted once, every published meter value is stored, every mint and milestone event reached
+the platform with the bytes committed, and every stored reading reached VictoriaMetrics.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
             mints = conn.execute(
                 select(t.mints.c.mwh_index, t.mints.c.event).where(t.mints.c.plant == "brassemonte")
             ).all()
+            goal_events = conn.execute(select(t.events.c.event_id, t.events.c.body)).all()
             readings_inv1 = conn.execute(
                 select(func.count()).where(t.readings.c.device == "inv1")
             ).scalar()
@@ -139,8 +140,12 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     by_key: dict[str, set[bytes]] = {}
     for event in received:
         by_key.setdefault(event["key"], set()).add(event["body"])
-    assert set(by_key) == {f"brassemonte:{k}" for k, _ in mints}
     events = {f"brassemonte:{k}": e.encode() for k, e in mints}
+    # The default milestones (1, 10, … MWh): each reached one stored once and pushed.
+    reached = {f"brassemonte:milestone:{m}" for m in (1, 10, 100) if m <= len(mints)}
+    assert {key for key, _ in goal_events} == reached
+    events.update({key: body.encode() for key, body in goal_events})
+    assert set(by_key) == set(events)
     for key, bodies in by_key.items():
         assert bodies == {events[key]}, f"{key} sent with other bytes than committed"
 

@@ -7,7 +7,7 @@ import csv
 import sys
 from typing import Any
 
-from heliod.daemon.boot.settings import plant_books
+from heliod.daemon.boot.settings import all_goals, plant_books
 from heliod.daemon.cli.commands.context import Context, Failure, UsageError, now_us
 from heliod.daemon.cli.output import print_json, print_table
 from heliod.daemon.jobs.accountant import Accountant
@@ -20,7 +20,10 @@ def account(ctx: Context, args: argparse.Namespace) -> int:
     """Account every stored reading the rules allow, mint and credit, then exit."""
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    accountant = Accountant(ctx.store, plant_books(ctx.config), now_us, args.batch_size)
+    config = ctx.config
+    accountant = Accountant(
+        ctx.store, plant_books(config), now_us, args.batch_size, goals=all_goals(config)
+    )
     result = accountant.run()
     data = {
         "readings": result.readings,
@@ -40,35 +43,58 @@ def account(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def balances(ctx: Context, args: argparse.Namespace) -> int:
-    """Print balances per plant and backer."""
+    """Print balances per plant and backer (with each backer's CO2 share when the plant
+    has [plants.impact], and the factor's source)."""
     plant_id = args.plant
     books = [b for b in plant_books(ctx.config) if plant_id is None or b.rules.id == plant_id]
     if plant_id is not None:
         ctx.plant(plant_id)
     with ctx.store.read() as conn:
-        data = [balances_of(conn, b.rules.id, b.symbol, b.decimals) for b in books]
+        data = []
+        for b in books:
+            section = ctx.config.plant(b.rules.id).impact
+            impact = None if section is None else section.rules()
+            data.append(
+                balances_of(
+                    conn,
+                    b.rules.id,
+                    b.symbol,
+                    b.decimals,
+                    impact=impact,
+                    units_per_mwh=b.units_per_mwh,
+                )
+            )
     if ctx.json:
         print_json(data)
         return 0
     rows: list[list[Any]] = []
+    co2 = any("impact" in p for p in data)
     for p in data:
-        rows.extend([p["plant"], b["backer"], b["units"], b["amount"]] for b in p["balances"])
+        for b in p["balances"]:
+            rows.append([p["plant"], b["backer"], b["units"], b["amount"]])
+            if co2:
+                rows[-1].append(b.get("co2_avoided_kg"))
         rows.append(
             [
                 p["plant"],
                 "(undistributed)",
                 p["undistributed"]["units"],
                 p["undistributed"]["amount"],
+                *([None] if co2 else []),
             ]
         )
-    print_table(["plant", "backer", "units", "amount"], rows)
+    print_table(["plant", "backer", "units", "amount", *(["co2_avoided_kg"] if co2 else [])], rows)
+    for p in data:
+        if "impact" in p:
+            factor = p["impact"]
+            print(f"{p['plant']}: CO2 at {factor['co2_g_per_kwh']} g/kWh, {factor['source']}")
     return 0
 
 
 def verify(ctx: Context, _args: argparse.Namespace) -> int:
     """Check every invariant of the ledger and replay it; exit 1 with a report on failure."""
     with ctx.store.read() as conn:
-        problems, summary = verify_ledger(conn, plant_books(ctx.config))
+        problems, summary = verify_ledger(conn, plant_books(ctx.config), all_goals(ctx.config))
     ok = not problems
     if ctx.json:
         print_json({"ok": ok, "problems": problems, "plants": summary})

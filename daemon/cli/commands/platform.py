@@ -20,8 +20,8 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     for plant, p in status["plants"].items():
         lines.append(
-            f"{plant}: {p['minted']} minted, {p['delivered']} delivered, "
-            f"{p['pending']} pending, {p['rejected']} rejected"
+            f"{plant}: {p['minted']} minted, {p['goal_events']} milestone/challenge events; "
+            f"{p['delivered']} delivered, {p['pending']} pending, {p['rejected']} rejected"
         )
         head = p["next"]
         if head is not None and head["attempts"]:
@@ -41,7 +41,7 @@ def render_status(status: dict[str, Any]) -> str:
 
 
 def sync_status(ctx: Context, _args: argparse.Namespace) -> int:
-    """Delivery of the mint events to the platform: pending, delivered, parked."""
+    """Delivery of the mint, milestone and challenge events: pending, delivered, parked."""
     data = {"configured": ctx.config.platform is not None, **status(ctx.store)}
     if ctx.json:
         print_json(data)
@@ -56,7 +56,7 @@ def sync_status(ctx: Context, _args: argparse.Namespace) -> int:
 
 
 def sync_retry(ctx: Context, args: argparse.Namespace) -> int:
-    """Re-queue parked events (all, or one `plant:k`)."""
+    """Re-queue parked events (all, or one by its id)."""
     event_id = args.id
     try:
         count = requeue(ctx.store, event_id, now_us())

@@ -38,6 +38,20 @@ class Money(BaseModel):
     amount: str = Field(description="decimal string with exactly `decimals` digits")
 
 
+class ImpactOut(BaseModel):
+    """The plant's impact figures (docs/milestones.md, "Impact"), exact, with their source."""
+
+    co2_avoided_kg: ExactNumber = Field(
+        description="E in kWh × co2_g_per_kwh / 1000, rounded half to even to 0.001"
+    )
+    households: ExactNumber | None = Field(
+        description="E in kWh / household_kwh_per_year, rounded half to even to 0.1; "
+        "null without household_kwh_per_year"
+    )
+    co2_g_per_kwh: ExactNumber
+    source: str = Field(description="where the emission factor comes from")
+
+
 class PlantOut(BaseModel):
     """One plant and its totals."""
 
@@ -48,6 +62,7 @@ class PlantOut(BaseModel):
     mwh_completed: int
     minted: Money
     last_reading_at: Time | None
+    impact: ImpactOut | None = Field(description="null without [plants.impact]")
 
 
 class Point(BaseModel):
@@ -72,6 +87,18 @@ class BalanceOut(BaseModel):
     backer: str
     units: int
     amount: str
+    co2_avoided_kg: ExactNumber | None = Field(
+        default=None,
+        description="with [plants.impact] only: units / U × co2_g_per_kwh, the CO2 of the "
+        "MWh-fraction the units stand for, rounded half to even to 0.001",
+    )
+
+
+class FactorOut(BaseModel):
+    """The emission factor behind every CO2 figure, and its source."""
+
+    co2_g_per_kwh: ExactNumber
+    source: str
 
 
 class BalancesOut(BaseModel):
@@ -82,6 +109,40 @@ class BalancesOut(BaseModel):
     decimals: int
     undistributed: Money
     balances: list[BalanceOut]
+    impact: FactorOut | None = Field(default=None, description="with [plants.impact] only")
+
+
+class MilestoneOut(BaseModel):
+    """A milestone: reached by the plant's mint number `mwh`."""
+
+    mwh: int
+    title: str
+    reached_at: Time | None = Field(description="that mint's completion time; null: not yet")
+
+
+class ChallengeOut(BaseModel):
+    """A challenge: reached by mint number `goal_mwh` if completed by the deadline."""
+
+    id: str
+    title: str
+    goal_mwh: int
+    deadline: Time
+    sponsor: str
+    status: Literal["open", "reached", "missed"]
+    progress: ExactNumber = Field(
+        description="mwh_completed / goal_mwh, at most 1, rounded half to even to 0.0001"
+    )
+    at: Time | None = Field(
+        description="the completion time of the mint that reached it, or the deadline when "
+        "missed; null while open"
+    )
+
+
+class MilestonesOut(BaseModel):
+    """A plant's milestones and challenges with their status (docs/milestones.md)."""
+
+    milestones: list[MilestoneOut]
+    challenges: list[ChallengeOut]
 
 
 class CreditOut(BaseModel):

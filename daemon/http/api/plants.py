@@ -1,4 +1,4 @@
-"""GET /api/v1/plants, /api/v1/plants/{id}/production and /api/v1/plants/{id}/balances."""
+"""GET /api/v1/plants, /api/v1/plants/{id}/production, …/balances and …/milestones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from heliod.adapters.store import Store
-from heliod.daemon.http.api.models import BalancesOut, Error, PlantOut, ProductionOut
+from heliod.daemon.http.api.models import (
+    BalancesOut,
+    Error,
+    MilestonesOut,
+    PlantOut,
+    ProductionOut,
+)
 from heliod.daemon.http.api.responses import (
     NO_STORE,
     ApiError,
@@ -17,7 +23,8 @@ from heliod.daemon.http.api.responses import (
     bad_parameter,
     only_params,
 )
-from heliod.daemon.read.plants import Minted, PlantView, balances, minted, plant_summary
+from heliod.daemon.read.goals import milestones_of
+from heliod.daemon.read.plants import Minted, PlantView, minted, plant_summary, view_balances
 from heliod.daemon.read.production import production
 from heliod.rewards.times import parse_time, to_us
 
@@ -106,7 +113,25 @@ def plants_router(
     def plant_balances(plant_id: PlantId) -> ExactJSON:
         plant = find_plant(views, plant_id)
         with store.read() as conn:
-            body = balances(conn, plant.id, plant.symbol, plant.decimals)
+            body = view_balances(conn, plant)
+        return ExactJSON(body, headers=NO_STORE)
+
+    @router.get(
+        "/plants/{plant_id}/milestones",
+        response_model=MilestonesOut,
+        responses=plant_errors,
+        dependencies=[Depends(only_params())],
+        summary="Milestones and challenges with their status",
+        description=(
+            "Every configured milestone (reached by the mint of its MWh number) and challenge "
+            "(reached by the mint of goal_mwh if completed by the deadline, else missed), "
+            "as docs/milestones.md explains. Their events are pushed like mints."
+        ),
+    )
+    def plant_milestones(plant_id: PlantId) -> ExactJSON:
+        plant = find_plant(views, plant_id)
+        with store.read() as conn:
+            body = milestones_of(conn, plant)
         return ExactJSON(body, headers=NO_STORE)
 
     return router

@@ -240,3 +240,54 @@ def test_stop_shares_one_deadline_across_plants(broker: Broker) -> None:
         broker.proc.send_signal(signal.SIGCONT)
     # Before the fix each plant waited its own timeout: 4 s here.
     assert took < 2.0, took
+
+
+def test_goal_event_as_pushed_at_qos1_not_retained(broker: Broker) -> None:
+    reader = Collector(broker, "heliod/+/event")
+    pub = MqttPublisher(MqttSettings(url=broker.url), "heliod", ["brassemonte"])
+    pub.start()
+    body = {
+        "event": "milestone",
+        "id": "brassemonte:milestone:100",
+        "plant": "brassemonte",
+        "mwh": 100,
+        "title": "100 MWh",
+        "reached_at": "2024-06-01T10:15:07Z",
+    }
+    try:
+        assert pub.wait_connected(10)
+        pub.publish_event("brassemonte", body)
+        msgs = reader.wait_for(lambda m: len(m) >= 1)
+    finally:
+        reader.close()
+        pub.stop()
+    assert [(t, exact(p), r) for t, p, r in msgs] == [("heliod/brassemonte/event", body, False)]
+
+
+def test_co2_sensor_with_its_source_and_removed_without_impact(broker: Broker) -> None:
+    base = "homeassistant/sensor/heliod_p1"
+    plant = PlantInfo("p1", "P1", "SLR", Decimal(1), co2_source="ADEME Base Carbone")
+    pub = MqttPublisher(MqttSettings(url=broker.url), "heliod", [plant], ha_discovery=True)
+    pub.start()
+    assert pub.wait_connected(10)
+    assert pub.flush(10)
+    pub.stop()
+    ha = Collector(broker, f"{base}/co2_avoided/config", "home-assistant")
+    (_topic, payload, retained), *_ = ha.wait_for(lambda m: len(m) >= 1)
+    ha.close()
+    co2 = exact(payload)
+    assert retained
+    assert co2["value_template"] == "{{ value_json.co2_avoided_kg }}"
+    assert (co2["unit_of_measurement"], co2["device_class"]) == ("kg", "weight")
+    assert co2["json_attributes_topic"] == "heliod/p1/state"
+    assert "value_json.co2_source" in co2["json_attributes_template"]
+    # The same plant without [plants.impact]: the sensor's config is deleted.
+    plain = PlantInfo("p1", "P1", "SLR", Decimal(1))
+    pub = MqttPublisher(MqttSettings(url=broker.url), "heliod", [plain], ha_discovery=True)
+    pub.start()
+    assert pub.wait_connected(10)
+    assert pub.flush(10)
+    pub.stop()
+    ha = Collector(broker, f"{base}/co2_avoided/config", "home-assistant")
+    assert ha.wait_for(lambda m: False, timeout=1.0) == []
+    ha.close()

@@ -17,6 +17,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from heliod.daemon.http.api.app import OPENAPI_PATH
 from tests.daemon.http.api.conftest import AUTH, build_app
+from tests.daemon.http.api.test_goal_routes import GOALS
 from tests.daemon.ledger_fixture import make_ledger
 
 # `from`/`to`/`step` of the production route are each valid alone but not in every
@@ -30,6 +31,7 @@ PATHS = [
     "/api/v1/mints",
     "/api/v1/plants",
     "/api/v1/plants/{plant_id}/balances",
+    "/api/v1/plants/{plant_id}/milestones",
     "/api/v1/plants/{plant_id}/production",
     "/healthz",
     "/metrics",
@@ -38,8 +40,10 @@ PATHS = [
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """The app over a ledger with mints, credits and anomalies, and the document it serves."""
-    ledger = make_ledger(Path(tmp_path_factory.mktemp("fuzz")))
+    """The app over a ledger with mints, credits, anomalies and goal events (alpha has
+    impact figures and challenges, beta neither), and the document it serves."""
+    ledger = make_ledger(Path(tmp_path_factory.mktemp("fuzz")), alpha_goals=GOALS)
+    ledger.goals = True
     ledger.produce("alpha", 3)
     ledger.produce("beta", 2)
     ledger.anomalies("alpha")

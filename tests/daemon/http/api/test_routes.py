@@ -59,6 +59,7 @@ def test_plants_are_the_ledger_s_exact_numbers(tmp_path: Any) -> None:
         "mwh_completed": 0,
         "minted": {"units": 0, "amount": "0.00"},
         "last_reading_at": None,
+        "impact": None,  # no [plants.impact]
     }
     ledger.store.close()
 

@@ -226,5 +226,6 @@ def test_data_json_is_only_what_the_page_shows(public_plant: Plant) -> None:
         "id", "name", "timezone", "locale", "capacity_kw", "energy_wh", "mwh_completed",
         "next_mwh_progress", "minted", "undistributed", "last_reading_at", "power_today",
         "energy_days", "balances", "devices",
+        "impact", "milestones", "next_milestone", "challenges", "banner",
     }  # fmt: skip
     assert "event" not in json.dumps(body)  # no push bodies or ledger internals leak
