@@ -1,7 +1,7 @@
 """clock resets: the operator's clock reset decisions (schema.clock_resets)
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0003
 Create Date: 2026-12-03 22:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """milestone and challenge events and their deliveries (schema.events, schema.event_deliveries)
 
-Revision ID: 0005
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
