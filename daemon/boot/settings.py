@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from heliod.adapters.modbus.configured import settings_from_mapping
 from heliod.adapters.modbus.settings import ModbusDeviceSettings
+from heliod.adapters.signing import SigningKeyError, load_signing_key
 from heliod.adapters.store.store import ExportLines
 from heliod.daemon.config import Config, ConfigError, ModbusDevice, MqttDevice, Plant
 from heliod.daemon.http.settings import ApiToken, HttpSettings
+from heliod.daemon.jobs.ledger_log import LogSigner
 from heliod.daemon.jobs.register_pull import SyncedPlant
 from heliod.daemon.read.health import WatchedDevice
 from heliod.daemon.read.plants import PlantView
@@ -153,6 +155,7 @@ class Settings:
     export: ExportParts | None = None
     platform: PlatformParts | None = None
     secrets: list[str] = field(default_factory=list)
+    log: LogSigner | None = None  # None only in tests that build settings by hand
 
 
 def mqtt_parts(config: Config) -> MqttParts | None:
@@ -259,6 +262,23 @@ def platform_parts(config: Config) -> PlatformParts | None:
     )
 
 
+def log_signer(config: Config, *, create: bool = True) -> LogSigner:
+    """The key that signs every plant's log checkpoints (docs/verification.md): read from
+    `[log] signing_key_file`, created there first when absent and `create` is set.
+
+    Raises ConfigError naming `log.signing_key_file` when the key cannot be read, created
+    or understood.
+    """
+    path = config.log.signing_key_file
+    if path is None:  # Config fills in the default; only a hand-built model lacks it
+        raise ConfigError(["log.signing_key_file: not set"])
+    try:
+        key = load_signing_key(path, create=create)
+    except SigningKeyError as e:
+        raise ConfigError([f"log.signing_key_file: {e}"]) from None
+    return LogSigner(config.log.origin_prefix, key)
+
+
 def secrets_of(config: Config) -> list[str]:
     """Every secret value the configuration can reach, for the log filter."""
     found = []
@@ -323,4 +343,5 @@ def settings_of(config: Config, rate: float = 1.0) -> Settings:
         export=export_parts(config),
         platform=platform_parts(config),
         secrets=secrets_of(config),
+        log=log_signer(config),
     )
