@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, func, insert, or_, select
 
 from heliod.adapters.store import schema as t
+from heliod.rewards.verify import MintRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +175,32 @@ def credit_runs(
         )
         for i, b, u in conn.execute(stmt):
             yield int(i), str(b), int(u)
+
+
+def mints_after(conn: Connection, plant: str, after: int) -> list[MintRecord]:
+    """The plant's stored mints with an MWh number above `after`, in order."""
+    m = t.mints.c
+    stmt = (
+        select(
+            m.plant,
+            m.mwh_index,
+            m.completed_at_us,
+            m.units,
+            m.register_pos,
+            m.undistributed_after,
+            m.committed_us,
+        )
+        .where(m.plant == plant, m.mwh_index > after)
+        .order_by(m.mwh_index)
+    )
+    return [MintRecord(*row) for row in conn.execute(stmt)]
+
+
+def credits_of(conn: Connection, plant: str, mwh_index: int) -> dict[str, int]:
+    """The credits of one mint, per backer."""
+    c = t.credits.c
+    out: dict[str, int] = {}
+    stmt = select(c.backer, c.units).where(c.plant == plant, c.mwh_index == mwh_index)
+    for backer, units in conn.execute(stmt):
+        out[backer] = out.get(backer, 0) + int(units)
+    return out

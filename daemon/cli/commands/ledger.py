@@ -7,7 +7,7 @@ import csv
 import sys
 from typing import Any
 
-from heliod.daemon.boot.settings import all_goals, plant_books
+from heliod.daemon.boot.settings import all_goals, log_signer, plant_books
 from heliod.daemon.cli.commands.context import Context, Failure, UsageError, now_us
 from heliod.daemon.cli.output import print_json, print_table
 from heliod.daemon.jobs.accountant import Accountant
@@ -22,7 +22,12 @@ def account(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1")
     config = ctx.config
     accountant = Accountant(
-        ctx.store, plant_books(config), now_us, args.batch_size, goals=all_goals(config)
+        ctx.store,
+        plant_books(config),
+        now_us,
+        args.batch_size,
+        goals=all_goals(config),
+        log=log_signer(config),
     )
     result = accountant.run()
     data = {
