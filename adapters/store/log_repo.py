@@ -22,6 +22,7 @@ class LeafRow:
     leaf: str  # canonical JSON
     leaf_hash: bytes
     credits_tiles: bytes
+    credits_runs: list[str]  # the backer of each run's first leaf
     credits_first_id: int | None
 
 
@@ -58,6 +59,7 @@ def insert_leaf(conn: Connection, plant: str, row: LeafRow) -> None:
             leaf=row.leaf,
             leaf_hash=row.leaf_hash,
             credits_tiles=row.credits_tiles,
+            credits_runs="\n".join(row.credits_runs),
             credits_first_id=row.credits_first_id,
         )
     )
@@ -138,13 +140,14 @@ def leaf_rows(conn: Connection, plant: str, upto: int | None = None) -> Iterator
     """Every stored leaf of the plant with what proofs need, in order (the first `upto`)."""
     lv = t.log_leaves.c
     stmt = select(
-        lv.leaf_index, lv.leaf, lv.leaf_hash, lv.credits_tiles, lv.credits_first_id
+        lv.leaf_index, lv.leaf, lv.leaf_hash, lv.credits_tiles, lv.credits_runs, lv.credits_first_id
     ).where(lv.plant == plant)
     if upto is not None:
         stmt = stmt.where(lv.leaf_index < upto)
-    for i, leaf, h, tiles, first in conn.execute(stmt.order_by(lv.leaf_index)):
+    for i, leaf, h, tiles, runs, first in conn.execute(stmt.order_by(lv.leaf_index)):
         first_id = None if first is None else int(first)
-        yield LeafRow(int(i), str(leaf), bytes(h), bytes(tiles), first_id)
+        starts = str(runs).split("\n") if runs else []
+        yield LeafRow(int(i), str(leaf), bytes(h), bytes(tiles), starts, first_id)
 
 
 def credit_span(conn: Connection, plant: str, mwh_index: int, count: int) -> int | None:

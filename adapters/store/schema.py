@@ -334,10 +334,12 @@ log_leaves = Table(
     Column("leaf", Text, nullable=False),  # the leaf bytes: canonical JSON (ASCII)
     Column("leaf_hash", LargeBinary, nullable=False),  # SHA-256(0x00 ‖ leaf), 32 bytes
     # The mint's credits tree at tile level (docs/storage.md, "The log"): the hash of
-    # each run of 2^TILE_HEIGHT leaves (the last run may be shorter), concatenated, and
-    # the id of the mint's first credit row: a proof reads one run's credit rows by id
-    # and takes every higher node from here, never the whole tree.
+    # each run of 2^TILE_HEIGHT leaves (the last run may be shorter), concatenated, the
+    # backer of each run's first leaf ("\n"-separated) and the id of the mint's first
+    # credit row: a backer's proof finds its run, reads that run's credit rows by id and
+    # takes every higher node from here, never the whole tree.
     Column("credits_tiles", LargeBinary, nullable=False),
+    Column("credits_runs", Text, nullable=False),
     Column("credits_first_id", BigInteger),  # NULL: the mint credited nobody
 )
 

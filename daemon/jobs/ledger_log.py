@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from heliod.adapters.store import Connection, log_repo
-from heliod.rewards.log_tiles import CompactRange, tiles
+from heliod.rewards.log_tiles import TILE_WIDTH, CompactRange, tiles
 from heliod.rewards.register import Register, RegisterKey
 from heliod.rewards.tlog.leaves import credit_leaf_hashes, mint_leaf, register_root
 from heliod.rewards.tlog.note import checkpoint_text, signed_note, vkey
@@ -63,6 +63,7 @@ class LogEntry:
     leaf: str  # canonical JSON
     leaf_hash: bytes
     credits_tiles: bytes
+    credits_runs: list[str]
     credits_count: int
     root: bytes  # of the log of size leaf_index + 1
     checkpoint: str  # the signed note
@@ -180,11 +181,14 @@ class MintLog:
         credits: Mapping[str, int],
     ) -> LogEntry:
         """The leaf at `index` (not signed: root and checkpoint empty)."""
-        _backers, hashes = credit_leaf_hashes(credits)
+        backers, hashes = credit_leaf_hashes(credits)
         credits_root, blob = tiles(hashes)
         leaf = mint_leaf(plant, *facts, *register, credits_root, len(hashes))
         data = canonical_json(leaf)
-        return LogEntry(plant, index, data.decode(), leaf_hash(data), blob, len(hashes), b"", "")
+        starts = backers[::TILE_WIDTH]
+        return LogEntry(
+            plant, index, data.decode(), leaf_hash(data), blob, starts, len(hashes), b"", ""
+        )
 
     def _sign(self, plant: str, size: int, root: bytes) -> str:
         origin = self.signer.origin(plant)
@@ -198,7 +202,12 @@ class MintLog:
                 conn, entry.plant, entry.leaf_index + 1, entry.credits_count
             )
         row = log_repo.LeafRow(
-            entry.leaf_index, entry.leaf, entry.leaf_hash, entry.credits_tiles, first
+            entry.leaf_index,
+            entry.leaf,
+            entry.leaf_hash,
+            entry.credits_tiles,
+            entry.credits_runs,
+            first,
         )
         log_repo.insert_leaf(conn, entry.plant, row)
 

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("leaf", sa.Text(), nullable=False),
         sa.Column("leaf_hash", sa.LargeBinary(), nullable=False),
         sa.Column("credits_tiles", sa.LargeBinary(), nullable=False),
+        sa.Column("credits_runs", sa.Text(), nullable=False),
         sa.Column("credits_first_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("plant", "leaf_index", name=op.f("pk_log_leaves")),
     )
