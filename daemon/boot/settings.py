@@ -292,8 +292,10 @@ def secrets_of(config: Config) -> list[str]:
     return found
 
 
-def plant_views(config: Config, intervals: Mapping[str, Mapping[str, int]]) -> list[PlantView]:
-    """What the API and the dashboard show of each plant."""
+def plant_views(
+    config: Config, intervals: Mapping[str, Mapping[str, int]], log: LogSigner | None = None
+) -> list[PlantView]:
+    """What the API and the dashboard show of each plant (`log`: the key, else none)."""
     return [
         PlantView(
             id=p.id,
@@ -307,15 +309,18 @@ def plant_views(config: Config, intervals: Mapping[str, Mapping[str, int]]) -> l
             units_per_mwh=p.reward.units_per_mwh,
             impact=None if p.impact is None else p.impact.rules(),
             goals=plant_goals(p),
+            log_origin=config.log.origin(p.id),
+            log_vkey="" if log is None else log.vkey(p.id),
         )
         for p in config.plants
     ]
 
 
-def http_settings(config: Config, rate: float = 1.0) -> HttpSettings:
-    """The HTTP faces' settings: the plants they show, the API tokens, `dashboard_public`."""
+def http_settings(config: Config, rate: float = 1.0, log: LogSigner | None = None) -> HttpSettings:
+    """The HTTP faces' settings: the plants they show (with `log`, else the key read from
+    `[log]`, created when absent), the API tokens, `dashboard_public`."""
     return HttpSettings(
-        plants=plant_views(config, intervals_us(config, rate)),
+        plants=plant_views(config, intervals_us(config, rate), log or log_signer(config)),
         tokens=[ApiToken(t.name, t.sha256) for t in config.api.tokens],
         dashboard_public=config.api.dashboard_public,
     )
@@ -324,6 +329,7 @@ def http_settings(config: Config, rate: float = 1.0) -> HttpSettings:
 def settings_of(config: Config, rate: float = 1.0) -> Settings:
     """The daemon's settings; `rate` is the clock's speed (the demo runs faster)."""
     intervals = intervals_us(config, rate)
+    log = log_signer(config)
     return Settings(
         books=plant_books(config),
         goals=all_goals(config),
@@ -338,10 +344,10 @@ def settings_of(config: Config, rate: float = 1.0) -> Settings:
         retention_us=int(config.storage.raw_retention / _US),
         listen=(config.api.host, config.api.port),
         log_level=config.daemon.log_level,
-        http=http_settings(config, rate),
+        http=http_settings(config, rate, log),
         mqtt=mqtt_parts(config),
         export=export_parts(config),
         platform=platform_parts(config),
         secrets=secrets_of(config),
-        log=log_signer(config),
+        log=log,
     )

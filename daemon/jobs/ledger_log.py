@@ -48,6 +48,10 @@ class LogSigner:
         """The plant's checkpoint origin, also the key's name in signed notes."""
         return f"{self.origin_prefix}/{plant}"
 
+    def vkey(self, plant: str) -> str:
+        """The plant's verifier key."""
+        return vkey(self.origin(plant), self.key.public_key)
+
 
 class LogMismatch(Exception):
     """The plant's stored log and its stored mints disagree: a leaf is never rewritten,
@@ -92,7 +96,7 @@ class MintLog:
 
     def vkey(self, plant: str) -> str:
         """The plant's verifier key."""
-        return vkey(self.signer.origin(plant), self.signer.key.public_key)
+        return self.signer.vkey(plant)
 
     def sync(self, conn: Connection, plant: str, register: Register, now_us: int) -> None:
         """Load the plant's log once; first build the leaves of stored mints that have
