@@ -25,6 +25,15 @@ from heliod.rewards.register_rows import BACKER_ID
 
 BackerId = Annotated[str, Path(description="the backer's id", pattern=BACKER_ID.pattern)]
 Size = Annotated[int, Query(ge=0, le=2**62)]
+_ERROR: dict[str, Any] = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+}
+TEXT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "a bad or unknown parameter (the message names it)"} | _ERROR,
+    401: {"description": "no valid bearer token"} | _ERROR,
+    404: {"description": "unknown plant, or no mint yet"} | _ERROR,
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+}
 
 
 def log_router(store: Store, views: Sequence[PlantView]) -> APIRouter:
@@ -50,19 +59,7 @@ def log_router(store: Store, views: Sequence[PlantView]) -> APIRouter:
     @router.get(
         "/plants/{plant_id}/log/checkpoint",
         response_class=PlainTextResponse,
-        # Errors stay {"error"} JSON, also where the answer is text.
-        responses={
-            status: {
-                "description": text,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
-            for status, text in [
-                (400, "a bad or unknown parameter (the message names it)"),
-                (401, "no valid bearer token"),
-                (404, "unknown plant, or no mint yet"),
-            ]
-        }
-        | {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses=TEXT_ERRORS,  # errors stay {"error"} JSON, also where the answer is text
         dependencies=[Depends(only_params())],
         summary="The newest signed checkpoint (a C2SP signed note)",
     )
