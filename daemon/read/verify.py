@@ -22,11 +22,23 @@ from heliod.adapters.store import schema as t
 from heliod.adapters.store.clocks import clock_resets_after
 from heliod.adapters.store.retention import RETENTION
 from heliod.adapters.store.store import get_position
-from heliod.rewards.goals import ChallengeSettled, GoalBook, GoalEvent, PlantGoals, replay_events
+from heliod.rewards.goals import (
+    ChallengeSettled,
+    GoalBook,
+    GoalEvent,
+    PlantGoals,
+    replay_events,
+)
 from heliod.rewards.ledger import Ledger, LedgerState, Outcome, PlantBook
 from heliod.rewards.units import mwh_to_wh
 from heliod.rewards.verify import verify_plant
-from heliod.rewards.verify_stored import StoredRow, check_events, check_positions
+from heliod.rewards.verify_stored import (
+    GoalRow,
+    StoredRow,
+    check_events,
+    check_goal_events,
+    check_positions,
+)
 
 
 def verify_ledger(
@@ -58,6 +70,11 @@ def verify_ledger(
             mints=mints,
             credits=credits,
             events=repo.mint_events(conn, plant),
+        )
+        problems += check_goal_events(
+            plant,
+            [_goal_row(e) for e in goals_repo.stored_events(conn, plant)],
+            {m.mwh_index: m.completed_at_us for m in mints},
         )
         summary[plant] = {
             "mints": len(mints),
@@ -187,6 +204,12 @@ def _replay_goals(
         f"different status or time {changed}; was a goal's configuration changed after "
         "its event?)"
     ]
+
+
+def _goal_row(e: goals_repo.StoredEvent) -> GoalRow:
+    return GoalRow(
+        e.event_id, e.kind, e.goal, e.status, e.at_us, e.after_mint, e.placement is not None, e.body
+    )
 
 
 def _outcome(event: GoalEvent) -> tuple[str, int]:
