@@ -184,6 +184,18 @@ CHALLENGE_KEYS = frozenset(
 )
 
 
+def challenge_terms(body: str) -> tuple[int, int] | None:
+    """(goal_mwh, deadline µs) as a stored challenge event states them; None: unreadable."""
+    try:
+        fields = json.loads(body, parse_float=Decimal)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    goal, deadline = _whole(fields.get("goal_mwh")), _time_us(fields.get("deadline"))
+    return None if goal is None or deadline is None else (goal, deadline)
+
+
 def check_goal_events(
     plant: str, events: Sequence[GoalRow], completed_at: Mapping[int, int]
 ) -> list[str]:

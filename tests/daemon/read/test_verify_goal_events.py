@@ -17,7 +17,7 @@ from heliod.adapters.store import schema as t
 from heliod.daemon.boot.settings import all_goals, plant_books
 from heliod.daemon.config import Config
 from heliod.daemon.read.verify import verify_ledger
-from tests.daemon.ledger_fixture import Ledger, make_ledger
+from tests.daemon.ledger_fixture import Ledger, make_ledger, write_config
 
 GOALS = """
 [[plants.milestones]]
@@ -137,3 +137,22 @@ def test_a_goal_event_body_that_says_something_else_is_reported(
     edit_body(ledger, event_id, change)
     found = problems(ledger)
     assert any(f"event {event_id}" in p and says in p for p in found), found
+
+
+def test_a_challenge_is_judged_by_the_deadline_stored_with_its_event(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    # The operator moves both deadlines after the events were sent: "three" now ends
+    # before its mint, "early" years later. The events stay as sent, and verify judges
+    # them by the deadlines they carry: the ledger is still valid.
+    edited = write_config(
+        tmp_path,
+        alpha_goals=GOALS.format(three="2024-03-01T01:00:00", early="2035-01-01T00:00:00"),
+    )
+    assert problems(ledger, edited) == []
+    # Its goal raised, too: judged by the stored goal.
+    raised = write_config(
+        tmp_path,
+        alpha_goals=GOALS.replace("goal_mwh = 3", "goal_mwh = 30").format(**AS_COMMITTED),
+    )
+    assert problems(ledger, raised) == []
