@@ -88,7 +88,8 @@ def field(page: Any, name: str) -> tuple[str | None, str]:
 def check_page_shows(page: Any, p: dict[str, Any]) -> None:
     """Every figure on the page is data.json's value, formatted in en-US."""
     mwh = str(Decimal(p["energy_wh"]).scaleb(-6))
-    assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3)} MWh")
+    # MWh always with 3 decimals: the figure keeps its format from one refresh to the next.
+    assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3, keep=3)} MWh")
     assert field(page, "mwh_completed") == (str(p["mwh_completed"]), str(p["mwh_completed"]))
     assert field(page, "minted") == (p["minted"]["amount"], f"{en(p['minted']['amount'], 8)} SLR")
     percent = str(Decimal(p["next_mwh_progress"]) * 100)
@@ -102,8 +103,12 @@ def check_page_shows(page: Any, p: dict[str, Any]) -> None:
                     v.energy.data[1].length, v.energy.data[1]] }""",
         "brassemonte",
     )
-    assert lengths[:3] == [len(p["power_today"]["points"])] * 2 + [30]
-    assert lengths[3] == [float(Decimal(d["energy_wh"]) / 1000) for d in p["energy_days"]]
+    # The 30-day chart starts at the first day with energy.
+    days = [Decimal(d["energy_wh"]) for d in p["energy_days"]]
+    first = next(i for i, e in enumerate(days) if e > 0)
+    assert days[:first] == [0] * first
+    assert lengths[:3] == [len(p["power_today"]["points"])] * 2 + [30 - first]
+    assert lengths[3] == [float(e / 1000) for e in days[first:]]
     alice = next(b for b in p["balances"] if b["backer"] == "alice")
     cell = page.locator('[data-backer="alice"] td.num')
     assert cell.get_attribute("data-value") == alice["amount"]
