@@ -77,8 +77,8 @@ def render(
     values = {
         "{{dashboard_public}}": str(public).lower(),
         "{{lang}}": lang,
-        "{{title}}": html.escape(title),
-        "{{loading}}": html.escape(_TEXT[lang]["loading"]),
+        "{{title}}": html.escape(title, quote=False),
+        "{{loading}}": html.escape(_TEXT[lang]["loading"], quote=False),
         "{{initial_data}}": initial,
     }
     out = template
