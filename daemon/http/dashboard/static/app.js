@@ -505,7 +505,7 @@
     });
   }
 
-  // The verifiable ledger (docs/ledger.md): shown when data.json carries the plant's log.
+  // The verifiable ledger: shown when data.json carries the plant's log (docs/dashboard.md).
   function checkpointOf(log) {
     var cp = log.checkpoint;
     if (typeof cp === "string") { // the signed note: origin, size, base64 root
