@@ -16,7 +16,7 @@ from sqlalchemy import insert
 
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
-from heliod.adapters.store.clocks import record_clock_reset
+from heliod.adapters.store.clocks import device_clock, record_clock_reset
 from heliod.adapters.store.shares import apply_rows
 from heliod.daemon.boot.settings import plant_books
 from heliod.daemon.cli.csv_input import parse_register
@@ -115,7 +115,7 @@ def test_a_device_whose_newest_reading_is_ahead_is_in_state_clock(
     assert "reset-clock --device m1" in errors[0].getMessage()
 
     with store.write() as conn:
-        record_clock_reset(conn, "m1", clock.now_us)
+        record_clock_reset(conn, device_clock(conn, "m1"), clock.now_us)
     body = assemble(health.facts())
     assert body["devices"]["m1"]["state"] == "stale"  # no reading stored since the reset
     ingest.ingest([reading("m1", clock.now_us, 3300)])
