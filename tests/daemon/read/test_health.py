@@ -251,8 +251,22 @@ def test_minting_with_no_backer_in_force_warns_and_degrades(
         " with no backer in force: its units stay undistributed for good. Import the share "
         "register (`heliod backers import`); the next mints use it."
     ]
-    # A restarted accountant knows it from the store.
-    assert Accountant(store, books, clock).run().mints == []
+    # A restarted daemon says it from the store at once, before its accountant has run
+    # (or when it cannot run: a full disk, a ledger it refuses).
+    restarted = Accountant(store, books, clock)
+    assert set(restarted.unbacked()) == {"alpha"}
+    again = Health(
+        store,
+        [],
+        clock,
+        unbacked=lambda: {
+            p: {"mwh_index": u.mwh_index, "completed_at": rfc3339(u.completed_at_us)}
+            for p, u in restarted.unbacked().items()
+        },
+    )
+    assert assemble(again.facts())["reasons"] == body["reasons"]
+    assert restarted.run().mints == []
+    assert set(restarted.unbacked()) == {"alpha"}
     # Once a register is in force, the next mint clears it.
     with store.write() as conn:
         apply_rows(
