@@ -4,7 +4,7 @@ The log of a ledger from before this revision is built from its stored mints by 
 accountant at the first start (it needs the signing key, which migrations never see).
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-07 01:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
