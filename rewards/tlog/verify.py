@@ -676,7 +676,6 @@ NOTES = {
 }
 
 MESSAGES = {
-    "usage": ("{reason}", "{reason}"),
     "unreadable": (
         "cannot read {path}: {reason}",
         "impossible de lire {path} : {reason}",
