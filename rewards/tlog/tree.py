@@ -26,6 +26,18 @@ class MerkleTree:
             level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
             self.levels.append(level)
 
+    @classmethod
+    def from_levels(cls, levels: Sequence[Sequence[bytes]]) -> MerkleTree:
+        """A tree from the `levels` of one built earlier (and stored), without hashing."""
+        tree = cls.__new__(cls)
+        tree.levels = [list(level) for level in levels] or [[]]
+        for low, high in zip(tree.levels, tree.levels[1:], strict=False):
+            if len(high) != len(low) // 2:
+                raise ValueError("each level has half the nodes of the one below")
+        if len(tree.levels[-1]) > 1:
+            raise ValueError("the levels stop before the top of the tree")
+        return tree
+
     @property
     def size(self) -> int:
         """Number of leaves."""
@@ -113,3 +125,38 @@ def consistency_proof(leaf_hashes: Sequence[bytes], size1: int, size2: int) -> l
     if size2 > len(leaf_hashes):
         raise ValueError(f"tree size {size2} is beyond the {len(leaf_hashes)} leaves")
     return MerkleTree(leaf_hashes[:size2]).consistency(size1)
+
+
+def group_roots(leaf_hashes: Sequence[bytes], height: int) -> list[bytes]:
+    """The roots of consecutive groups of 2^height leaves (the last one may be shorter).
+
+    Each is a node of the whole tree (a full group is a perfect subtree; the last one is
+    on its right edge), and the tree over these roots is the whole tree above them: a
+    store that keeps them rebuilds any leaf's proof from its group's leaves alone
+    (`grouped_inclusion`), as C2SP tlog-tiles keeps tiles of hashes."""
+    width = 1 << height
+    return [tree_root(leaf_hashes[i : i + width]) for i in range(0, len(leaf_hashes), width)]
+
+
+def grouped_inclusion(
+    index: int,
+    size: int,
+    group: Sequence[bytes],
+    roots: Sequence[bytes] | MerkleTree,
+    height: int,
+) -> list[bytes]:
+    """The inclusion proof of leaf `index` of a tree of `size` leaves, from the leaf
+    hashes of its group (`group`: leaves [g·2^height, …) of that group) and the roots of
+    every group (`group_roots`), or the tree over them (`MerkleTree.from_levels` of its
+    stored levels, which saves hashing them again)."""
+    width = 1 << height
+    g = index // width
+    upper = roots if isinstance(roots, MerkleTree) else MerkleTree(roots)
+    if not 0 <= index < size or upper.size != -(-size // width):
+        raise ValueError(f"leaf {index} of {size} does not fit {len(roots)} groups of {width}")
+    if len(group) != min(width, size - g * width):
+        raise ValueError(f"group {g} has {len(group)} leaf hashes")
+    inner = MerkleTree(group)
+    if inner.root() != upper.levels[0][g]:
+        raise ValueError(f"the leaves of group {g} do not give its stored root")
+    return inner.inclusion(index - g * width) + upper.inclusion(g)

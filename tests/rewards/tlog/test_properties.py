@@ -24,7 +24,7 @@ from heliod.rewards.tlog.leaves import (
     register_total,
 )
 from heliod.rewards.tlog.note import checkpoint_text, signed_note
-from heliod.rewards.tlog.tree import MerkleTree
+from heliod.rewards.tlog.tree import MerkleTree, group_roots, grouped_inclusion
 from heliod.rewards.tlog.verify import (
     EMPTY_ROOT,
     ProofError,
@@ -225,3 +225,24 @@ def test_canonical_json_by_hand() -> None:
     assert json.loads(canonical_json({"x": 10**30}))["x"] == 10**30
     with pytest.raises(TypeError):
         canonical_json({"x": 0.5})
+
+
+@given(trees(max_size=200), st.integers(0, 5), st.data())
+def test_proofs_from_group_roots_are_the_whole_trees(
+    case: tuple[MerkleTree, list[bytes]], height: int, data: st.DataObject
+) -> None:
+    tree, hashes = case
+    roots = group_roots(hashes, height)
+    assert MerkleTree(roots).root() == tree.root()
+    index = data.draw(st.integers(0, len(hashes) - 1))
+    width = 1 << height
+    start = index // width * width
+    group = hashes[start : start + width]
+    assert grouped_inclusion(index, len(hashes), group, roots, height) == tree.inclusion(index)
+    with pytest.raises(ValueError):
+        grouped_inclusion(index, len(hashes), [flip(group[0], 0), *group[1:]], roots, height)
+    upper = MerkleTree(roots)
+    stored = MerkleTree.from_levels(upper.levels)
+    assert grouped_inclusion(index, len(hashes), group, stored, height) == tree.inclusion(index)
+    with pytest.raises(ValueError):
+        MerkleTree.from_levels(upper.levels[:-1] if len(upper.levels) > 1 else [[], [b""]])
