@@ -153,7 +153,7 @@ def grouped_inclusion(
     g = index // width
     upper = roots if isinstance(roots, MerkleTree) else MerkleTree(roots)
     if not 0 <= index < size or upper.size != -(-size // width):
-        raise ValueError(f"leaf {index} of {size} does not fit {len(roots)} groups of {width}")
+        raise ValueError(f"leaf {index} of {size} does not fit {upper.size} groups of {width}")
     if len(group) != min(width, size - g * width):
         raise ValueError(f"group {g} has {len(group)} leaf hashes")
     inner = MerkleTree(group)
