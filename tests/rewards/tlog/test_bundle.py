@@ -309,6 +309,32 @@ def test_the_verifier_alone_refuses_a_wrong_key_and_a_rewritten_log(
     assert WORDS["inconsistent"][lang == "fr"] in done.stderr
 
 
+def _old_pythons() -> list[str]:
+    # Real interpreters only (a pyenv shim on PATH may point at nothing).
+    found = [Path(f"/usr/bin/python3.{minor}") for minor in (8, 9)]
+    found += Path.home().glob(".pyenv/versions/3.[89].*/bin/python3")
+    return sorted(str(p) for p in found if p.is_file())
+
+
+def test_the_verifier_runs_on_python_3_8_and_3_9(tmp_path: Path, log: Log) -> None:
+    pythons = _old_pythons()
+    if not pythons:
+        pytest.skip("no Python 3.8 or 3.9 on this machine")
+    (tmp_path / "verify.py").write_bytes(VERIFY_PY.read_bytes())
+    (tmp_path / "bundle.json").write_text(json.dumps(log.bundle("ann")))
+    for python in pythons:
+        done = subprocess.run(
+            [python, "-I", "verify.py", "bundle.json", "--key", log.key.vkey],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, (python, done.stderr)
+        assert f"balance {log.credited['ann']} units" in done.stdout
+
+
 def test_the_verifier_alone_reports_an_unreadable_bundle(
     backer_env: tuple[Path, Path], log: Log
 ) -> None:
