@@ -487,6 +487,17 @@ def _hash(value: Any, where: str) -> bytes:
 def _hashes(value: Any, where: str) -> list[bytes]:
     if not isinstance(value, list):
         raise Failure("bad_bundle", where=where, expected="a list of hashes")
+    # The whole list decoded at once (a bundle holds hundreds of thousands of hashes);
+    # element by element only to name the one that is wrong.
+    if all(isinstance(v, str) and len(v) == 2 * HASH_SIZE for v in value):
+        joined = "".join(value)
+        if joined == joined.lower():
+            try:
+                raw = bytes.fromhex(joined)
+            except ValueError:
+                raw = b""
+            if len(raw) == HASH_SIZE * len(value):
+                return [raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE)]
     return [_hash(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
 
@@ -580,7 +591,7 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
         raise Failure("mint_count", count=len(mints), size=size)
 
     leaf_hashes: list[bytes] = []
-    fractions: dict[str, Fraction] = {}
+    fractions: dict[tuple[int, str, str], Fraction] = {}
     entitlement = Fraction(0)
     credited = 0
     credited_mints = 0
@@ -621,12 +632,10 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
                 raise Failure(
                     "bad_weight", mwh_index=n, weight=weight_text, total=leaf["register_total"]
                 )
-            for text in (weight_text, leaf["register_total"]):
-                if text not in fractions:
-                    fractions[text] = Fraction(Decimal(text))
-            entitlement += (
-                leaf["units"] * fractions[weight_text] / fractions[leaf["register_total"]]
-            )
+            share = (leaf["units"], weight_text, leaf["register_total"])
+            if share not in fractions:  # U × w / W, the same for every mint of a register
+                fractions[share] = leaf["units"] * Fraction(weight) / Fraction(total)
+            entitlement += fractions[share]
         due = entitlement.numerator // entitlement.denominator - credited
 
         credit = _field(mint, "credit", where)

@@ -135,6 +135,12 @@ def test_edits_by_hand_fail_with_their_code(log: Log) -> None:
     b["mints"][4]["leaf"]["units"] = 7.0
     assert fails(b, key).code == "bad_bundle"
 
+    for bad in ("AB" * 32, "ab" * 31, "ab" * 31 + "a ", "xy" * 32):
+        b = copy.deepcopy(good)
+        b["mints"][6]["inclusion"][1] = bad
+        f = fails(b, key)
+        assert (f.code, f.params["where"]) == ("bad_bundle", "mints[6].inclusion[1]")
+
     b = copy.deepcopy(good)
     b["version"] = 2
     assert fails(b, key).code == "unsupported_version"

@@ -12,16 +12,21 @@ from decimal import Decimal
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from heliod.rewards.tlog.leaves import (
+    BackerTree,
     credit_leaf_hashes,
     credit_leaves,
     leaf_hash_of,
+    prove_credit,
+    prove_weight,
     register_leaf_hashes,
     register_leaves,
     register_total,
+    stored_credits_tree,
+    stored_register_tree,
 )
 from heliod.rewards.tlog.note import checkpoint_text, signed_note
 from heliod.rewards.tlog.tree import MerkleTree, group_roots, grouped_inclusion
@@ -38,6 +43,9 @@ from heliod.rewards.tlog.verify import (
     verify_consistency,
     verify_inclusion,
 )
+
+# The machine running the tests may be shared: no per-example deadline.
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def reference_root(hashes: Sequence[bytes]) -> bytes:
@@ -65,6 +73,7 @@ def trees(draw: st.DrawFn, max_size: int = 70) -> tuple[MerkleTree, list[bytes]]
     return MerkleTree(hashes), hashes
 
 
+@PROPERTY
 @given(trees(), st.data())
 def test_root_of_every_size_is_rfc9162s(
     case: tuple[MerkleTree, list[bytes]], data: st.DataObject
@@ -74,6 +83,7 @@ def test_root_of_every_size_is_rfc9162s(
     assert tree.root(size) == reference_root(hashes[:size]) == tree_root_of(hashes[:size])
 
 
+@PROPERTY
 @given(trees(), st.data())
 def test_every_inclusion_proof_verifies_and_any_change_fails(
     case: tuple[MerkleTree, list[bytes]], data: st.DataObject
@@ -104,6 +114,7 @@ def test_every_inclusion_proof_verifies_and_any_change_fails(
         verify_inclusion(other, size, hashes[index], proof, root)
 
 
+@PROPERTY
 @given(trees(), st.data())
 def test_every_consistency_proof_verifies_and_any_change_fails(
     case: tuple[MerkleTree, list[bytes]], data: st.DataObject
@@ -135,6 +146,7 @@ def test_every_consistency_proof_verifies_and_any_change_fails(
         verify_consistency(0, size2, EMPTY_ROOT, root2, proof)
 
 
+@PROPERTY
 @given(trees(max_size=20), st.data())
 def test_a_rewritten_leaf_breaks_consistency(
     case: tuple[MerkleTree, list[bytes]], data: st.DataObject
@@ -181,6 +193,7 @@ weights = st.decimals(
 )
 
 
+@PROPERTY
 @given(st.dictionaries(backer_ids, weights, max_size=20))
 def test_fast_register_hashes_are_canonical_jsons(register: dict[str, Decimal]) -> None:
     backers, hashes = register_leaf_hashes(register)
@@ -195,6 +208,7 @@ def test_fast_register_hashes_are_canonical_jsons(register: dict[str, Decimal]) 
     )
 
 
+@PROPERTY
 @given(st.dictionaries(backer_ids, st.integers(0, 10**30), max_size=20))
 def test_fast_credit_hashes_are_canonical_jsons(credits: dict[str, int]) -> None:
     backers, hashes = credit_leaf_hashes(credits)
@@ -206,6 +220,7 @@ def test_fast_credit_hashes_are_canonical_jsons(credits: dict[str, int]) -> None
     )
 
 
+@PROPERTY
 @given(weights)
 def test_canonical_decimals_are_shortest_and_exact(value: Decimal) -> None:
     text = canonical_decimal(value)
@@ -227,6 +242,7 @@ def test_canonical_json_by_hand() -> None:
         canonical_json({"x": 0.5})
 
 
+@PROPERTY
 @given(trees(max_size=200), st.integers(0, 5), st.data())
 def test_proofs_from_group_roots_are_the_whole_trees(
     case: tuple[MerkleTree, list[bytes]], height: int, data: st.DataObject
@@ -246,3 +262,34 @@ def test_proofs_from_group_roots_are_the_whole_trees(
     assert grouped_inclusion(index, len(hashes), group, stored, height) == tree.inclusion(index)
     with pytest.raises(ValueError):
         MerkleTree.from_levels(upper.levels[:-1] if len(upper.levels) > 1 else [[], [b""]])
+
+
+@PROPERTY
+@given(
+    st.dictionaries(backer_ids, st.integers(0, 10**12), max_size=60),
+    st.dictionaries(backer_ids, weights, max_size=60),
+    st.integers(0, 4),
+    st.data(),
+)
+def test_stored_trees_prove_as_the_whole_trees(
+    credits: dict[str, int], register: dict[str, Decimal], height: int, data: st.DataObject
+) -> None:
+    width = 1 << height
+    for whole, stored, prove, values in (
+        (BackerTree.credits(credits), stored_credits_tree(credits, height), prove_credit, credits),
+        (
+            BackerTree.register(register),
+            stored_register_tree(register, height),
+            prove_weight,
+            register,
+        ),
+    ):
+        assert (stored.root, stored.count) == (whole.root, whole.count)
+        if not whole.count:
+            continue
+        index = data.draw(st.integers(0, whole.count - 1))
+        g = index // width
+        group = {b: values[b] for b in whole.backers[g * width : (g + 1) * width]}
+        placed = whole.place(whole.backers[index])
+        assert placed is not None
+        assert prove(index, group, stored) == placed.inclusion  # type: ignore[operator]
