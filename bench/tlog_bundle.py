@@ -38,15 +38,17 @@ from heliod.rewards.allocation import Allocator
 from heliod.rewards.tlog.leaves import (
     BackerTree,
     Placed,
-    credit_leaf_hashes,
+    StoredTree,
     credits_root,
     mint_leaf,
     mint_leaf_hashes,
+    prove_credit,
     register_root,
     register_total,
+    stored_credits_tree,
 )
 from heliod.rewards.tlog.note import checkpoint_text, make_bundle, signed_note, vkey
-from heliod.rewards.tlog.tree import MerkleTree, group_roots, grouped_inclusion
+from heliod.rewards.tlog.tree import MerkleTree
 from heliod.rewards.tlog.verify import check_bundle
 
 UNITS = 10**8  # 1 token per MWh, 8 decimals
@@ -62,7 +64,7 @@ def _key() -> tuple[Ed25519PrivateKey, bytes]:
     return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def case_bundle(mints: int, backers: int, height: int, backer: str) -> None:
+def case_bundle(mints: int, backers: int, height: int, backer: str, save: str | None) -> None:
     private, public = _key()
     allocator = Allocator(UNITS)
     names = sorted(_weights(backers, 0))
@@ -70,7 +72,7 @@ def case_bundle(mints: int, backers: int, height: int, backer: str) -> None:
     credit_arrays: list[array[int]] = []  # units per backer of `names`, 0 for no credit
     orders: list[array[int]] = []  # the credits tree's leaves (as columns of `names`)
     eras: dict[int, tuple[dict[str, Decimal], str]] = {}
-    stored: list[list[list[bytes]]] = []  # levels of the tree over the group roots
+    stored: list[StoredTree] = []  # what the store keeps of each credits tree
     registers: dict[int, BackerTree] = {}
     start = time.perf_counter()
     for k in range(1, mints + 1):
@@ -82,8 +84,7 @@ def case_bundle(mints: int, backers: int, height: int, backer: str) -> None:
         weights, total = eras[era]
         allocator.use((era, 0), weights)
         credits = allocator.mint()
-        _, hashes = credit_leaf_hashes(credits)
-        upper = MerkleTree(group_roots(hashes, height))
+        tree = stored_credits_tree(credits, height)
         reg = registers[era]
         leaves.append(
             mint_leaf(
@@ -95,18 +96,18 @@ def case_bundle(mints: int, backers: int, height: int, backer: str) -> None:
                 reg.root,
                 reg.count,
                 total,
-                upper.root(),
-                len(hashes),
+                tree.root,
+                tree.count,
             )
         )
         units = array("q", (credits.get(b, 0) for b in names))
         credit_arrays.append(units)
         orders.append(array("i", (i for i, u in enumerate(units) if u)))
-        stored.append(upper.levels)
+        stored.append(tree)
     built = time.perf_counter() - start
     log = MerkleTree(mint_leaf_hashes(leaves))
     note = signed_note(checkpoint_text(ORIGIN, log.size, log.root()), ORIGIN, public, private.sign)
-    stored_bytes = sum(len(level) for levels in stored for level in levels) * 32
+    stored_bytes = sum(len(level) for tree in stored for level in tree.upper) * 32
 
     # The bundle, from what is stored.
     start = time.perf_counter()
@@ -126,10 +127,7 @@ def case_bundle(mints: int, backers: int, height: int, backer: str) -> None:
         index = bisect.bisect_left(order, column)
         g = index // width
         rows = {names[c]: units[c] for c in order[g * width : (g + 1) * width]}
-        _, group = credit_leaf_hashes(rows)
-        upper = MerkleTree.from_levels(stored[k - 1])
-        proof = grouped_inclusion(index, len(order), group, upper, height)
-        credit_proofs.append(Placed(mine, index, proof))
+        credit_proofs.append(Placed(mine, index, prove_credit(index, rows, stored[k - 1])))
     bundle = make_bundle(
         plant="p",
         backer=backer,
@@ -161,6 +159,9 @@ def case_bundle(mints: int, backers: int, height: int, backer: str) -> None:
         )
         run_s = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
+    if save:
+        Path(save).write_text(text)
+        Path(save + ".vkey").write_text(vkey(ORIGIN, public))
     print(
         f"| {mints:,} | {backers:,} | 2^{height} | {built:.1f} s ({built / mints * 1000:.2f} ms/mint) "
         f"| {stored_bytes / mints:,.0f} B/mint | {bundle_s:.2f} s | {len(text) / 1e6:.1f} MB "
@@ -204,6 +205,7 @@ def main() -> None:
     b.add_argument("--backers", type=int, default=1000)
     b.add_argument("--height", type=int, default=4)
     b.add_argument("--backer", default="b000500")
+    b.add_argument("--save", help="write the bundle there (and its vkey to SAVE.vkey)")
     t = sub.add_parser("trees")
     t.add_argument("--backers", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
@@ -212,7 +214,7 @@ def main() -> None:
             "| mints | backers | group | log built | hashes stored | bundle built | bundle size | check_bundle | python3 verify.py |"
         )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        case_bundle(args.mints, args.backers, args.height, args.backer)
+        case_bundle(args.mints, args.backers, args.height, args.backer, args.save)
     else:
         print(
             "| backers | allocation (today) | credits root | register root (once per register) | leaf + log + signature | added per mint |"
