@@ -18,7 +18,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import heliod.rewards.tlog.verify as verify_module
-from heliod.rewards.tlog.leaves import BackerTree, mint_leaf
+from heliod.rewards.tlog.leaves import BackerTree, mint_leaf, mint_leaf_hashes
+from heliod.rewards.tlog.note import check_checkpoint, checkpoint_text
+from heliod.rewards.tlog.tree import MerkleTree
 from heliod.rewards.tlog.verify import MESSAGES, Failure, check_bundle, pick_language
 
 from .ledger import Key, Log, build_log
@@ -198,6 +200,21 @@ def test_a_consistency_proof_in_the_bundle_is_checked(log: Log) -> None:
     assert fails(b, log.key.vkey, log.checkpoint(6)).code == "inconsistent"
     check_bundle(log.bundle("ann", since=0), log.key.vkey)
     check_bundle(log.bundle("ann", since=18), log.key.vkey, log.checkpoint(18))
+
+
+def test_stored_checkpoints_are_checked_against_the_key(log: Log) -> None:
+    origin, size, root = check_checkpoint(log.checkpoint(5), log.key.vkey)
+    assert (origin, size) == ("heliod/p1", 5)
+    assert root == MerkleTree(mint_leaf_hashes(log.leaves[:5])).root()
+    other = Key(log.key.name, Ed25519PrivateKey.from_private_bytes(bytes(32)))
+    with pytest.raises(ValueError, match="no signature by the key heliod/p1"):
+        check_checkpoint(log.checkpoint(5), other.vkey)
+    with pytest.raises(ValueError, match="does not verify"):
+        check_checkpoint(log.checkpoint(5).replace("\n5\n", "\n6\n"), log.key.vkey)
+    elsewhere = Key("heliod/p2")
+    text = checkpoint_text("heliod/p1", 1, bytes(32))
+    with pytest.raises(ValueError, match="is for heliod/p1, not heliod/p2"):
+        check_checkpoint(elsewhere.sign_note(text), elsewhere.vkey)
 
 
 def test_language_choice() -> None:
