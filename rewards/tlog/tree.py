@@ -22,6 +22,7 @@ class MerkleTree:
         level = list(leaf_hashes)
         # levels[h][i]: the root of the perfect subtree of leaves [i·2^h, (i+1)·2^h).
         self.levels: list[list[bytes]] = [level]
+        self._folds: dict[tuple[int, int], bytes] = {}  # right-edge subtrees already folded
         while len(level) > 1:
             level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
             self.levels.append(level)
@@ -30,7 +31,9 @@ class MerkleTree:
     def from_levels(cls, levels: Sequence[Sequence[bytes]]) -> MerkleTree:
         """A tree from the `levels` of one built earlier (and stored), without hashing."""
         tree = cls.__new__(cls)
-        tree.levels = [list(level) for level in levels] or [[]]
+        tree.levels = [level if isinstance(level, list) else list(level) for level in levels]
+        tree.levels = tree.levels or [[]]
+        tree._folds = {}
         for low, high in zip(tree.levels, tree.levels[1:], strict=False):
             if len(high) != len(low) // 2:
                 raise ValueError("each level has half the nodes of the one below")
@@ -46,14 +49,22 @@ class MerkleTree:
     def _range(self, lo: int, hi: int) -> bytes:
         # [lo, hi) is a subtree of RFC 9162's recursion: lo is a multiple of the largest
         # power of two not above hi - lo, so it is perfect subtrees folded from the right.
-        parts: list[bytes] = []
-        while lo < hi:
-            h = (hi - lo).bit_length() - 1
-            parts.append(self.levels[h][lo >> h])
-            lo += 1 << h
-        root = parts.pop()
-        while parts:
-            root = node_hash(parts.pop(), root)
+        n = hi - lo
+        if n & (n - 1) == 0:
+            h = n.bit_length() - 1
+            return self.levels[h][lo >> h]
+        root = self._folds.get((lo, hi))
+        if root is None:
+            parts: list[bytes] = []
+            at = lo
+            while at < hi:
+                h = (hi - at).bit_length() - 1
+                parts.append(self.levels[h][at >> h])
+                at += 1 << h
+            root = parts.pop()
+            while parts:
+                root = node_hash(parts.pop(), root)
+            self._folds[(lo, hi)] = root
         return root
 
     def _size(self, size: int | None) -> int:
