@@ -43,14 +43,14 @@ MAX_SIGNATURES = 100  # signed-note: verifiers accept at least 16
 
 def canonical_decimal(value: Decimal) -> str:
     """A finite decimal in its shortest exact form: `100`, `0.5`, `0`; no exponent."""
-    if not value.is_finite():
-        raise ValueError(f"not a finite decimal: {value}")
-    if value == 0:
-        return "0"
-    text = format(value, "f")
+    text = str(value)  # positional unless it needs an exponent: then as format "f"
+    if "E" in text or not text[-1:].isdigit():
+        if not value.is_finite():
+            raise ValueError(f"not a finite decimal: {value}")
+        text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return text
+    return "0" if text == "-0" else text
 
 
 def _plain(obj: Any) -> Any:
