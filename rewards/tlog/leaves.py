@@ -17,7 +17,7 @@ from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation, Round
 from json.encoder import encode_basestring  # JSON string as json.dumps(ensure_ascii=False)
 from typing import Any
 
-from heliod.rewards.tlog.tree import MerkleTree
+from heliod.rewards.tlog.tree import MerkleTree, group_roots, grouped_inclusion
 from heliod.rewards.tlog.verify import (
     LEAF_VERSION,
     canonical_decimal,
@@ -200,3 +200,51 @@ def mint_leaf(  # noqa: PLR0917 - the leaf's fields in the order docs/verificati
 def mint_leaf_hashes(leaves: Iterable[Mapping[str, Any]]) -> list[bytes]:
     """The log's leaf hashes of these mint leaves, in order."""
     return [leaf_hash(canonical_json(leaf)) for leaf in leaves]
+
+
+GROUP_HEIGHT = 4  # a stored tree keeps the levels above groups of 2^4 = 16 leaves
+
+
+@dataclass(frozen=True)
+class StoredTree:
+    """What a store keeps of a mint's register or credits tree to prove any of its
+    leaves later without the others: the levels of the tree over the roots of groups of
+    2^height leaves (docs/verification.md); the leaves themselves are its rows."""
+
+    root: bytes
+    count: int
+    height: int
+    upper: list[list[bytes]]  # upper[0]: the group roots; upper[-1]: [root] (or [] if empty)
+
+
+def _stored(hashes: list[bytes], height: int) -> StoredTree:
+    upper = MerkleTree(group_roots(hashes, height))
+    return StoredTree(upper.root(), len(hashes), height, upper.levels)
+
+
+def stored_credits_tree(credits: Mapping[str, int], height: int = GROUP_HEIGHT) -> StoredTree:
+    """One mint's credits tree as a store keeps it."""
+    return _stored(credit_leaf_hashes(credits)[1], height)
+
+
+def stored_register_tree(
+    weights: Mapping[str, Decimal | int], height: int = GROUP_HEIGHT
+) -> StoredTree:
+    """A register tree as a store keeps it (once per register, shared by its mints)."""
+    return _stored(register_leaf_hashes(weights)[1], height)
+
+
+def _prove(index: int, group_hashes: list[bytes], tree: StoredTree) -> list[bytes]:
+    upper = MerkleTree.from_levels(tree.upper)
+    return grouped_inclusion(index, tree.count, group_hashes, upper, tree.height)
+
+
+def prove_credit(index: int, group: Mapping[str, int], tree: StoredTree) -> list[bytes]:
+    """The inclusion proof of credit leaf `index`, from the credits of its group (the
+    leaves [g·2^height, (g+1)·2^height) of the tree, g = index // 2^height)."""
+    return _prove(index, credit_leaf_hashes(group)[1], tree)
+
+
+def prove_weight(index: int, group: Mapping[str, Decimal | int], tree: StoredTree) -> list[bytes]:
+    """The inclusion proof of register leaf `index`, from the weights of its group."""
+    return _prove(index, register_leaf_hashes(group)[1], tree)

@@ -16,8 +16,12 @@ from heliod.rewards.tlog.verify import (
     BUNDLE_VERSION,
     ED25519_TYPE,
     SIGNATURE_PREFIX,
+    ProofError,
     canonical_json,
     leaf_hash,
+    open_note,
+    parse_checkpoint,
+    parse_vkey,
 )
 from heliod.rewards.tlog.verify import key_id as _key_id
 
@@ -119,3 +123,19 @@ def make_bundle(
         proof = tree.consistency(since, size) if since else []
         bundle["consistency"] = {"from": since, "proof": [h.hex() for h in proof]}
     return bundle
+
+
+def check_checkpoint(note: str, verifier_key: str) -> tuple[str, int, bytes]:
+    """(origin, size, root) of a checkpoint signed by `verifier_key` whose origin is the
+    key's name; ValueError saying what is wrong otherwise."""
+    name, public_key = parse_vkey(verifier_key)
+    try:
+        text = open_note(note, name, public_key)
+    except LookupError:
+        raise ValueError(f"no signature by the key {name}") from None
+    except ProofError:
+        raise ValueError(f"a signature by the key {name} does not verify") from None
+    origin, size, root = parse_checkpoint(text)
+    if origin != name:
+        raise ValueError(f"the checkpoint is for {origin}, not {name}")
+    return origin, size, root

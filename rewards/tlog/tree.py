@@ -22,9 +22,24 @@ class MerkleTree:
         level = list(leaf_hashes)
         # levels[h][i]: the root of the perfect subtree of leaves [i·2^h, (i+1)·2^h).
         self.levels: list[list[bytes]] = [level]
+        self._folds: dict[tuple[int, int], bytes] = {}  # right-edge subtrees already folded
         while len(level) > 1:
             level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
             self.levels.append(level)
+
+    @classmethod
+    def from_levels(cls, levels: Sequence[Sequence[bytes]]) -> MerkleTree:
+        """A tree from the `levels` of one built earlier (and stored), without hashing."""
+        tree = cls.__new__(cls)
+        tree.levels = [level if isinstance(level, list) else list(level) for level in levels]
+        tree.levels = tree.levels or [[]]
+        tree._folds = {}
+        for low, high in zip(tree.levels, tree.levels[1:], strict=False):
+            if len(high) != len(low) // 2:
+                raise ValueError("each level has half the nodes of the one below")
+        if len(tree.levels[-1]) > 1:
+            raise ValueError("the levels stop before the top of the tree")
+        return tree
 
     @property
     def size(self) -> int:
@@ -34,14 +49,22 @@ class MerkleTree:
     def _range(self, lo: int, hi: int) -> bytes:
         # [lo, hi) is a subtree of RFC 9162's recursion: lo is a multiple of the largest
         # power of two not above hi - lo, so it is perfect subtrees folded from the right.
-        parts: list[bytes] = []
-        while lo < hi:
-            h = (hi - lo).bit_length() - 1
-            parts.append(self.levels[h][lo >> h])
-            lo += 1 << h
-        root = parts.pop()
-        while parts:
-            root = node_hash(parts.pop(), root)
+        n = hi - lo
+        if n & (n - 1) == 0:
+            h = n.bit_length() - 1
+            return self.levels[h][lo >> h]
+        root = self._folds.get((lo, hi))
+        if root is None:
+            parts: list[bytes] = []
+            at = lo
+            while at < hi:
+                h = (hi - at).bit_length() - 1
+                parts.append(self.levels[h][at >> h])
+                at += 1 << h
+            root = parts.pop()
+            while parts:
+                root = node_hash(parts.pop(), root)
+            self._folds[(lo, hi)] = root
         return root
 
     def _size(self, size: int | None) -> int:
@@ -113,3 +136,38 @@ def consistency_proof(leaf_hashes: Sequence[bytes], size1: int, size2: int) -> l
     if size2 > len(leaf_hashes):
         raise ValueError(f"tree size {size2} is beyond the {len(leaf_hashes)} leaves")
     return MerkleTree(leaf_hashes[:size2]).consistency(size1)
+
+
+def group_roots(leaf_hashes: Sequence[bytes], height: int) -> list[bytes]:
+    """The roots of consecutive groups of 2^height leaves (the last one may be shorter).
+
+    Each is a node of the whole tree (a full group is a perfect subtree; the last one is
+    on its right edge), and the tree over these roots is the whole tree above them: a
+    store that keeps them rebuilds any leaf's proof from its group's leaves alone
+    (`grouped_inclusion`), as C2SP tlog-tiles keeps tiles of hashes."""
+    width = 1 << height
+    return [tree_root(leaf_hashes[i : i + width]) for i in range(0, len(leaf_hashes), width)]
+
+
+def grouped_inclusion(
+    index: int,
+    size: int,
+    group: Sequence[bytes],
+    roots: Sequence[bytes] | MerkleTree,
+    height: int,
+) -> list[bytes]:
+    """The inclusion proof of leaf `index` of a tree of `size` leaves, from the leaf
+    hashes of its group (`group`: leaves [g·2^height, …) of that group) and the roots of
+    every group (`group_roots`), or the tree over them (`MerkleTree.from_levels` of its
+    stored levels, which saves hashing them again)."""
+    width = 1 << height
+    g = index // width
+    upper = roots if isinstance(roots, MerkleTree) else MerkleTree(roots)
+    if not 0 <= index < size or upper.size != -(-size // width):
+        raise ValueError(f"leaf {index} of {size} does not fit {upper.size} groups of {width}")
+    if len(group) != min(width, size - g * width):
+        raise ValueError(f"group {g} has {len(group)} leaf hashes")
+    inner = MerkleTree(group)
+    if inner.root() != upper.levels[0][g]:
+        raise ValueError(f"the leaves of group {g} do not give its stored root")
+    return inner.inclusion(index - g * width) + upper.inclusion(g)

@@ -3,7 +3,7 @@
 
     python3 verify.py BUNDLE --key VKEY [--previous CHECKPOINT_FILE] [--lang en|fr]
 
-One file, Python standard library only, so that a backer can read it and run it anywhere
+One file, Python 3.8 or newer and its standard library only, so that a backer can read it and run it anywhere
 without trusting heliod or any package (docs/verification.md). It checks the signed
 checkpoint, that the bundle's leaves are the plant's mints 1..N of that checkpoint's tree,
 the backer's register leaves and credits in each mint's trees, and recomputes every
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -43,14 +43,14 @@ MAX_SIGNATURES = 100  # signed-note: verifiers accept at least 16
 
 def canonical_decimal(value: Decimal) -> str:
     """A finite decimal in its shortest exact form: `100`, `0.5`, `0`; no exponent."""
-    if not value.is_finite():
-        raise ValueError(f"not a finite decimal: {value}")
-    if value == 0:
-        return "0"
-    text = format(value, "f")
+    text = str(value)  # positional unless it needs an exponent: then as format "f"
+    if "E" in text or not text[-1:].isdigit():
+        if not value.is_finite():
+            raise ValueError(f"not a finite decimal: {value}")
+        text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return text
+    return "0" if text == "-0" else text
 
 
 def _plain(obj: Any) -> Any:
@@ -58,7 +58,7 @@ def _plain(obj: Any) -> Any:
         return canonical_decimal(obj)
     if isinstance(obj, float):
         raise TypeError("binary floats have no canonical form: use Decimal or int")
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict) or isinstance(obj, Mapping):  # noqa: SIM101 - dict first: fast
         out = {}
         for key, value in obj.items():
             if not isinstance(key, str):
@@ -75,7 +75,12 @@ def _plain(obj: Any) -> Any:
 def canonical_json(obj: Any) -> bytes:
     """The canonical bytes of a leaf: UTF-8, keys sorted, no whitespace, decimals as
     strings in their shortest exact form."""
-    text = json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _dumps(_plain(obj))
+
+
+def _dumps(plain: Any) -> bytes:
+    # For data already made of dicts, lists, strings and integers only.
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
 
 
@@ -109,6 +114,12 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")
     _check_hashes("leaf hash", [leaf])
     _check_hashes("proof element", proof)
+    return _chain(index, size, leaf, proof)
+
+
+def _chain(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
@@ -208,7 +219,8 @@ _P = 2**255 - 19
 _L = 2**252 + 27742317777372353535851937790883648493
 _D = -121665 * pow(121666, _P - 2, _P) % _P
 _SQRT_M1 = pow(2, (_P - 1) // 4, _P)
-_Point = tuple[int, int, int, int]  # extended homogeneous coordinates (X, Y, Z, T)
+if TYPE_CHECKING:  # a runtime alias would need Python 3.9; the verifier runs on 3.8
+    _Point = tuple[int, int, int, int]  # extended homogeneous coordinates (X, Y, Z, T)
 _IDENTITY: _Point = (0, 1, 1, 0)
 
 
@@ -475,6 +487,17 @@ def _hash(value: Any, where: str) -> bytes:
 def _hashes(value: Any, where: str) -> list[bytes]:
     if not isinstance(value, list):
         raise Failure("bad_bundle", where=where, expected="a list of hashes")
+    # The whole list decoded at once (a bundle holds hundreds of thousands of hashes);
+    # element by element only to name the one that is wrong.
+    if all(isinstance(v, str) and len(v) == 2 * HASH_SIZE for v in value):
+        joined = "".join(value)
+        if joined == joined.lower():
+            try:
+                raw = bytes.fromhex(joined)
+            except ValueError:
+                raw = b""
+            if len(raw) == HASH_SIZE * len(value):
+                return [raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE)]
     return [_hash(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
 
@@ -568,7 +591,7 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
         raise Failure("mint_count", count=len(mints), size=size)
 
     leaf_hashes: list[bytes] = []
-    fractions: dict[str, Fraction] = {}
+    fractions: dict[tuple[int, str, str], Fraction] = {}
     entitlement = Fraction(0)
     credited = 0
     credited_mints = 0
@@ -579,16 +602,12 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
         _check_leaf(leaf, f"{where}.leaf", plant, n)
         if _int(_field(mint, "leaf_index", where), f"{where}.leaf_index") != position:
             raise Failure("mint_order", position=n, found=mint["leaf_index"] + 1)
-        lh = leaf_hash(canonical_json(leaf))
+        lh = leaf_hash(_dumps(leaf))  # _check_leaf: strings and integers only
         leaf_hashes.append(lh)
         try:
-            verify_inclusion(
-                position,
-                size,
-                lh,
-                _hashes(_field(mint, "inclusion", where), f"{where}.inclusion"),
-                root,
-            )
+            path = _hashes(_field(mint, "inclusion", where), f"{where}.inclusion")
+            if _chain(position, size, lh, path) != root:
+                raise ProofError("another root")
         except ProofError:
             raise Failure("leaf_not_included", mwh_index=n) from None
 
@@ -600,11 +619,12 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
             path = _hashes(
                 _field(register, "inclusion", f"{where}.register"), f"{where}.register.inclusion"
             )
-            reg_leaf = leaf_hash(canonical_json({"backer": backer, "weight": weight_text}))
+            reg_leaf = leaf_hash(_dumps({"backer": backer, "weight": weight_text}))
             try:
-                verify_inclusion(
-                    index, leaf["register_count"], reg_leaf, path, _hash(leaf["register_root"], "")
-                )
+                if _chain(index, leaf["register_count"], reg_leaf, path) != _hash(
+                    leaf["register_root"], ""
+                ):
+                    raise ProofError("another root")
             except ProofError:
                 raise Failure("register_not_included", mwh_index=n) from None
             total = Decimal(leaf["register_total"])
@@ -612,12 +632,10 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
                 raise Failure(
                     "bad_weight", mwh_index=n, weight=weight_text, total=leaf["register_total"]
                 )
-            for text in (weight_text, leaf["register_total"]):
-                if text not in fractions:
-                    fractions[text] = Fraction(Decimal(text))
-            entitlement += (
-                leaf["units"] * fractions[weight_text] / fractions[leaf["register_total"]]
-            )
+            share = (leaf["units"], weight_text, leaf["register_total"])
+            if share not in fractions:  # U × w / W, the same for every mint of a register
+                fractions[share] = leaf["units"] * Fraction(weight) / Fraction(total)
+            entitlement += fractions[share]
         due = entitlement.numerator // entitlement.denominator - credited
 
         credit = _field(mint, "credit", where)
@@ -628,11 +646,12 @@ def check_bundle(bundle: Any, vkey: str, previous_note: str | None = None) -> Re
         units = _int(_field(credit, "units", f"{where}.credit"), f"{where}.credit.units")
         index = _int(_field(credit, "index", f"{where}.credit"), f"{where}.credit.index")
         path = _hashes(_field(credit, "inclusion", f"{where}.credit"), f"{where}.credit.inclusion")
-        credit_leaf = leaf_hash(canonical_json({"backer": backer, "units": units}))
+        credit_leaf = leaf_hash(_dumps({"backer": backer, "units": units}))
         try:
-            verify_inclusion(
-                index, leaf["credits_count"], credit_leaf, path, _hash(leaf["credits_root"], "")
-            )
+            if _chain(index, leaf["credits_count"], credit_leaf, path) != _hash(
+                leaf["credits_root"], ""
+            ):
+                raise ProofError("another root")
         except ProofError:
             raise Failure("credit_not_included", mwh_index=n) from None
         if units != due:
@@ -676,7 +695,6 @@ NOTES = {
 }
 
 MESSAGES = {
-    "usage": ("{reason}", "{reason}"),
     "unreadable": (
         "cannot read {path}: {reason}",
         "impossible de lire {path} : {reason}",
