@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, insert, or_, select
+from sqlalchemy import Connection, func, insert, select
 
 from heliod.adapters.store import schema as t
 from heliod.rewards.verify import MintRecord
@@ -163,21 +163,26 @@ def credit_span(conn: Connection, plant: str, mwh_index: int, count: int) -> int
 
 
 def credit_runs(
-    conn: Connection, spans: Sequence[tuple[int, int]], chunk: int = 200
+    conn: Connection, spans: Sequence[tuple[int, int]], chunk: int = 900
 ) -> Iterator[tuple[int, str, int]]:
-    """(id, backer, units) of the credit rows with ids in any of the half-open `spans`
-    (start, stop), in id order: many mints' runs read by primary key at once."""
-    c = t.credits.c
-    ordered = sorted(spans)
-    for at in range(0, len(ordered), chunk):
-        part = ordered[at : at + chunk]
-        stmt = (
-            select(c.id, c.backer, c.units)
-            .where(or_(*(and_(c.id >= a, c.id < b) for a, b in part)))
-            .order_by(c.id)
-        )
-        for i, b, u in conn.execute(stmt):
-            yield int(i), str(b), int(u)
+    """(id, backer, units) of the credit rows with ids in the half-open spans (start,
+    stop), in id order: primary-key lookups, `chunk` ids per statement, through the
+    driver's own cursor inside the caller's transaction (a bundle reads one short run
+    for each of thousands of mints, and SQLAlchemy's per-statement work would cost more
+    than the rows)."""
+    ids = sorted({i for start, stop in spans for i in range(start, stop)})
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for at in range(0, len(ids), chunk):
+            part = ids[at : at + chunk]
+            marks = ", ".join([mark] * len(part))  # placeholders only: the ids are parameters
+            sql = f"SELECT id, backer, units FROM credits WHERE id IN ({marks}) ORDER BY id"  # noqa: S608
+            cursor.execute(sql, part)
+            for i, b, u in cursor.fetchall():
+                yield int(i), str(b), int(u)
+    finally:
+        cursor.close()
 
 
 def mints_after(conn: Connection, plant: str, after: int) -> list[MintRecord]:

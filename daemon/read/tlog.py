@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from heliod.adapters.store import ledger_repo, log_repo
 from heliod.adapters.store import schema as t
-from heliod.rewards.log_tiles import TILE_WIDTH, run_of, split_tiles, tiled_inclusion
+from heliod.rewards.log_tiles import TILE_WIDTH, run_of, runs_tree, tiled_inclusion
 from heliod.rewards.register import Register, RegisterKey
 from heliod.rewards.tlog.leaves import BackerTree, Placed, credit_leaf_hashes
 from heliod.rewards.tlog.note import make_bundle
@@ -151,7 +151,8 @@ def _credits(
             continue
         at = start + backers.index(backer)
         try:
-            proof, root = tiled_inclusion(at, hashes, split_tiles(row.credits_tiles))
+            runs = runs_tree(row.credits_tiles, int(leaf["credits_count"]))
+            proof, root = tiled_inclusion(at, hashes, runs)
         except ValueError as e:
             raise LogCorrupt(f"{plant}: mint {row.index + 1}'s credits: {e}") from None
         if root.hex() != leaf["credits_root"]:
