@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -196,10 +197,18 @@ def build_outputs(
         publisher = MqttPublisher(
             mqtt.link, mqtt.publish_prefix, mqtt.plants, ha_discovery=mqtt.ha_discovery
         )
-        out.state_publisher = StatePublisher(
+        states = StatePublisher(
             publisher, store, settings.intervals_us, clock.now_us, impact=settings.impact
         )
-        out.services.append(Service("mqtt-publisher", publisher.start, publisher.stop))
+        out.state_publisher = states
+
+        def stop(timeout: float) -> None:
+            # What the broker acknowledged is recorded before disconnecting.
+            deadline = time.monotonic() + timeout
+            states.close(timeout / 2)
+            publisher.stop(max(0.0, deadline - time.monotonic()))
+
+        out.services.append(Service("mqtt-publisher", publisher.start, stop))
     if options.export and settings.export is not None:
         _add_export(settings, store, clock, metrics, out)
     if options.push and settings.platform is not None:
@@ -330,7 +339,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
                 wake()
         if outputs.state_publisher is not None:
             try:
-                outputs.state_publisher.publish(result.outbox)
+                outputs.state_publisher.publish()
             except Exception:
                 log.exception("publishing the plant state on MQTT failed")
 
