@@ -140,7 +140,7 @@ def judge(
             # F and P were stamped by different clocks: what the counter added after the
             # reading the operator was shown must fit the time since it (docs/accounting.md,
             # "Clocks").
-            ref = across.reference(f.value_mwh)
+            ref = across.reference(f.value_mwh, p.value_mwh)
             plausible = bound.allows(p.value_mwh - ref.value_mwh, p.ts_us - ref.at_us)
         if plausible:
             return _step(device, p, raw), None
