@@ -14,20 +14,15 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select
-
 from heliod.adapters.store import Store
-from heliod.adapters.store import schema as t
 from heliod.adapters.store.ledger_repo import max_reading_id
 from heliod.adapters.store.relaxed import trim_outbox
-from heliod.adapters.store.retention import prune
-from heliod.adapters.store.store import get_position, set_position
+from heliod.adapters.store.retention import pass_clock, prune, record_pass_clock
 from heliod.rewards.times import rfc3339
 
 log = logging.getLogger("heliod.retention")
 
 OUTBOX_STEP = 2000  # outbox rows deleted per transaction when there is no export
-CLOCK = "retention-clock"  # the time the last pass pruned as of (µs), in `positions`
 STOPPED_ALLOWANCE_US = 86_400_000_000  # time a restart may claim to have passed: 1 day
 CATCH_UP = 2  # the trusted clock runs at most this many times faster than real time
 WARN_GAP_US = 3_600_000_000  # a clock this far past the trusted one is logged
@@ -58,12 +53,7 @@ class Retention:
         self._warned = False
         # Read at start, before this run stores anything stamped by its own clock.
         with store.read() as conn:
-            last = get_position(conn, CLOCK)
-            if not last:
-                r = t.readings.c
-                newest = max_reading_id(conn)
-                last = int(conn.execute(select(r.received_us).where(r.id == newest)).scalar() or 0)
-        self._since: int | None = last or None
+            self._since = pass_clock(conn)
 
     def trusted_now_us(self) -> int:
         """The gateway's clock, bounded by the last pass and the real time since start."""
@@ -86,8 +76,7 @@ class Retention:
     def run(self) -> None:
         """One pass: prune readings past every consumer, drop outbox lines of no export."""
         trusted = self.trusted_now_us()
-        with self._store.write() as conn:
-            set_position(conn, CLOCK, trusted, trusted)
+        record_pass_clock(self._store, trusted)
         cutoff = trusted - self._keep_us
         consumers = ["accountant"] + (["exporter"] if self._exporting else [])
         result = prune(self._store, cutoff, consumers)
