@@ -68,6 +68,10 @@ class Bound:
         """True when delta_mwh ≤ bound(elapsed)."""
         return delta_mwh * self.den * 3600 <= self.num * max(elapsed_us, MIN_STEP_US)
 
+    def most(self, elapsed_us: int) -> int:
+        """bound(elapsed) in whole mWh: the largest delta_mwh that `allows`."""
+        return self.num * max(elapsed_us, MIN_STEP_US) // (self.den * 3600)
+
 
 @dataclass(frozen=True, slots=True)
 class Step:

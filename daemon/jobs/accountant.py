@@ -329,7 +329,7 @@ def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> li
     done = state.plants[book.plant].mwh_completed
     times = goals_repo.completion_times(conn, book.plant, book.awaiting(done))
     out = _store_events(conn, book.catch_up(times), done, now_us)
-    missed = book.deadline_check(now_us, done, ledger.unconfirmed_since(book.plant))
+    missed = book.deadline_check(now_us, lambda until: ledger.in_reach(book.plant, until))
     at = (state.position, state.last_decision_id)
     return out + _store_events(conn, missed, done, now_us, placement_at=at)
 
