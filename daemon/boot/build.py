@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -197,18 +196,10 @@ def build_outputs(
         publisher = MqttPublisher(
             mqtt.link, mqtt.publish_prefix, mqtt.plants, ha_discovery=mqtt.ha_discovery
         )
-        states = StatePublisher(
+        out.state_publisher = StatePublisher(
             publisher, store, settings.intervals_us, clock.now_us, impact=settings.impact
         )
-        out.state_publisher = states
-
-        def stop(timeout: float) -> None:
-            # What the broker acknowledged is recorded before disconnecting.
-            deadline = time.monotonic() + timeout
-            states.close(timeout / 2)
-            publisher.stop(max(0.0, deadline - time.monotonic()))
-
-        out.services.append(Service("mqtt-publisher", publisher.start, stop))
+        out.services.append(Service("mqtt-publisher", publisher.start, out.state_publisher.stop))
     if options.export and settings.export is not None:
         _add_export(settings, store, clock, metrics, out)
     if options.push and settings.platform is not None:

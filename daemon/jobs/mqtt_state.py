@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
@@ -106,6 +107,13 @@ class StatePublisher:
         """At shutdown: wait for the broker's acknowledgements (bounded), record them."""
         self._publisher.flush(timeout)
         self._save()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop publishing: record what the broker acknowledged (within half of `timeout`),
+        then publish `offline` and disconnect within the rest."""
+        deadline = time.monotonic() + timeout
+        self.close(timeout / 2)
+        self._publisher.stop(max(0.0, deadline - time.monotonic()))
 
     def _send_committed(self, conn: Connection) -> None:
         fetched = (
