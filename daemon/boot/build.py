@@ -291,9 +291,8 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
     ingest = Ingest(store, clock.now_us, IngestMetrics(metrics, watchdog))
     intake = build_intake(settings, ingest.ingest, clock, metrics, options)
     outputs = build_outputs(settings, store, clock, metrics, options)
-    accountant = Accountant(
-        store, settings.books, clock.now_us, goals=settings.goals, log=settings.log
-    )
+    books, goals = settings.books, settings.goals
+    accountant = Accountant(store, books, clock.now_us, goals=goals, log=settings.log)
     supervisor = Supervisor(metrics)
     health = build_health(
         store,
