@@ -255,7 +255,7 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
     streaks = Streaks()  # one per push worker (plant); they survive restarts
     out.job_health["push"] = streaks.view
 
-    def pusher(wants: Callable[[str], bool], streak: Streak) -> Pusher:
+    def make(wants: Callable[[str], bool], streak: Streak) -> Pusher:
         return Pusher(
             store,
             PlatformClient(platform.link),
@@ -266,10 +266,8 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
         )
 
     plants = [book.rules.id for book in settings.books]
-    pushing = Holder(
-        lambda: PushWorkers(plants, pusher, streaks), PushWorkers.start, PushWorkers.stop
-    )
-    out.services.append(Service("platform-push", pushing.start, pushing.stop, pushing.alive))
+    push = Holder(lambda: PushWorkers(plants, make, streaks), PushWorkers.start, PushWorkers.stop)
+    out.services.append(Service("platform-push", push.start, push.stop, push.alive))
     out.sync_counts = lambda: sync_counts(store)
     if platform.register_plants:
         link = PlatformClient(platform.link)
