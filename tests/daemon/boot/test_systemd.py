@@ -197,7 +197,13 @@ def test_unit_file_hardening_scores_at_most_1_5() -> None:
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 1.5, result.stdout
     text = UNIT.read_text()
-    for line in ("Type=notify", "WatchdogSec=", "DynamicUser=yes", "StateDirectory=heliod"):
+    for line in (
+        "Type=notify",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=heliod",
+        "LimitNOFILE=1024",
+    ):
         assert line in text
 
 
