@@ -326,8 +326,18 @@ class Zygote:
 
 def zygote_main() -> int:
     """Serve the bench's requests on stdin: `spawn CONFIG LOG`, `poll PID`, `wait PID`."""
-    from heliod.daemon.cli import main as cli  # noqa: PLC0415 - only the zygote imports it
-    from heliod.daemon.cli.commands import daemon  # noqa: PLC0415, F401 - `run` itself
+    import importlib  # noqa: PLC0415 - only the zygote imports heliod's modules
+    import pkgutil  # noqa: PLC0415
+
+    from heliod.daemon.cli import main as cli  # noqa: PLC0415
+
+    # Every module now, so that the children run the code as it was when the bench
+    # started, even if the working tree changes meanwhile (an editable install).
+    for top in ("heliod.rewards", "heliod.adapters", "heliod.daemon"):
+        package = importlib.import_module(top)
+        for info in pkgutil.walk_packages(package.__path__, top + "."):
+            if ".migrations." not in info.name:
+                importlib.import_module(info.name)
 
     codes: dict[int, int] = {}
 
