@@ -50,6 +50,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -464,6 +465,16 @@ def caught_up(db: Path, api_port: int, meter_values: set[int]) -> bool:
     return bool(last - LedgerState.from_json(state[0]).position <= 2)
 
 
+def minted(db: Path, plant: str) -> bool:
+    """The plant has at least one MWh accounted."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        state = conn.execute("select state from accountant where id = 1").fetchone()
+    if state is None:
+        return False
+    found = LedgerState.from_json(state[0]).plants.get(plant)
+    return found is not None and found.e_mwh >= MWH
+
+
 def check(db: Path, config: Path, meter: list[int], platform: Platform) -> dict[str, Any]:
     """Every figure the bench prints, and the problems found (empty: nothing lost or doubled)."""
     problems: list[str] = []
@@ -493,7 +504,8 @@ def check(db: Path, config: Path, meter: list[int], platform: Platform) -> dict[
     mwh: dict[str, int] = {}
     for plant, device in (("brassemonte", "inv1"), ("roof", "meter1")):
         e = state.plants[plant].e_mwh
-        final = state.devices[device].final
+        found = state.devices.get(device)
+        final = found.final if found else None
         if first[device] is None or final is None:
             problems.append(f"{device}: no reading stored or confirmed")
             continue
@@ -619,18 +631,25 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     file=sys.stderr,
                     flush=True,
                 )
-        # Silent sources, so "caught up" has a fixed target; a last run catches up.
+        # A last run: the inverter until its plant has an MWh (a short loop may have killed
+        # every run before the first), then silent sources, so that "caught up" has a
+        # fixed target.
         assert meter is not None
         meter.stop()
-        inverter.stop()
         daemon = Daemon(config, log, zygote)
         deadline = time.monotonic() + args.catch_up
         values = set(meter.acked)
-        while not caught_up(db, api_port, values):
-            if daemon.proc.poll() is not None or time.monotonic() > deadline:
-                print(daemon.output()[-4000:], file=sys.stderr)
-                raise SystemExit("the last run did not catch up")
-            time.sleep(0.3)
+        for ready, stop in (
+            (partial(minted, db, "brassemonte"), inverter.stop),
+            (partial(caught_up, db, api_port, values), None),
+        ):
+            while not ready():
+                if daemon.proc.poll() is not None or time.monotonic() > deadline:
+                    print(daemon.output()[-4000:], file=sys.stderr)
+                    raise SystemExit("the last run did not catch up")
+                time.sleep(0.3)
+            if stop is not None:
+                stop()
         t0 = time.monotonic()
         daemon.proc.send_signal(signal.SIGTERM)
         code = daemon.proc.wait(20)
