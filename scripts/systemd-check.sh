@@ -87,15 +87,23 @@ step "building heliod's wheel and its dependencies' (pip wheel)"
 PYTHON="$PY"
 [ -x "$PYTHON" ] || PYTHON="$(find_python)" || die "no Python 3.11 to build the wheel with"
 # The container's python3 is Debian's 3.11: wheels built by another version would not fit.
+# Dependencies' wheels are kept in the cache: offline first, the index when one is new.
+WHEELS="$CACHE/wheels"
+mkdir -p "$WHEELS"
+rm -f "$WHEELS"/heliod-*.whl
+wheel() {
+    "$PYTHON" -m pip wheel --quiet --disable-pip-version-check --find-links "$WHEELS" \
+        -w "$WHEELS" "$@" >>"$WORK/pip-wheel.log" 2>&1
+}
 if "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-    "$PYTHON" -m pip wheel --quiet --disable-pip-version-check -w "$WORK/wheels" "$ROOT" \
-        >"$WORK/pip-wheel.log" 2>&1 || { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
+    wheel --no-index "$ROOT" || wheel "$ROOT" setuptools wheel ||
+        { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
     PIP_SOURCE=(--no-index --find-links /mnt/wheels)
 else
-    "$PYTHON" -m pip wheel --quiet --no-deps -w "$WORK/wheels" "$ROOT" >"$WORK/pip-wheel.log" 2>&1 ||
-        { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
+    wheel --no-deps "$ROOT" || { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
     PIP_SOURCE=(--find-links /mnt/wheels)
 fi
+cp "$WHEELS"/*.whl "$WORK/wheels/"
 note "$(find "$WORK/wheels" -name 'heliod-*.whl' -printf '%f')"
 
 step "installing heliod in a copy of the root file system"
