@@ -83,9 +83,14 @@ class Notifier:
 
 @contextmanager
 def starting(
-    notifier: Notifier, status: str, *, every_s: float = 10.0, limit_s: float = 3600.0
+    status: str,
+    *,
+    notifier: Notifier | None = None,
+    every_s: float = 10.0,
+    limit_s: float = 3600.0,
 ) -> Iterator[None]:
-    """While the block runs: STATUS=`status`, and EXTEND_TIMEOUT_USEC every `every_s`.
+    """While the block runs: STATUS=`status`, and EXTEND_TIMEOUT_USEC every `every_s`
+    (through `notifier`, or one of its own for $NOTIFY_SOCKET).
 
     Opening the store checks its integrity and migrates its schema, which on a large
     store on an SD card takes longer than systemd's start timeout (90 s by default):
@@ -93,6 +98,8 @@ def starting(
     extension gives systemd three more periods to wait from now; after `limit_s` they
     stop, so a start that hangs still fails (docs/operations.md).
     """
+    own = notifier is None
+    notifier = Notifier() if notifier is None else notifier
     if not notifier.enabled:
         yield
         return
@@ -114,6 +121,8 @@ def starting(
     finally:
         done.set()
         thread.join(1.0)
+        if own:
+            notifier.close()
 
 
 def watchdog_interval_s(environ: Mapping[str, str] | None = None) -> float | None:

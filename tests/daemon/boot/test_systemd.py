@@ -217,7 +217,7 @@ def test_a_long_store_opening_extends_the_start_timeout_and_says_so(
     notify_socket: NotifySocket,
 ) -> None:
     notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
-    with starting(notifier, "opening the store", every_s=0.1):
+    with starting("opening the store", notifier=notifier, every_s=0.1):
         got = notify_socket.collect(0.45)
     assert got[0] == "STATUS=opening the store"
     extensions = [d for d in got if d.startswith("EXTEND_TIMEOUT_USEC=")]
@@ -228,10 +228,10 @@ def test_a_long_store_opening_extends_the_start_timeout_and_says_so(
 
 def test_start_timeout_extensions_stop_at_the_limit(notify_socket: NotifySocket) -> None:
     notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
-    with starting(notifier, "opening the store", every_s=0.05, limit_s=0.2):
+    with starting("opening the store", notifier=notifier, every_s=0.05, limit_s=0.2):
         early = notify_socket.collect(0.5)
         late = notify_socket.collect(0.3)  # past the limit: a hung opening must time out
     assert 2 <= sum(d.startswith("EXTEND_TIMEOUT_USEC=") for d in early) <= 6
     assert late == []
-    with starting(Notifier({}), "not under systemd"):
+    with starting("not under systemd", notifier=Notifier({})):
         pass  # nothing to send, nothing fails
