@@ -95,12 +95,17 @@ wheel() {
     "$PYTHON" -m pip wheel --quiet --disable-pip-version-check --find-links "$WHEELS" \
         -w "$WHEELS" "$@" >>"$WORK/pip-wheel.log" 2>&1
 }
+# From a copy of the working tree: a build in place leaves build/, whose stale files
+# (a module since removed) would end up in the next wheel.
+mkdir -p "$WORK/src"
+tar -C "$ROOT" --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
+    -cf - . | tar -C "$WORK/src" -xf -
 if "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-    wheel --no-index "$ROOT" || wheel "$ROOT" setuptools wheel ||
+    wheel --no-index "$WORK/src" || wheel "$WORK/src" setuptools wheel ||
         { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
     PIP_SOURCE=(--no-index --find-links /mnt/wheels)
 else
-    wheel --no-deps "$ROOT" || { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
+    wheel --no-deps "$WORK/src" || { cat "$WORK/pip-wheel.log" >&2; die "pip wheel failed"; }
     PIP_SOURCE=(--find-links /mnt/wheels)
 fi
 cp "$WHEELS"/*.whl "$WORK/wheels/"
