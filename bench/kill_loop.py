@@ -368,6 +368,7 @@ def zygote_main() -> int:
                     sys.stdout.flush()
                     sys.stderr.flush()
                 os._exit(code)
+            codes.pop(pid, None)  # a pid the kernel used before for a child reaped here
             answer: object = pid
         elif verb == "poll":
             code = reap(int(rest[0]), block=False)
