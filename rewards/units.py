@@ -87,6 +87,18 @@ def scaled(raw: Decimal | int, scale: Decimal = Decimal(1), unit: str = "") -> D
     return quantize(_product(_product(value, scale), unit_factor(unit)))
 
 
+def scaled_by(raw: Decimal, factor: Decimal) -> Decimal:
+    """`scaled(raw, scale, unit)` with factor = scale × unit_factor(unit) worked out once by
+    the caller (a decoder converting every value of one field): the same exact product,
+    rounded once to 0.001."""
+    if not raw.is_finite():
+        return raw
+    value = _product(raw, factor)
+    if value.adjusted() + 5 <= _EXACT.prec:  # every device value: no wider context needed
+        return value.quantize(_MILLI, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    return quantize(value)
+
+
 def from_binary_float(x: float, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:
     """A float register's exact binary value, Decimal(x), times scale and unit, rounded once."""
     return scaled(Decimal(x), scale, unit)
