@@ -134,7 +134,13 @@ class PayloadDecoder:
         """A reading from an already parsed payload, or PayloadError naming why not."""
         fields: dict[str, Decimal] = {}
         for name, path, dotted, unit, factor, energy in self._fields:
-            raw = _lookup(doc, path, dotted)
+            raw = doc
+            for part in path:  # objects all the way down: the usual payload (hot path)
+                if type(raw) is dict and part in raw:
+                    raw = raw[part]
+                else:  # arrays on the way, or a key missing: the general walk
+                    raw = _lookup(doc, path, dotted)
+                    break
             if type(raw) is not Decimal:
                 raw = _number(raw, dotted)  # raises: only Decimal is a number here
             if not raw.is_finite() or raw.adjusted() > _MAX_ADJUSTED_EXPONENT:

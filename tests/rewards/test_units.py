@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from heliod.rewards.units import from_binary_float, quantize, scaled, scaled_by, unit_factor
+from heliod.rewards.units import (
+    from_binary_float,
+    quantize,
+    scaled,
+    scaled_by,
+    unit_factor,
+    wh_to_mwh,
+)
 
 
 def test_a_long_number_is_rounded_once_not_twice() -> None:
@@ -63,3 +71,22 @@ def test_scaled_by_examples() -> None:
     assert str(scaled_by(Decimal("0.0000014" + "9" * 900), Decimal(1000))) == "0.001"
     assert str(scaled_by(Decimal("-0"), Decimal(1000))) == "-0.000"
     assert str(scaled_by(Decimal("228"), Decimal(1))) == "228.000"
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**20), max_value=10**20)
+    | st.builds(Decimal, st.from_regex(r"-?[0-9]{1,900}\.[0-9]{1,900}", fullmatch=True))
+)
+def test_wh_to_mwh_is_the_rounded_value_in_thousandths(value: Decimal) -> None:
+    exact = Fraction(quantize(value)) * 1000
+    assert exact.denominator == 1
+    assert wh_to_mwh(value) == exact.numerator
+
+
+def test_wh_to_mwh_examples() -> None:
+    assert wh_to_mwh(Decimal("1.0005")) == 1000  # a true half goes to even
+    assert wh_to_mwh(Decimal("1.0015")) == 1002
+    assert wh_to_mwh(Decimal("-0.0005")) == 0
+    assert wh_to_mwh(Decimal("1000013.000")) == 1_000_013_000
+    assert wh_to_mwh(Decimal("0.0014" + "9" * 900)) == 1  # rounded once
+    assert wh_to_mwh(Decimal(10) ** 900 + Decimal("0.0005")) == 10**903
