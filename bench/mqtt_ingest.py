@@ -111,6 +111,18 @@ def make_session(port: int, client_id: str) -> None:
     c.loop_stop()
 
 
+def message(i: int, devices: int, start_ts: int) -> tuple[str, bytes]:
+    """Topic and Tasmota-like payload of message number i (about 230 bytes)."""
+    d, k = i % devices, i // devices
+    payload = (
+        f'{{"Time":{start_ts + i},"ENERGY":{{"TotalStartTime":"2024-01-01T00:00:00",'
+        f'"Total":{1000 + k * 0.013:.3f},"Yesterday":5.340,"Today":0.954,"Period":2,'
+        f'"Power":{1500 + (i % 700)},"ApparentPower":2650,"ReactivePower":282,'
+        f'"Factor":0.99,"Voltage":{228 + i % 5},"Current":11.661}}}}'
+    )
+    return TOPIC.format(d), payload.encode()
+
+
 def load_backlog(port: int, first: int, messages: int, devices: int, start_ts: int) -> float:
     """Publish Tasmota-like payloads number first..first+messages at QoS 1; the publish rate."""
     c = client("bench-publisher")
@@ -125,14 +137,7 @@ def load_backlog(port: int, first: int, messages: int, devices: int, start_ts: i
     for lo in range(first, first + messages, 1000):
         hi = min(lo + 1000, first + messages)
         for i in range(lo, hi):
-            d, k = i % devices, i // devices
-            payload = (
-                f'{{"Time":{start_ts + i},"ENERGY":{{"TotalStartTime":"2024-01-01T00:00:00",'
-                f'"Total":{1000 + k * 0.013:.3f},"Yesterday":5.340,"Today":0.954,"Period":2,'
-                f'"Power":{1500 + (i % 700)},"ApparentPower":2650,"ReactivePower":282,'
-                f'"Factor":0.99,"Voltage":{228 + i % 5},"Current":11.661}}}}'
-            )
-            c.publish(TOPIC.format(d), payload.encode(), qos=1)
+            c.publish(*message(i, devices, start_ts), qos=1)
         for _ in range(lo, hi):
             acked.acquire()
     rate = messages / (time.perf_counter() - t0)
