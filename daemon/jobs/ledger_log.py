@@ -102,8 +102,14 @@ class MintLog:
         """Load the plant's log once; first build the leaves of stored mints that have
         none (a ledger from before the log), from the mints, their credits and the
         register rows each mint saw, and sign the checkpoint of the size reached."""
-        if plant in self._ranges:
-            return
+        cached = self._ranges.get(plant)
+        if cached is not None:
+            newest = log_repo.newest_checkpoint(conn, plant)
+            if (0 if newest is None else newest.size) == cached.size:
+                return
+            # Another accountant (`heliod account` while the daemon runs) grew the log
+            # since: read it again from the store rather than refuse the next mint.
+            del self._ranges[plant]
         tree = CompactRange(log_repo.leaf_hashes(conn, plant))
         missing = log_repo.mints_after(conn, plant, tree.size)
         for m in missing:
