@@ -99,9 +99,11 @@ class MintLog:
         return self.signer.vkey(plant)
 
     def sync(self, conn: Connection, plant: str, register: Register, now_us: int) -> None:
-        """Load the plant's log once; first build the leaves of stored mints that have
-        none (a ledger from before the log), from the mints, their credits and the
-        register rows each mint saw, and sign the checkpoint of the size reached."""
+        """Load the plant's log (again when another process grew it); for a ledger from
+        before the log (no leaf, no checkpoint, no key yet), first build the leaves of its
+        stored mints, from the mints, their credits and the register rows each mint saw,
+        and sign the checkpoint of the size reached. Raises LogMismatch when a stored mint
+        has no leaf in a log that was already signed."""
         cached = self._ranges.get(plant)
         if cached is not None:
             newest = log_repo.newest_checkpoint(conn, plant)
@@ -112,6 +114,18 @@ class MintLog:
             del self._ranges[plant]
         tree = CompactRange(log_repo.leaf_hashes(conn, plant))
         missing = log_repo.mints_after(conn, plant, tree.size)
+        if missing and (
+            tree.size
+            or log_repo.newest_checkpoint(conn, plant) is not None
+            or log_repo.keys(conn, plant)
+        ):
+            # Built from stored mints only for a ledger from before the log: a leaf missing
+            # once the log was signed is never made again (a second history of that size).
+            raise LogMismatch(
+                f"{plant}: stored mint {missing[0].mwh_index} has no leaf in a log that was "
+                f"already signed (it holds {tree.size} leaves); a leaf is never rewritten: "
+                "run `heliod ledger verify`"
+            )
         for m in missing:
             if m.mwh_index != tree.size + 1:
                 raise LogMismatch(

@@ -5,8 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from sqlalchemy import delete, select, update
+
+from heliod.adapters.store import log_repo
+from heliod.adapters.store import schema as t
 from heliod.daemon.boot.settings import log_signer, plant_books
 from heliod.daemon.jobs.accountant import Accountant
+from heliod.daemon.jobs.ledger_log import LogMismatch
 from tests.daemon.jobs.test_ledger_log import counts, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
@@ -35,3 +41,37 @@ def test_a_mint_by_another_accountant_does_not_stop_this_one(tmp_path: Path) -> 
     assert daemon.run().mints == [("alpha", 3)]
     assert counts(ledger) == (3, 3, 3, 3)
     assert verified(ledger) == []
+
+
+def _tamper_credit_and_drop_its_log(ledger: Ledger, mwh_index: int) -> None:
+    """Mint `mwh_index`'s first credit changed, its leaf and checkpoint (and every later
+    one) deleted: what a person who wants the gateway to sign another history does."""
+    with ledger.store.write() as conn:
+        c = t.credits.c
+        first = conn.execute(
+            select(c.id).where(c.plant == "alpha", c.mwh_index == mwh_index).order_by(c.id).limit(1)
+        ).scalar_one_or_none()
+        if first is not None:
+            conn.execute(update(t.credits).where(c.id == first).values(units=c.units + 1))
+        lv, cp = t.log_leaves.c, t.log_checkpoints.c
+        conn.execute(
+            delete(t.log_leaves).where(lv.plant == "alpha", lv.leaf_index >= mwh_index - 1)
+        )
+        conn.execute(delete(t.log_checkpoints).where(cp.plant == "alpha", cp.size >= mwh_index))
+
+
+@pytest.mark.parametrize("mwh_index", [1, 2])
+def test_the_log_of_a_plant_is_built_from_its_mints_once(tmp_path: Path, mwh_index: int) -> None:
+    """The log is built from stored mints only for a ledger from before it: once a key
+    signed a checkpoint of the plant, a leaf missing under a stored mint is never made
+    again (that would sign a second history of the same size), the accountant stops."""
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 2)
+    with ledger.store.read() as conn:
+        before = list(log_repo.checkpoints(conn, "alpha"))
+    _tamper_credit_and_drop_its_log(ledger, mwh_index)
+    with pytest.raises(LogMismatch, match="alpha"):
+        ledger.produce("alpha", 1)
+    with ledger.store.read() as conn:
+        after = list(log_repo.checkpoints(conn, "alpha"))
+    assert after == before[: mwh_index - 1]  # nothing signed again
