@@ -61,18 +61,25 @@ class Log:
         return self.key.name
 
     def mint(
-        self, weights: Mapping[str, Decimal | int], register: BackerTree | None = None
+        self,
+        weights: Mapping[str, Decimal | int],
+        register: BackerTree | None = None,
+        credits: Mapping[str, int] | None = None,
     ) -> None:
-        """One more MWh split by `weights` (pass `register` to reuse a built tree)."""
+        """One more MWh split by `weights` (pass `register` to reuse a built tree, and
+        `credits` to log credits computed elsewhere instead of this module's own)."""
         positive = {b: Fraction(w) for b, w in weights.items() if w > 0}
         total = sum(positive.values(), Fraction(0))
-        credits: dict[str, int] = {}
+        own: dict[str, int] = {}
         for b, w in positive.items():
             self.entitled[b] = self.entitled.get(b, Fraction(0)) + self.units * w / total
             due = int(self.entitled[b]) - self.credited.get(b, 0)
             if due:
-                credits[b] = due
-                self.credited[b] = self.credited.get(b, 0) + due
+                own[b] = due
+        if credits is None:
+            credits = own
+        for b, c in credits.items():
+            self.credited[b] = self.credited.get(b, 0) + c
         self.undistributed += self.units - sum(credits.values())
         reg = register if register is not None else BackerTree.register(weights)
         cre = BackerTree.credits(credits)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,9 @@ def check_page_shows(page: Any, p: dict[str, Any]) -> None:
     assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3, keep=3)} MWh")
     assert field(page, "mwh_completed") == (str(p["mwh_completed"]), str(p["mwh_completed"]))
     assert field(page, "minted") == (p["minted"]["amount"], f"{en(p['minted']['amount'], 8)} SLR")
-    percent = str(Decimal(p["next_mwh_progress"]) * 100)
-    assert field(page, "next_mwh_progress") == (
-        p["next_mwh_progress"],
-        f"{en(percent, 1, keep=1)} %",
-    )
+    # Progress is cut to 0.1 %, never rounded up to a MWh not completed yet.
+    percent = (Decimal(p["next_mwh_progress"]) * 100).quantize(Decimal("0.1"), ROUND_DOWN)
+    assert field(page, "next_mwh_progress") == (p["next_mwh_progress"], f"{percent} %")
     lengths = page.evaluate(
         """id => { const v = window.heliodCharts[id];
             return [v.power.data[0].length, v.power.data[1].length,
