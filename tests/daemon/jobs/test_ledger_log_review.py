@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
+from heliod.adapters.signing import SigningKey
 from heliod.adapters.store import log_repo
 from heliod.adapters.store import schema as t
 from heliod.daemon.boot.settings import log_signer, plant_books
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogMismatch
+from heliod.rewards.tlog.note import signed_note
 from tests.daemon.jobs.test_ledger_log import counts, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
@@ -75,3 +77,22 @@ def test_the_log_of_a_plant_is_built_from_its_mints_once(tmp_path: Path, mwh_ind
     with ledger.store.read() as conn:
         after = list(log_repo.checkpoints(conn, "alpha"))
     assert after == before[: mwh_index - 1]  # nothing signed again
+
+
+def test_ledger_verify_names_a_checkpoint_signed_by_another_key(tmp_path: Path) -> None:
+    """A stored checkpoint whose signature is by a key that is not the plant's (edited
+    by hand, or signed elsewhere) is a problem `ledger verify` names, not a crash."""
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 2)
+    other = SigningKey.generate()
+    with ledger.store.write() as conn:
+        cp = log_repo.checkpoint(conn, "alpha", 1)
+        assert cp is not None
+        text = cp.note[: cp.note.index("\n\n") + 1]
+        forged = signed_note(text, "heliod/alpha", other.public_key, other.sign)
+        c = t.log_checkpoints.c
+        conn.execute(
+            update(t.log_checkpoints).where(c.plant == "alpha", c.size == 1).values(note=forged)
+        )
+    found = verified(ledger)
+    assert any("checkpoint of size 1" in p and "not signed" in p for p in found), found
