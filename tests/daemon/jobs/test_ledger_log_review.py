@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from heliod.daemon.boot.settings import log_signer, plant_books
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogMismatch
 from heliod.rewards.tlog.note import signed_note
+from heliod.rewards.tlog.verify import canonical_json, leaf_hash
 from tests.daemon.jobs.test_ledger_log import counts, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
@@ -96,3 +98,41 @@ def test_ledger_verify_names_a_checkpoint_signed_by_another_key(tmp_path: Path) 
         )
     found = verified(ledger)
     assert any("checkpoint of size 1" in p and "not signed" in p for p in found), found
+
+
+@pytest.mark.parametrize("rehash", [False, True])
+def test_ledger_verify_names_the_mint_of_an_edited_leaf(tmp_path: Path, rehash: bool) -> None:
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 3)
+    assert verified(ledger) == []
+    with ledger.store.write() as conn:
+        lv = t.log_leaves.c
+        where = (lv.plant == "alpha", lv.leaf_index == 1)
+        leaf = json.loads(conn.execute(select(lv.leaf).where(*where)).scalar_one())
+        leaf["undistributed_units"] += 1
+        data = canonical_json(leaf)
+        values: dict[str, object] = {"leaf": data.decode()}
+        if rehash:
+            values["leaf_hash"] = leaf_hash(data)
+        conn.execute(update(t.log_leaves).where(*where).values(**values))
+    found = verified(ledger)
+    assert found, found
+    assert "mint 2" in found[0], found
+
+
+def test_ledger_verify_names_an_edited_checkpoint(tmp_path: Path) -> None:
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 3)
+    with ledger.store.write() as conn:
+        cp = log_repo.checkpoint(conn, "alpha", 2)
+        assert cp is not None
+        lines = cp.note.split("\n")
+        lines[1] = "3"  # the size, signature kept
+        c = t.log_checkpoints.c
+        conn.execute(
+            update(t.log_checkpoints)
+            .where(c.plant == "alpha", c.size == 2)
+            .values(note="\n".join(lines))
+        )
+    found = verified(ledger)
+    assert any("checkpoint of size 2" in p for p in found), found
