@@ -15,8 +15,9 @@ from heliod.adapters.store import schema as t
 from heliod.daemon.boot.settings import log_signer, plant_books
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogMismatch
+from heliod.daemon.read import tlog
 from heliod.rewards.tlog.note import signed_note
-from heliod.rewards.tlog.verify import canonical_json, leaf_hash
+from heliod.rewards.tlog.verify import canonical_json, check_bundle, leaf_hash
 from tests.daemon.jobs.test_ledger_log import counts, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
@@ -136,3 +137,24 @@ def test_ledger_verify_names_an_edited_checkpoint(tmp_path: Path) -> None:
         )
     found = verified(ledger)
     assert any("checkpoint of size 2" in p for p in found), found
+
+
+def test_after_a_key_change_ledger_verify_checks_each_checkpoint_with_its_key(
+    tmp_path: Path,
+) -> None:
+    """docs/verification.md, "The key": a lost key replaced by a new one. The log goes on
+    under the new key; `ledger verify` checks the older checkpoints with the old key it
+    recorded, and a new bundle verifies with the new key."""
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 2)
+    path = ledger.config.log.signing_key_file
+    assert path is not None
+    path.unlink()
+    ledger.produce("alpha", 1)  # a new key is created at this start
+    with ledger.store.read() as conn:
+        assert len(log_repo.keys(conn, "alpha")) == 2
+    assert verified(ledger) == []
+    signer = log_signer(ledger.config, create=False)
+    with ledger.store.read() as conn:
+        b = tlog.bundle(conn, "alpha", "alice", "heliod/alpha")
+    assert check_bundle(b, signer.vkey("alpha")).tree_size == 3
