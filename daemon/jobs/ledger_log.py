@@ -239,4 +239,15 @@ class MintLog:
         self, conn: Connection, plant: str, row: log_repo.CheckpointRow, now_us: int
     ) -> None:
         log_repo.insert_checkpoint(conn, plant, row, now_us=now_us)
-        log_repo.record_key(conn, plant, self.vkey(plant), row.size)
+        vkey = self.vkey(plant)
+        if log_repo.record_key(conn, plant, vkey, row.size):
+            others = [v for v, _size in log_repo.keys(conn, plant) if v != vkey]
+            if others:
+                # docs/verification.md, "The key": a new key is an incident to announce.
+                log.warning(
+                    "%s: the log is now signed by a new key, from size %d: %s (before: %s). "
+                    "Give the platform and the backers the new verifier key; if nobody "
+                    "replaced the key on purpose, find out why (a command run without the "
+                    "daemon's credential makes a key of its own)",
+                    plant, row.size, vkey, ", ".join(others),
+                )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -158,3 +159,26 @@ def test_after_a_key_change_ledger_verify_checks_each_checkpoint_with_its_key(
     with ledger.store.read() as conn:
         b = tlog.bundle(conn, "alpha", "alice", "heliod/alpha")
     assert check_bundle(b, signer.vkey("alpha")).tree_size == 3
+
+
+def test_a_new_key_signing_a_plants_log_is_logged_as_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key change is an incident to announce (docs/verification.md, "The key"): e.g.
+    `heliod account` run from a shell without the daemon's credential creates a key of
+    its own in the state directory. The gateway says so when that key signs."""
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 1)
+    path = ledger.config.log.signing_key_file
+    assert path is not None
+    old = log_signer(ledger.config, create=False).vkey("alpha")
+    path.unlink()
+    with caplog.at_level(logging.WARNING, logger="heliod.log"):
+        ledger.produce("alpha", 1)
+    new = log_signer(ledger.config, create=False).vkey("alpha")
+    warned = [r.getMessage() for r in caplog.records if r.name == "heliod.log"]
+    assert any(old in m and new in m and "size 2" in m for m in warned), warned
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="heliod.log"):
+        ledger.produce("alpha", 1)  # the same key again: nothing to say
+    assert not [r for r in caplog.records if r.name == "heliod.log"]
