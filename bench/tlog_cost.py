@@ -146,15 +146,12 @@ def case_bundle(mints: int, backers: int) -> dict[str, float]:
                 rkey, weights = register.weights_at(t_us, register.last_id)
                 alloc.use(rkey, weights)
                 credits = alloc.mint()
-                entry = mint_log.entry(
-                    "p", k, t_us, units=units, undistributed=alloc.undistributed,
-                    register_key=rkey, weights=weights, credits=credits,
-                )  # fmt: skip
+                record = MintRecord("p", k, t_us, units, register.last_id, alloc.undistributed)
+                entry = mint_log.entry(record, rkey, weights, credits)
                 body = mint_body(
                     "p", k, completed_at="x", symbol="SLR", decimals=8, units=units,
                     credits=credits, undistributed=alloc.undistributed, log=entry.push_field(),
                 )  # fmt: skip
-                record = MintRecord("p", k, t_us, units, register.last_id, alloc.undistributed)
                 repo.insert_mint(
                     conn, record, credits=credits, event=body, state_before="{}", now_us=T0_US
                 )

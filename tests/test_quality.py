@@ -59,7 +59,9 @@ def test_checks_can_fail(tmp_path: Path) -> None:
     assert bare_ignores("a = b  # type: ignore\nc = d  # type: ignore[attr-defined]\n") == [1]
 
 
-@pytest.mark.parametrize("script", ["scripts/test.sh", "scripts/demo.sh", ".ci/run"])
+@pytest.mark.parametrize(
+    "script", ["scripts/test.sh", "scripts/demo.sh", "scripts/systemd-check.sh", ".ci/run"]
+)
 def test_entry_scripts_are_executable(script: str) -> None:
     path = ROOT / script
     assert path.is_file(), script

@@ -29,7 +29,7 @@ from heliod.daemon.boot.metrics import IntakeCounts, Metrics
 from heliod.daemon.boot.runtime import Options, Parts, Runtime, run_until_signal
 from heliod.daemon.boot.settings import Settings, secrets_of, settings_of
 from heliod.daemon.boot.supervisor import Job, Service, Supervisor
-from heliod.daemon.boot.systemd import Watchdog, watchdog_interval_s
+from heliod.daemon.boot.systemd import Watchdog, starting, watchdog_interval_s
 from heliod.daemon.config import Config
 from heliod.daemon.http.api import create_app
 from heliod.daemon.jobs.accountant import Accountant
@@ -291,9 +291,8 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
     ingest = Ingest(store, clock.now_us, IngestMetrics(metrics, watchdog))
     intake = build_intake(settings, ingest.ingest, clock, metrics, options)
     outputs = build_outputs(settings, store, clock, metrics, options)
-    accountant = Accountant(
-        store, settings.books, clock.now_us, goals=settings.goals, log=settings.log
-    )
+    books, goals = settings.books, settings.goals
+    accountant = Accountant(store, books, clock.now_us, goals=goals, log=settings.log)
     supervisor = Supervisor(metrics)
     health = build_health(
         store,
@@ -393,8 +392,9 @@ def build_runtime(
 def run_daemon(config: Config) -> int:
     """`heliod run`: until SIGTERM or SIGINT; 0 after a clean stop, 1 if it cannot start."""
     setup_logging(config.daemon.log_level, secrets=secrets_of(config))
-    try:
-        runtime = build_runtime(config)
+    try:  # systemd waits while the store is checked and migrated (docs/operations.md)
+        with starting("opening the store (integrity check, schema migrations)"):
+            runtime = build_runtime(config)
     except StoreError as exc:
         log.error("%s", exc)
         return 1

@@ -292,18 +292,7 @@ class Accountant:
         record = MintRecord(
             plant, k, t_us, book.units_per_mwh, register.last_id, alloc.undistributed
         )
-        entry = None
-        if self._log is not None:
-            entry = self._log.entry(
-                plant,
-                k,
-                t_us,
-                units=book.units_per_mwh,
-                undistributed=alloc.undistributed,
-                register_key=key,
-                weights=weights,
-                credits=credits,
-            )
+        entry = None if self._log is None else self._log.entry(record, key, weights, credits)
         event = mint_body(
             plant,
             k,

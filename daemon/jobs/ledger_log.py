@@ -20,6 +20,7 @@ from heliod.rewards.register import Register, RegisterKey
 from heliod.rewards.tlog.leaves import credit_leaf_hashes, mint_leaf, register_root
 from heliod.rewards.tlog.note import checkpoint_text, signed_note, vkey
 from heliod.rewards.tlog.verify import canonical_json, leaf_hash
+from heliod.rewards.verify import MintRecord
 
 log = logging.getLogger("heliod.log")
 
@@ -152,17 +153,14 @@ class MintLog:
 
     def entry(
         self,
-        plant: str,
-        mwh_index: int,
-        completed_at_us: int,
-        *,
-        units: int,
-        undistributed: int,
+        mint: MintRecord,
         register_key: RegisterKey,
         weights: Mapping[str, Decimal],
         credits: Mapping[str, int],
     ) -> LogEntry:
-        """Mint `mwh_index`'s leaf, and the checkpoint of the log with it, signed."""
+        """The mint's leaf (with the weights in force it was credited by), and the
+        checkpoint of the log with it, signed."""
+        plant, mwh_index = mint.plant, mint.mwh_index
         tree = self._ranges[plant]
         if mwh_index != tree.size + 1:
             raise LogMismatch(
@@ -170,7 +168,7 @@ class MintLog:
                 f"{tree.size} leaves; run `heliod ledger verify`"
             )
         register = self._register_tree(plant, register_key, weights)
-        facts = (mwh_index, completed_at_us, units, undistributed)
+        facts = (mwh_index, mint.completed_at_us, mint.units, mint.undistributed_after)
         entry = self._leaf(plant, tree.size, facts, register, credits)
         grown = tree.copy()
         grown.append(entry.leaf_hash)

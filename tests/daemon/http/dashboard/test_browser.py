@@ -81,6 +81,14 @@ def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
         assert all(wd > 200 and h > 100 for wd, h in sizes)
         assert page.locator("h3").first.inner_text() != ""
         assert page.locator('[data-device="inv2"]').get_attribute("data-state") == "stale"
+        # No [plants.impact], no challenge, no log: their blocks are not on the page; the
+        # default milestones (1, 10, 100, 1000 and 10000 MWh) are.
+        for block in (".impact", ".challenges", ".ledger", "th.co2"):
+            assert page.locator(f'[data-plant="brassemonte"] {block}').is_hidden(), block
+        assert page.eval_on_selector_all(
+            ".milestone", "ms => ms.map(m => [m.dataset.mwh, m.dataset.state])"
+        ) == [["1", "reached"], ["10", "next"]] + [[m, "future"] for m in ("100", "1000", "10000")]
+        assert page.locator("#title").inner_text() == "Centrale de Brassemonte"
         # 63 backers, 50 shown: the search box finds one.
         assert page.locator("tbody tr").count() == 50
         page.fill(".search", "caro")
