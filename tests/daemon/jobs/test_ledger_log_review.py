@@ -19,7 +19,7 @@ from heliod.daemon.jobs.ledger_log import LogMismatch
 from heliod.daemon.read import tlog
 from heliod.rewards.tlog.note import signed_note
 from heliod.rewards.tlog.verify import canonical_json, check_bundle, leaf_hash
-from tests.daemon.jobs.test_ledger_log import counts, verified
+from tests.daemon.jobs.test_ledger_log import FailingKey, counts, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
 
@@ -182,3 +182,28 @@ def test_a_new_key_signing_a_plants_log_is_logged_as_a_warning(
     with caplog.at_level(logging.WARNING, logger="heliod.log"):
         ledger.produce("alpha", 1)  # the same key again: nothing to say
     assert not [r for r in caplog.records if r.name == "heliod.log"]
+
+
+def test_a_crash_while_building_the_log_of_older_mints_leaves_none_of_it(
+    tmp_path: Path,
+) -> None:
+    """The log of a ledger from before it is built in the first batch's transaction: a
+    crash at its signature leaves no leaf, and the next start builds it whole, in order."""
+    ledger = make_ledger(tmp_path)
+    books = plant_books(ledger.config)
+    _readings(ledger, "alpha", 3)
+    assert len(Accountant(ledger.store, books, now_us).run().mints) == 3  # no log yet
+    assert counts(ledger) == (3, 0, 0, 0)
+    signer = log_signer(ledger.config)
+    failing = type(signer)(signer.origin_prefix, FailingKey(signer.key, fail_at=1))
+    with pytest.raises(RuntimeError, match="power lost"):
+        Accountant(ledger.store, books, now_us, log=failing).run()
+    assert counts(ledger) == (3, 0, 0, 0)
+    with ledger.store.read() as conn:
+        assert log_repo.keys(conn, "alpha") == []
+    _readings(ledger, "alpha", 1)
+    assert Accountant(ledger.store, books, now_us, log=signer).run().mints == [("alpha", 4)]
+    assert counts(ledger) == (4, 4, 2, 1)  # checkpoints of sizes 3 (built) and 4
+    with ledger.store.read() as conn:
+        assert [r.index for r in log_repo.leaf_rows(conn, "alpha")] == [0, 1, 2, 3]
+    assert verified(ledger) == []
