@@ -31,11 +31,11 @@ def _readings(ledger: Ledger, plant: str, mwh: int) -> None:
     ledger.store.ingest(rows, now_us())
 
 
-def test_a_mint_by_another_accountant_does_not_stop_this_one(tmp_path: Path) -> None:
+def test_a_mint_by_another_accountant_does_not_stop_this_one(tmp_path: Path, db_url: str) -> None:
     """`heliod account` while `heliod run` runs (docs/cli.md: safe, the store serializes
     them): the daemon's accountant goes on from the log the other one grew, at its next
     batch, without a failed batch and without a leaf missing or doubled."""
-    ledger = make_ledger(tmp_path)
+    ledger = make_ledger(tmp_path, db_url)
     books = plant_books(ledger.config)
     daemon = Accountant(ledger.store, books, now_us, log=log_signer(ledger.config))
     _readings(ledger, "alpha", 1)
@@ -141,12 +141,12 @@ def test_ledger_verify_names_an_edited_checkpoint(tmp_path: Path) -> None:
 
 
 def test_after_a_key_change_ledger_verify_checks_each_checkpoint_with_its_key(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str
 ) -> None:
     """docs/verification.md, "The key": a lost key replaced by a new one. The log goes on
     under the new key; `ledger verify` checks the older checkpoints with the old key it
     recorded, and a new bundle verifies with the new key."""
-    ledger = make_ledger(tmp_path)
+    ledger = make_ledger(tmp_path, db_url)
     ledger.produce("alpha", 2)
     path = ledger.config.log.signing_key_file
     assert path is not None
