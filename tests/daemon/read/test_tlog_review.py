@@ -43,7 +43,7 @@ def test_every_backers_bundle_verifies_across_runs(tmp_path: Path, db_url: str) 
             for r in conn.execute(select(t.balances).where(t.balances.c.plant == "alpha"))
         }
         for backer in [*NAMES, "late", "alice", "nobody"]:
-            for since in (None, 1, 4):
+            for since in (None, 0, 1, 4, 6):
                 b = tlog.bundle(conn, "alpha", backer, "heliod/alpha", since=since)
                 result = check_bundle(b, key)
                 assert result.tree_size == 6
