@@ -27,8 +27,9 @@ from tests.daemon.ledger_fixture import Ledger, make_ledger, now_us
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    book = make_ledger(tmp_path)
+def ledger(tmp_path: Path, db_url: str) -> Iterator[Ledger]:
+    """On SQLite and on PostgreSQL (the bundle reads credit runs through the driver)."""
+    book = make_ledger(tmp_path, db_url)
     book.produce("alpha", 3)
     with book.store.write() as conn:  # a register change: dave joins, bob doubles
         text = "backer,amount\nbob,200\ndave,50\n"
