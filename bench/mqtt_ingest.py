@@ -111,6 +111,18 @@ def make_session(port: int, client_id: str) -> None:
     c.loop_stop()
 
 
+def message(i: int, devices: int, start_ts: int) -> tuple[str, bytes]:
+    """Topic and Tasmota-like payload of message number i (about 230 bytes)."""
+    d, k = i % devices, i // devices
+    payload = (
+        f'{{"Time":{start_ts + i},"ENERGY":{{"TotalStartTime":"2024-01-01T00:00:00",'
+        f'"Total":{1000 + k * 0.013:.3f},"Yesterday":5.340,"Today":0.954,"Period":2,'
+        f'"Power":{1500 + (i % 700)},"ApparentPower":2650,"ReactivePower":282,'
+        f'"Factor":0.99,"Voltage":{228 + i % 5},"Current":11.661}}}}'
+    )
+    return TOPIC.format(d), payload.encode()
+
+
 def load_backlog(port: int, first: int, messages: int, devices: int, start_ts: int) -> float:
     """Publish Tasmota-like payloads number first..first+messages at QoS 1; the publish rate."""
     c = client("bench-publisher")
@@ -125,14 +137,7 @@ def load_backlog(port: int, first: int, messages: int, devices: int, start_ts: i
     for lo in range(first, first + messages, 1000):
         hi = min(lo + 1000, first + messages)
         for i in range(lo, hi):
-            d, k = i % devices, i // devices
-            payload = (
-                f'{{"Time":{start_ts + i},"ENERGY":{{"TotalStartTime":"2024-01-01T00:00:00",'
-                f'"Total":{1000 + k * 0.013:.3f},"Yesterday":5.340,"Today":0.954,"Period":2,'
-                f'"Power":{1500 + (i % 700)},"ApparentPower":2650,"ReactivePower":282,'
-                f'"Factor":0.99,"Voltage":{228 + i % 5},"Current":11.661}}}}'
-            )
-            c.publish(TOPIC.format(d), payload.encode(), qos=1)
+            c.publish(*message(i, devices, start_ts), qos=1)
         for _ in range(lo, hi):
             acked.acquire()
     rate = messages / (time.perf_counter() - t0)
@@ -147,6 +152,19 @@ class Drain:
 
     rate: float  # messages per second, wall clock
     cpu_us: float  # CPU time of this process (all threads) per message, in µs
+    # heliod only: CPU per message of paho's network thread and of the commit worker, µs
+    paho_us: float = float("nan")
+    worker_us: float = float("nan")
+
+
+def thread_cpu_s(native_id: int | None) -> float:
+    """CPU time (user + system) a thread of this process has used, from /proc (Linux)."""
+    try:
+        stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat.rsplit(")", 1)[1].split()  # after the thread's name: state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_bare(port: int, messages: int, receive_max: int) -> Drain:
@@ -202,8 +220,12 @@ class HeliodConsumer:
         if not done.wait(600):
             raise SystemExit(f"heliod stored {self.stored} of {target}")
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        # Both threads start with the subscriber: their whole CPU time is this drain's.
+        paho = thread_cpu_s(getattr(getattr(sub, "_client", None), "_thread", None).native_id)
+        worker = thread_cpu_s(getattr(sub, "_worker", None).native_id)
         sub.stop()
-        return Drain(messages / elapsed, cpu / messages * 1e6)
+        per = 1e6 / messages
+        return Drain(messages / elapsed, cpu * per, paho * per, worker * per)
 
 
 def main() -> int:
@@ -260,6 +282,16 @@ def main() -> int:
         # CPU per message does not depend on what else runs on the machine.
         "bare_cpu_us_per_msg": round(statistics.median(d.cpu_us for d in bares), 1),
         "heliod_cpu_us_per_msg": round(statistics.median(d.cpu_us for d in heliods), 1),
+        "cpu_ratio": round(
+            statistics.median(d.cpu_us for d in bares)
+            / statistics.median(d.cpu_us for d in heliods),
+            3,
+        ),
+        # Of heliod's: paho's network thread and the commit worker (decode, store, PUBACKs).
+        "heliod_paho_thread_us_per_msg": round(statistics.median(d.paho_us for d in heliods), 1),
+        "heliod_worker_us_per_msg": round(statistics.median(d.worker_us for d in heliods), 1),
+        "heliod_cpu_rounds": [round(d.cpu_us, 1) for d in heliods],
+        "bare_cpu_rounds": [round(d.cpu_us, 1) for d in bares],
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "stored": stored,
         "rejected": rejected,

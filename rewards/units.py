@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 _EXACT = Context(prec=800, rounding=ROUND_HALF_EVEN)
 _PRODUCT = Context(prec=800, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Inexact])
 _MILLI = Decimal("0.001")
+_THOUSAND = Decimal(1000)
 MAX_ADJUSTED = 10_000  # above 10^10000, quantize() refuses instead of writing every digit
 
 ENERGY_UNITS: dict[str, Decimal] = {
@@ -87,6 +88,18 @@ def scaled(raw: Decimal | int, scale: Decimal = Decimal(1), unit: str = "") -> D
     return quantize(_product(_product(value, scale), unit_factor(unit)))
 
 
+def scaled_by(raw: Decimal, factor: Decimal) -> Decimal:
+    """`scaled(raw, scale, unit)` with factor = scale × unit_factor(unit) worked out once by
+    the caller (a decoder converting every value of one field): the same exact product,
+    rounded once to 0.001."""
+    if not raw.is_finite():
+        return raw
+    value = _product(raw, factor)
+    if value.adjusted() + 5 <= _EXACT.prec:  # every device value: no wider context needed
+        return value.quantize(_MILLI, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    return quantize(value)
+
+
 def from_binary_float(x: float, scale: Decimal = Decimal(1), unit: str = "") -> Decimal:
     """A float register's exact binary value, Decimal(x), times scale and unit, rounded once."""
     return scaled(Decimal(x), scale, unit)
@@ -103,8 +116,12 @@ def parse_decimal(text: str) -> Decimal:
 
 def wh_to_mwh(value_wh: Decimal) -> int:
     """Exact integer mWh of a finite Wh value (rounded to 0.001 Wh first)."""
-    q = quantize(value_wh)
-    return int(_EXACT.multiply(q, Decimal(1000)))
+    if value_wh.is_finite() and value_wh.adjusted() + 5 <= _EXACT.prec:
+        # quantize() without its calls (the store converts every reading's fields)
+        q = value_wh.quantize(_MILLI, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    else:
+        q = quantize(value_wh)
+    return int(_EXACT.multiply(q, _THOUSAND))
 
 
 def mwh_to_wh(value_mwh: int) -> Decimal:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from heliod.adapters.errors import PermanentError
 from heliod.adapters.mqtt.settings import DEFAULT_MAX_PACKET_SIZE, DeviceSettings
 from heliod.rewards.readings import ENERGY, Reading
-from heliod.rewards.units import MAX_ENERGY_WH, UnitError, scaled, unit_factor
+from heliod.rewards.units import MAX_ENERGY_WH, UnitError, scaled_by, unit_factor
 
 # The default bound of a payload: the default Maximum Packet Size heliod announces. A
 # broker that ignores it still cannot make heliod parse a megabyte: such a payload is
@@ -106,15 +106,15 @@ class PayloadDecoder:
 
     def __init__(self, device: DeviceSettings) -> None:
         self.device_id = device.id
-        # (name, path, dotted path, unit, is the energy counter): fixed at start.
-        self._fields: list[tuple[str, tuple[str, ...], str, str, bool]] = []
+        # (name, path, dotted path, unit, its factor, is the energy counter): fixed at start.
+        self._fields: list[tuple[str, tuple[str, ...], str, str, Decimal, bool]] = []
         for name, spec in device.fields.items():
             try:
-                unit_factor(spec.unit)
+                factor = unit_factor(spec.unit)
             except UnitError as exc:
                 raise PermanentError(f"device {device.id}: field {name}: {exc}") from None
             path = _compile_path(spec.path)
-            self._fields.append((name, path, spec.path, spec.unit, name == ENERGY))
+            self._fields.append((name, path, spec.path, spec.unit, factor, name == ENERGY))
         self._ts_path = (
             _compile_path(device.timestamp_path) if device.timestamp_path is not None else None
         )
@@ -133,13 +133,19 @@ class PayloadDecoder:
     def extract(self, doc: Any, arrival: datetime) -> Reading:
         """A reading from an already parsed payload, or PayloadError naming why not."""
         fields: dict[str, Decimal] = {}
-        for name, path, dotted, unit, energy in self._fields:
-            raw = _lookup(doc, path, dotted)
+        for name, path, dotted, unit, factor, energy in self._fields:
+            raw = doc
+            for part in path:  # objects all the way down: the usual payload (hot path)
+                if type(raw) is dict and part in raw:
+                    raw = raw[part]
+                else:  # arrays on the way, or a key missing: the general walk
+                    raw = _lookup(doc, path, dotted)
+                    break
             if type(raw) is not Decimal:
                 raw = _number(raw, dotted)  # raises: only Decimal is a number here
             if not raw.is_finite() or raw.adjusted() > _MAX_ADJUSTED_EXPONENT:
                 _refuse(raw, dotted)
-            value = scaled(raw, unit=unit)
+            value = scaled_by(raw, factor)
             if energy and not 0 <= value <= MAX_ENERGY_WH:
                 _refuse_energy(raw, value, unit, dotted)
             fields[name] = value

@@ -132,7 +132,7 @@ class Router:
         if not decoders:
             self._bad.unrouted(topic, "no_device")
             return []
-        if any(n >= ID_BASE for n in sub_ids):
+        if sub_ids and any(n >= ID_BASE for n in sub_ids):
             # The topic must match too: an identifier could come from a subscription of an
             # earlier configuration still held in the broker's persistent session.
             decoders = tuple(d for d in decoders if self._id_of[d.device_id] in sub_ids)

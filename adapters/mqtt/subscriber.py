@@ -268,7 +268,8 @@ class MqttSubscriber:
         self._last_rx = time.monotonic()
         if self._stopping.is_set():
             return  # not acknowledged: the broker keeps it for our next session
-        if msg.qos:
+        qos, payload = msg.qos, msg.payload
+        if qos:
             self._window.message(msg.mid, msg.dup)
             self.stats.broker_discarded = self._window.skipped.total
         raw = None
@@ -279,9 +280,9 @@ class MqttSubscriber:
             ids = getattr(msg.properties, "SubscriptionIdentifier", ())
             if self._raw_bytes < _MAX_RAW_BYTES:
                 # Decoded by the worker: paho's thread goes back to the socket at once.
-                raw = (topic, msg.payload, self._clock(), ids)
+                raw = (topic, payload, self._clock(), ids)
             else:
-                readings = self._router.route(topic, msg.payload, self._clock(), ids)
+                readings = self._router.route(topic, payload, self._clock(), ids)
         except UnicodeDecodeError:
             topic, readings = "", []  # a topic that is not UTF-8 matches no device
             self._bad.unrouted("(not UTF-8)", "bad_topic")
@@ -290,17 +291,18 @@ class MqttSubscriber:
             log.exception("mqtt: unexpected error decoding a message")
             topic, readings = "", []
             self._bad.unrouted("(unknown)", "error")
-        if msg.qos == 0 and len(self._queue) >= _MAX_QUEUED_QOS0:
+        queue = self._queue
+        if qos == 0 and len(queue) >= _MAX_QUEUED_QOS0:
             # QoS 0 has no flow control: while the store fails, bound the memory it takes.
             self.stats.dropped_qos0 += 1
             return
-        content = digest(topic, msg.payload) if msg.qos else b""
-        item = Inbound(msg.mid, msg.qos, msg.dup, self._conn, self._session, content, readings, raw)
+        content = digest(topic, payload) if qos else b""
+        item = Inbound(msg.mid, qos, msg.dup, self._conn, self._session, content, readings, raw)
         with self._cond:
             if raw is not None:
-                self._raw_bytes += len(msg.payload)
-            self._queue.append(item)
-            n = len(self._queue)
+                self._raw_bytes += len(payload)
+            queue.append(item)
+            n = len(queue)
             # Wake the worker when a batch can start or is full, not on every message.
             if n == 1 or n >= self._batch_max:
                 self._cond.notify()

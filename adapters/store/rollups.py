@@ -18,7 +18,7 @@ plant's timezone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -34,19 +34,23 @@ def bucket_of(ts_us: int) -> int:
     return ts_us - ts_us % BUCKET_US
 
 
-def add_power(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Add the `power_mw` of freshly stored reading rows to their buckets, in the caller's tx."""
+def add_power(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Add the power of freshly stored reading rows to their buckets, in the caller's tx.
+
+    A row is (device, ts_us, energy_mwh, power_mw, ...), as the store inserts it.
+    """
     sums: dict[tuple[str, int], list[int]] = {}
     for row in rows:
-        power = row.get("power_mw")
+        power = row[3]
         if power is None:
             continue
-        key = (str(row["device"]), bucket_of(int(row["ts_us"])))
+        ts_us = row[1]
+        key = (row[0], ts_us - ts_us % BUCKET_US)
         acc = sums.get(key)
         if acc is None:
-            sums[key] = [int(power), 1]
+            sums[key] = [power, 1]
         else:
-            acc[0] += int(power)
+            acc[0] += power
             acc[1] += 1
     if not sums:
         return

@@ -199,7 +199,7 @@ def build_outputs(
         out.state_publisher = StatePublisher(
             publisher, store, settings.intervals_us, clock.now_us, impact=settings.impact
         )
-        out.services.append(Service("mqtt-publisher", publisher.start, publisher.stop))
+        out.services.append(Service("mqtt-publisher", publisher.start, out.state_publisher.stop))
     if options.export and settings.export is not None:
         _add_export(settings, store, clock, metrics, out)
     if options.push and settings.platform is not None:
@@ -255,7 +255,7 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
     streaks = Streaks()  # one per push worker (plant); they survive restarts
     out.job_health["push"] = streaks.view
 
-    def pusher(wants: Callable[[str], bool], streak: Streak) -> Pusher:
+    def make(wants: Callable[[str], bool], streak: Streak) -> Pusher:
         return Pusher(
             store,
             PlatformClient(platform.link),
@@ -266,10 +266,8 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
         )
 
     plants = [book.rules.id for book in settings.books]
-    pushing = Holder(
-        lambda: PushWorkers(plants, pusher, streaks), PushWorkers.start, PushWorkers.stop
-    )
-    out.services.append(Service("platform-push", pushing.start, pushing.stop, pushing.alive))
+    push = Holder(lambda: PushWorkers(plants, make, streaks), PushWorkers.start, PushWorkers.stop)
+    out.services.append(Service("platform-push", push.start, push.stop, push.alive))
     out.sync_counts = lambda: sync_counts(store)
     if platform.register_plants:
         link = PlatformClient(platform.link)
@@ -332,7 +330,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
                 wake()
         if outputs.state_publisher is not None:
             try:
-                outputs.state_publisher.publish(result.outbox)
+                outputs.state_publisher.publish()
             except Exception:
                 log.exception("publishing the plant state on MQTT failed")
 
