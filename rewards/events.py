@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 
 def mint_body(
@@ -20,20 +21,22 @@ def mint_body(
     units: int,
     credits: Mapping[str, int],
     undistributed: int,
+    log: Mapping[str, Any] | None = None,
 ) -> str:
-    """The mint event: `{"event": "mint", "id": "<plant>:<k>", …}`, credits sorted by backer."""
-    return json.dumps(
-        {
-            "event": "mint",
-            "id": f"{plant}:{mwh_index}",
-            "plant": plant,
-            "mwh_index": mwh_index,
-            "completed_at": completed_at,
-            "symbol": symbol,
-            "decimals": decimals,
-            "units": units,
-            "credits": [{"backer": b, "units": u} for b, u in sorted(credits.items())],
-            "undistributed_units": undistributed,
-        },
-        separators=(",", ":"),
-    )
+    """The mint event: `{"event": "mint", "id": "<plant>:<k>", …}`, credits sorted by
+    backer; `log`: the mint's leaf index and the signed checkpoint (docs/verification.md)."""
+    body: dict[str, Any] = {
+        "event": "mint",
+        "id": f"{plant}:{mwh_index}",
+        "plant": plant,
+        "mwh_index": mwh_index,
+        "completed_at": completed_at,
+        "symbol": symbol,
+        "decimals": decimals,
+        "units": units,
+        "credits": [{"backer": b, "units": u} for b, u in sorted(credits.items())],
+        "undistributed_units": undistributed,
+    }
+    if log is not None:
+        body["log"] = dict(log)
+    return json.dumps(body, separators=(",", ":"))

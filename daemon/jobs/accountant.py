@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from heliod.adapters.store import Connection, Store, goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.clocks import clock_resets_after
+from heliod.daemon.jobs.ledger_log import LogSigner, MintLog
 from heliod.rewards.allocation import Allocator
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.events import mint_body
@@ -86,9 +87,14 @@ class Accountant:
         books: Iterable[PlantBook],
         clock_us: Callable[[], int],
         batch_size: int = 5000,
+        *,
         goals: Iterable[PlantGoals] = (),
+        log: LogSigner | None = None,
     ) -> None:
         self.store = store
+        # The verifiable ledger (docs/verification.md); None only where a test or a bench
+        # looks at the accounting alone.
+        self._log = None if log is None else MintLog(log)
         self.books = {b.rules.id: b for b in books}
         self.goals = {g.plant: g for g in goals if g.plant in self.books}
         self.clock_us = clock_us
@@ -128,6 +134,8 @@ class Accountant:
             # the store: rebuild them from what is committed.
             self._allocators.clear()
             self._holders.clear()
+            if self._log is not None:
+                self._log.forget()
             raise
         # Only now is anything minted: a batch rolled back and retried never logs twice.
         self._committed(result.minted)
@@ -190,6 +198,8 @@ class Accountant:
         resets = clock_resets_after(conn, state.last_reset_id)
         for plant in self.books:
             self._sync_plant(conn, plant, state)
+            if self._log is not None:
+                self._log.sync(conn, plant, self._registers[plant], now_us)
         goal_books = {p: g.book(goals_repo.event_ids(conn, p)) for p, g in self.goals.items()}
         result = BatchResult(readings=len(rows), caught_up=caught_up)
         anomalies: list[tuple[str, Anomaly]] = []
@@ -282,6 +292,7 @@ class Accountant:
         record = MintRecord(
             plant, k, t_us, book.units_per_mwh, register.last_id, alloc.undistributed
         )
+        entry = None if self._log is None else self._log.entry(record, key, weights, credits)
         event = mint_body(
             plant,
             k,
@@ -291,10 +302,13 @@ class Accountant:
             units=book.units_per_mwh,
             credits=credits,
             undistributed=alloc.undistributed,
+            log=None if entry is None else entry.push_field(),
         )
         repo.insert_mint(
             conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
         )
+        if self._log is not None and entry is not None:
+            self._log.append(conn, entry, now_us)
         minted = Minted(
             plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(weights)
         )
