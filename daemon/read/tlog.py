@@ -18,11 +18,11 @@ from sqlalchemy import Connection, select
 
 from heliod.adapters.store import ledger_repo, log_repo
 from heliod.adapters.store import schema as t
-from heliod.rewards.log_tiles import TILE_WIDTH, run_of, runs_tree, tiled_inclusion
+from heliod.rewards.log_tiles import TILE_HEIGHT, TILE_WIDTH, run_of, runs_tree
 from heliod.rewards.register import Register, RegisterKey
 from heliod.rewards.tlog.leaves import BackerTree, Placed, credit_leaf_hashes
 from heliod.rewards.tlog.note import make_bundle
-from heliod.rewards.tlog.tree import MerkleTree
+from heliod.rewards.tlog.tree import MerkleTree, grouped_inclusion
 
 MAX_ENTRIES = 1000  # per page of GET …/log/entries
 
@@ -151,8 +151,9 @@ def _credits(
             continue
         at = start + backers.index(backer)
         try:
-            runs = runs_tree(row.credits_tiles, int(leaf["credits_count"]))
-            proof, root = tiled_inclusion(at, hashes, runs)
+            count = int(leaf["credits_count"])
+            runs = runs_tree(row.credits_tiles, count)
+            proof, root = grouped_inclusion(at, count, hashes, runs, TILE_HEIGHT), runs.root()
         except ValueError as e:
             raise LogCorrupt(f"{plant}: mint {row.index + 1}'s credits: {e}") from None
         if root.hex() != leaf["credits_root"]:
