@@ -30,11 +30,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, TypeVar
 
 from heliod.adapters.errors import PermanentError, RetryableError
+
+if TYPE_CHECKING:
+    import httpx  # at the first request: a daemon without a platform never imports it
 
 SIGNATURE_HEADER = "Heliod-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -145,6 +146,8 @@ def retry_after(value: str | None, now_s: float) -> float | None:
 
 
 def _excerpt(response: httpx.Response) -> str:
+    import httpx  # noqa: PLC0415 - see the module's imports
+
     try:
         text = response.text
     except (httpx.HTTPError, UnicodeDecodeError):
@@ -235,6 +238,8 @@ class PlatformClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx  # noqa: PLC0415 - see the module's imports
+
             self._http = httpx.AsyncClient(
                 timeout=self.settings.timeout_s,
                 follow_redirects=False,
@@ -259,6 +264,8 @@ class PlatformClient:
         }
 
         async def post(http: httpx.AsyncClient) -> httpx.Response:
+            import httpx  # noqa: PLC0415 - see the module's imports
+
             try:
                 return await http.post(self.settings.push_url, content=body, headers=headers)
             except httpx.TimeoutException as exc:
@@ -291,6 +298,8 @@ class PlatformClient:
         headers = self._signed(b"")
 
         async def get(http: httpx.AsyncClient) -> tuple[bytes, str | None]:
+            import httpx  # noqa: PLC0415 - see the module's imports
+
             try:
                 async with http.stream("GET", url, headers=headers) as response:
                     return await _register_answer(response)
