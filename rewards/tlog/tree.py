@@ -5,8 +5,9 @@ the gateway proves and the bytes a backer checks are computed by the same lines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from heliod.rewards.tlog.verify import EMPTY_ROOT, node_hash
+from heliod.rewards.tlog.verify import EMPTY_ROOT, HASH_SIZE, node_hash
 
 
 def _split(n: int) -> int:
@@ -171,3 +172,72 @@ def grouped_inclusion(
     if inner.root() != upper.levels[0][g]:
         raise ValueError(f"the leaves of group {g} do not give its stored root")
     return inner.inclusion(index - g * width) + upper.inclusion(g)
+
+
+def edge_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of RFC 9162's tree, from the leaves up to `[root]`, where a level's
+    unpaired last node is carried up unhashed: the tree the RFC's recursion defines, drawn
+    level by level. Leaf `i`'s inclusion proof is then `edge_inclusion(levels, i)`."""
+    level = list(leaf_hashes)
+    levels = [level]
+    while len(level) > 1:
+        up = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        levels.append(up)
+        level = up
+    return levels
+
+
+def edge_inclusion(levels: Sequence[Sequence[Any]], index: int) -> list[Any]:
+    """Leaf `index`'s inclusion proof (RFC 9162, 2.1.3.1) from `edge_levels` (or the same
+    levels as hex strings): the sibling of its node at each level that has one."""
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        index >>= 1
+    return path
+
+
+def stored_inclusion(blob: bytes, count: int, index: int) -> tuple[list[bytes], bytes]:
+    """Leaf `index`'s inclusion proof in a tree of `count` leaves, and the tree's root,
+    from `blob`: the tree's `MerkleTree.levels` concatenated (perfect subtrees only, as
+    a store keeps them). Hashes only the right edge, at most one node per level;
+    ValueError when the blob is not the levels of a tree of `count` leaves."""
+    size = HASH_SIZE
+    starts: list[int] = []  # where each stored level begins in the blob
+    at, width = 0, count
+    while True:
+        starts.append(at)
+        at += width * size
+        if width <= 1:
+            break
+        width //= 2
+    if count < 1 or at != len(blob):
+        raise ValueError(f"the stored levels do not fit a tree of {count} leaves")
+    if not 0 <= index < count:
+        raise ValueError(f"leaf index {index} is outside a tree of size {count}")
+
+    def node(h: int, j: int, edge: bytes) -> bytes:
+        # node j of level h: a stored perfect subtree, or the level's right-edge node
+        if j < count >> h:
+            o = starts[h] + j * size
+            return blob[o : o + size]
+        return edge
+
+    path: list[bytes] = []
+    edge = b""  # the current level's right-edge (not perfect) node, when it has one
+    h, nodes = 0, count  # level, and its nodes counting the right-edge one
+    while nodes > 1:
+        sibling = (index >> h) ^ 1
+        if sibling < nodes:
+            path.append(node(h, sibling, edge))
+        up = (nodes + 1) // 2
+        if up > count >> (h + 1):
+            j = 2 * (count >> (h + 1))
+            left = node(h, j, edge)
+            edge = node_hash(left, node(h, j + 1, edge)) if j + 1 < nodes else left
+        h, nodes = h + 1, up
+    return path, node(h, 0, edge)
