@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from heliod.rewards.tlog.tree import MerkleTree
+from heliod.rewards.tlog.leaves import GROUP_HEIGHT
+from heliod.rewards.tlog.tree import MerkleTree, group_roots
 from heliod.rewards.tlog.verify import EMPTY_ROOT, HASH_SIZE, node_hash
 
-# 16 leaves per run: a mint's stored tiles are about 2 × 32 / 16 = 4 bytes per credit
-# (2 hashes of 32 bytes per run of 16, counting the upper levels rebuilt from them), and a
-# proof reads 16 credit rows of each mint. docs/performance.md has the measurements.
-TILE_HEIGHT = 4
+# 16 leaves per run (rewards/tlog's groups): a mint's stored tiles are about 2 × 32 / 16 =
+# 4 bytes per credit (2 hashes of 32 bytes per run of 16, counting the upper levels rebuilt
+# from them), and a proof reads 16 credit rows of each mint. docs/performance.md has the
+# measurements. A leaf's proof is rewards/tlog/tree.py `grouped_inclusion`.
+TILE_HEIGHT = GROUP_HEIGHT
 TILE_WIDTH = 1 << TILE_HEIGHT
 
 
@@ -63,11 +65,7 @@ def tiles(leaf_hashes: Sequence[bytes]) -> tuple[bytes, bytes]:
     """(root of the tree, its tiles): every level of the tree over the run roots, from the
     run roots up (the perfect subtrees of each level), concatenated. About 2 × 32 bytes per
     run of TILE_WIDTH leaves; a proof then hashes only its own run."""
-    runs = [
-        MerkleTree(leaf_hashes[i : i + TILE_WIDTH]).root()
-        for i in range(0, len(leaf_hashes), TILE_WIDTH)
-    ]
-    tree = MerkleTree(runs)
+    tree = MerkleTree(group_roots(leaf_hashes, TILE_HEIGHT))
     return tree.root(), b"".join(h for level in tree.levels for h in level)
 
 
@@ -96,16 +94,3 @@ def run_of(index: int, count: int) -> tuple[int, int]:
     """The positions [start, stop) of the run holding leaf `index` in a tree of `count`."""
     start = index - index % TILE_WIDTH
     return start, min(start + TILE_WIDTH, count)
-
-
-def tiled_inclusion(
-    index: int, run_hashes: Sequence[bytes], runs: MerkleTree
-) -> tuple[list[bytes], bytes]:
-    """Leaf `index`'s inclusion proof from the leaf hashes of its run and the tree over
-    the run roots; also returns the root they give (the caller compares it with the one
-    it trusts)."""
-    position = index // TILE_WIDTH
-    run = MerkleTree(run_hashes)
-    if run.root() != runs.levels[0][position]:
-        raise ValueError(f"the leaves read for run {position} do not hash to its stored root")
-    return run.inclusion(index % TILE_WIDTH) + runs.inclusion(position), runs.root()

@@ -166,7 +166,7 @@ def _check_checkpoint(
         try:
             text = open_note(cp.note, name, public_key)
             break
-        except ValueError:
+        except (ValueError, LookupError):  # malformed, bad signature, or not by this key
             continue
     where = f"{plant}: the checkpoint of size {cp.size}"
     if text is None:

@@ -249,8 +249,8 @@ def last_share_id(conn: Connection) -> int:
     return int(conn.execute(select(func.max(t.shares.c.id))).scalar() or 0)
 
 
-def mint_records(conn: Connection, plant: str) -> list[MintRecord]:
-    """Stored mints of a plant, in order."""
+def mint_records(conn: Connection, plant: str, after: int = 0) -> list[MintRecord]:
+    """Stored mints of a plant with an MWh number above `after`, in order."""
     m = t.mints.c
     stmt = (
         select(
@@ -262,7 +262,7 @@ def mint_records(conn: Connection, plant: str) -> list[MintRecord]:
             m.undistributed_after,
             m.committed_us,
         )
-        .where(m.plant == plant)
+        .where(m.plant == plant, m.mwh_index > after)
         .order_by(m.mwh_index)
     )
     return [MintRecord(*row) for row in conn.execute(stmt)]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select
 
+from heliod.adapters.store import ledger_repo
 from heliod.adapters.store import schema as t
 from heliod.rewards.verify import MintRecord
 
@@ -187,21 +188,7 @@ def credit_runs(
 
 def mints_after(conn: Connection, plant: str, after: int) -> list[MintRecord]:
     """The plant's stored mints with an MWh number above `after`, in order."""
-    m = t.mints.c
-    stmt = (
-        select(
-            m.plant,
-            m.mwh_index,
-            m.completed_at_us,
-            m.units,
-            m.register_pos,
-            m.undistributed_after,
-            m.committed_us,
-        )
-        .where(m.plant == plant, m.mwh_index > after)
-        .order_by(m.mwh_index)
-    )
-    return [MintRecord(*row) for row in conn.execute(stmt)]
+    return ledger_repo.mint_records(conn, plant, after)
 
 
 def credits_of(conn: Connection, plant: str, mwh_index: int) -> dict[str, int]:

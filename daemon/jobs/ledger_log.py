@@ -100,13 +100,33 @@ class MintLog:
         return self.signer.vkey(plant)
 
     def sync(self, conn: Connection, plant: str, register: Register, now_us: int) -> None:
-        """Load the plant's log once; first build the leaves of stored mints that have
-        none (a ledger from before the log), from the mints, their credits and the
-        register rows each mint saw, and sign the checkpoint of the size reached."""
-        if plant in self._ranges:
-            return
+        """Load the plant's log (again when another process grew it); for a ledger from
+        before the log (no leaf, no checkpoint, no key yet), first build the leaves of its
+        stored mints, from the mints, their credits and the register rows each mint saw,
+        and sign the checkpoint of the size reached. Raises LogMismatch when a stored mint
+        has no leaf in a log that was already signed."""
+        cached = self._ranges.get(plant)
+        if cached is not None:
+            newest = log_repo.newest_checkpoint(conn, plant)
+            if (0 if newest is None else newest.size) == cached.size:
+                return
+            # Another accountant (`heliod account` while the daemon runs) grew the log
+            # since: read it again from the store rather than refuse the next mint.
+            del self._ranges[plant]
         tree = CompactRange(log_repo.leaf_hashes(conn, plant))
         missing = log_repo.mints_after(conn, plant, tree.size)
+        if missing and (
+            tree.size
+            or log_repo.newest_checkpoint(conn, plant) is not None
+            or log_repo.keys(conn, plant)
+        ):
+            # Built from stored mints only for a ledger from before the log: a leaf missing
+            # once the log was signed is never made again (a second history of that size).
+            raise LogMismatch(
+                f"{plant}: stored mint {missing[0].mwh_index} has no leaf in a log that was "
+                f"already signed (it holds {tree.size} leaves); a leaf is never rewritten: "
+                "run `heliod ledger verify`"
+            )
         for m in missing:
             if m.mwh_index != tree.size + 1:
                 raise LogMismatch(
@@ -217,4 +237,15 @@ class MintLog:
         self, conn: Connection, plant: str, row: log_repo.CheckpointRow, now_us: int
     ) -> None:
         log_repo.insert_checkpoint(conn, plant, row, now_us=now_us)
-        log_repo.record_key(conn, plant, self.vkey(plant), row.size)
+        vkey = self.vkey(plant)
+        if log_repo.record_key(conn, plant, vkey, row.size):
+            others = [v for v, _size in log_repo.keys(conn, plant) if v != vkey]
+            if others:
+                # docs/verification.md, "The key": a new key is an incident to announce.
+                log.warning(
+                    "%s: the log is now signed by a new key, from size %d: %s (before: %s). "
+                    "Give the platform and the backers the new verifier key; if nobody "
+                    "replaced the key on purpose, find out why (a command run without the "
+                    "daemon's credential makes a key of its own)",
+                    plant, row.size, vkey, ", ".join(others),
+                )  # fmt: skip
