@@ -175,7 +175,7 @@ def _credits(
         if span is None or not got:
             out.append(None)
             continue
-        units = dict(got)
+        units = got
         backers, hashes = credit_leaf_hashes(units)
         if backer not in backers:
             out.append(None)
@@ -206,28 +206,24 @@ def _read_runs(
     plant: str,
     rows: Sequence[log_repo.LeafRow],
     wanted: dict[int, tuple[int, int]],
-) -> dict[int, list[tuple[str, int]]]:
-    """(backer, units) of each wanted group: by id where the mint's credits have
+) -> dict[int, dict[str, int]]:
+    """Backer -> units of each wanted group: by id where the mint's credits have
     consecutive ids, else sorted by backer."""
     spans: list[tuple[int, int]] = []
-    owner: list[tuple[int, int, int]] = []  # (first id, stop id, leaf index)
-    out: dict[int, list[tuple[str, int]]] = {}
+    owners: list[int] = []  # the leaf index of each span
+    out: dict[int, dict[str, int]] = {}
     for row in rows:
         span = wanted.get(row.index)
         if span is None:
             continue
         start, stop = span
         if row.credits_first_id is None:
-            out[row.index] = _run_by_order(conn, plant, row.index + 1, start, stop)
+            out[row.index] = dict(_run_by_order(conn, plant, row.index + 1, start, stop))
             continue
-        a, b = row.credits_first_id + start, row.credits_first_id + stop
-        spans.append((a, b))
-        owner.append((a, b, row.index))
-    owner.sort()
-    firsts = [o[0] for o in owner]
-    for row_id, who, units in log_repo.credit_runs(conn, spans):
-        at = bisect_right(firsts, row_id) - 1
-        out.setdefault(owner[at][2], []).append((who, units))
+        spans.append((row.credits_first_id + start, row.credits_first_id + stop))
+        owners.append(row.index)
+    for index, got in zip(owners, log_repo.credit_runs(conn, spans), strict=True):
+        out[index] = {str(b): int(u) for _id, b, u in got}
     return out
 
 

@@ -5,6 +5,7 @@ the gateway proves and the bytes a backer checks are computed by the same lines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from heliod.rewards.tlog.verify import EMPTY_ROOT, HASH_SIZE, node_hash
@@ -206,38 +207,60 @@ def stored_inclusion(blob: bytes, count: int, index: int) -> tuple[list[bytes], 
     from `blob`: the tree's `MerkleTree.levels` concatenated (perfect subtrees only, as
     a store keeps them). Hashes only the right edge, at most one node per level;
     ValueError when the blob is not the levels of a tree of `count` leaves."""
-    size = HASH_SIZE
+    length, steps = _stored_plan(count, index)
+    if len(blob) != length:
+        raise ValueError(f"the stored levels do not fit a tree of {count} leaves")
+    path: list[bytes] = []
+    edge = b""  # the current level's right-edge node (not a perfect subtree)
+    for at, left, right in steps:  # offsets in the blob, -1: the right-edge node
+        node = blob[left : left + HASH_SIZE] if left >= 0 else edge
+        if at == _PATH:
+            path.append(node)
+        elif at == _EDGE:
+            edge = node_hash(node, blob[right : right + HASH_SIZE] if right >= 0 else edge)
+        else:  # _CARRY: an unpaired last node goes up alone
+            edge = node
+    return path, edge if count > 1 else blob[:HASH_SIZE]
+
+
+_PATH, _EDGE, _CARRY = 0, 1, 2
+
+
+@lru_cache(maxsize=4096)
+def _stored_plan(count: int, index: int) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """The blob's length, and the steps of `stored_inclusion` for leaf `index` of `count`
+    (the same for every tree of that size): which stored nodes are the proof's, which
+    right-edge nodes to hash. The last step leaves the root as the right-edge node."""
     starts: list[int] = []  # where each stored level begins in the blob
     at, width = 0, count
     while True:
         starts.append(at)
-        at += width * size
+        at += width * HASH_SIZE
         if width <= 1:
             break
         width //= 2
-    if count < 1 or at != len(blob):
+    if count < 1:
         raise ValueError(f"the stored levels do not fit a tree of {count} leaves")
     if not 0 <= index < count:
         raise ValueError(f"leaf index {index} is outside a tree of size {count}")
 
-    def node(h: int, j: int, edge: bytes) -> bytes:
-        # node j of level h: a stored perfect subtree, or the level's right-edge node
-        if j < count >> h:
-            o = starts[h] + j * size
-            return blob[o : o + size]
-        return edge
+    def node(h: int, j: int) -> int:  # node j of level h: its offset, -1 the right edge
+        return starts[h] + j * HASH_SIZE if j < count >> h else -1
 
-    path: list[bytes] = []
-    edge = b""  # the current level's right-edge (not perfect) node, when it has one
+    steps: list[tuple[int, int, int]] = []
     h, nodes = 0, count  # level, and its nodes counting the right-edge one
     while nodes > 1:
         sibling = (index >> h) ^ 1
         if sibling < nodes:
-            path.append(node(h, sibling, edge))
+            steps.append((_PATH, node(h, sibling), 0))
         up = (nodes + 1) // 2
         if up > count >> (h + 1):
             j = 2 * (count >> (h + 1))
-            left = node(h, j, edge)
-            edge = node_hash(left, node(h, j + 1, edge)) if j + 1 < nodes else left
+            if j + 1 < nodes:
+                steps.append((_EDGE, node(h, j), node(h, j + 1)))
+            else:
+                steps.append((_CARRY, node(h, j), 0))
         h, nodes = h + 1, up
-    return path, node(h, 0, edge)
+    if count > 1 and (count >> h) >= 1:  # a perfect tree: its root is stored
+        steps.append((_CARRY, node(h, 0), 0))
+    return at, tuple(steps)
