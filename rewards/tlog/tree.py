@@ -264,3 +264,40 @@ def _stored_plan(count: int, index: int) -> tuple[int, tuple[tuple[int, int, int
     if count > 1 and (count >> h) >= 1:  # a perfect tree: its root is stored
         steps.append((_CARRY, node(h, 0), 0))
     return at, tuple(steps)
+
+
+class CompactRange:
+    """The perfect subtrees of a growing log, largest first (a *compact range*): appending
+    a leaf and the root of the new size cost O(log n) hashes, so a mint never rehashes its
+    plant's whole log."""
+
+    def __init__(self, leaf_hashes: Sequence[bytes] = ()) -> None:
+        self.size = 0
+        self._peaks: list[tuple[int, bytes]] = []  # (height, root), heights decreasing
+        for h in leaf_hashes:
+            self.append(h)
+
+    def copy(self) -> CompactRange:
+        """An independent copy (appending to it leaves this one as it is)."""
+        other = CompactRange()
+        other.size = self.size
+        other._peaks = list(self._peaks)
+        return other
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add the next leaf's hash."""
+        height, node = 0, leaf_hash
+        while self._peaks and self._peaks[-1][0] == height:
+            node = node_hash(self._peaks.pop()[1], node)
+            height += 1
+        self._peaks.append((height, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The root of the log as it stands (RFC 9162's MTH, folded from the right)."""
+        if not self._peaks:
+            return EMPTY_ROOT
+        root = self._peaks[-1][1]
+        for _height, node in reversed(self._peaks[:-1]):
+            root = node_hash(node, root)
+        return root
