@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import islice
+from json.encoder import encode_basestring_ascii
+
+from heliod.rewards.allocation import Credits
 
 
 def mint_body(
@@ -21,8 +25,13 @@ def mint_body(
     credits: Mapping[str, int],
     undistributed: int,
 ) -> str:
-    """The mint event: `{"event": "mint", "id": "<plant>:<k>", …}`, credits sorted by backer."""
-    return json.dumps(
+    """The mint event: `{"event": "mint", "id": "<plant>:<k>", …}`, credits sorted by backer.
+
+    The same text as `json.dumps` of the whole object with compact separators, written
+    piece by piece: the credits of a mint to a million backers never exist as a million
+    dictionaries.
+    """
+    head = json.dumps(
         {
             "event": "mint",
             "id": f"{plant}:{mwh_index}",
@@ -32,8 +41,19 @@ def mint_body(
             "symbol": symbol,
             "decimals": decimals,
             "units": units,
-            "credits": [{"backer": b, "units": u} for b, u in sorted(credits.items())],
-            "undistributed_units": undistributed,
         },
         separators=(",", ":"),
     )
+    pairs = credits.pairs() if isinstance(credits, Credits) else iter(sorted(credits.items()))
+    parts = [head[:-1], ',"credits":[']
+    first = True
+    while chunk := list(islice(pairs, _CHUNK)):
+        text = ",".join(f'{{"backer":{_string(b)},"units":{int(u)}}}' for b, u in chunk)
+        parts.append(text if first else "," + text)
+        first = False
+    parts.append(f'],"undistributed_units":{int(undistributed)}}}')
+    return "".join(parts)
+
+
+_CHUNK = 10_000
+_string = encode_basestring_ascii  # what json.dumps writes for a string (ensure_ascii)

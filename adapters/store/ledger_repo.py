@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from itertools import islice
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.store import upsert
+from heliod.rewards.allocation import Credits
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.ledger import Decision, LedgerState
 from heliod.rewards.register import ShareRow
@@ -174,7 +176,7 @@ def insert_mint(
     conn: Connection,
     record: MintRecord,
     *,
-    credits: dict[str, int],
+    credits: Mapping[str, int],
     event: str,
     state_before: str,
     now_us: int,
@@ -193,30 +195,70 @@ def insert_mint(
             state_before=state_before,
         )
     )
-    if credits:
-        # Driver-level executemany: a mint may carry 100,000 credit rows, and per-row
-        # statement processing would cost more than the write itself.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        as_text = conn.dialect.name == "sqlite"  # ExactInt: decimal text on SQLite
-        conn.exec_driver_sql(
-            "INSERT INTO credits (plant, mwh_index, backer, units) "
-            + f"VALUES ({mark}, {mark}, {mark}, {mark})",
-            [
-                (record.plant, record.mwh_index, b, str(u) if as_text else u)
-                for b, u in sorted(credits.items())
-            ],
-        )
-
-
-def set_balances(conn: Connection, plant: str, balances: dict[str, int]) -> None:
-    """Write the credited totals of the given backers."""
-    upsert(
+    pairs = credits.pairs() if isinstance(credits, Credits) else iter(sorted(credits.items()))
+    plant, k = record.plant, record.mwh_index
+    _executemany(
         conn,
-        t.balances,
-        [{"plant": plant, "backer": b, "units": u} for b, u in sorted(balances.items())],
-        keys=["plant", "backer"],
-        replace=["units"],
+        "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)",
+        ((plant, k, b, u) for b, u in pairs),
+        units_at=3,
     )
+
+
+def _executemany(
+    conn: Connection, sql: str, rows: Iterator[tuple[object, ...]], *, units_at: int
+) -> None:
+    """Driver-level executemany fed by a generator, in the caller's transaction.
+
+    A mint may carry a million credit rows: per-row statement processing would cost more
+    than the write itself, and a list of them more memory than the ledger. Column
+    `units_at` holds token units (ExactInt: decimal text on SQLite).
+    """
+    if conn.dialect.name == "sqlite":
+        stream: Iterator[tuple[object, ...]] = (
+            (*row[:units_at], str(row[units_at]), *row[units_at + 1 :]) for row in rows
+        )
+    else:
+        sql = sql.replace("?", "%s")
+        stream = rows
+    while chunk := list(islice(stream, _ROWS_PER_CALL)):
+        conn.exec_driver_sql(sql, chunk)
+
+
+_ROWS_PER_CALL = 10_000
+
+
+def set_balances(conn: Connection, plant: str, balances: Iterable[tuple[str, int]]) -> None:
+    """Write the credited totals of the given (backer, units)."""
+    _executemany(
+        conn,
+        "INSERT INTO balances (plant, backer, units) VALUES (?, ?, ?) "
+        "ON CONFLICT (plant, backer) DO UPDATE SET units = excluded.units",
+        ((plant, b, u) for b, u in balances),
+        units_at=2,
+    )
+
+
+def share_rows_stream(
+    conn: Connection, plant: str, after_id: int = 0
+) -> Iterator[tuple[int, str, Decimal, int]]:
+    """Register rows of a plant stored after row id `after_id`, in store order, as tuples
+    (id, backer, weight, valid_from_us): no object per row kept."""
+    s = t.shares.c
+    stmt = (
+        select(s.id, s.backer, s.weight, s.valid_from_us)
+        .where(s.plant == plant, s.id > after_id)
+        .order_by(s.id)
+    )
+    for row in conn.execute(stmt):
+        yield int(row[0]), row[1], Decimal(row[2]), int(row[3])
+
+
+def balances_stream(conn: Connection, plant: str) -> Iterator[tuple[str, int]]:
+    """The balances table of a plant, row by row (0 included)."""
+    b = t.balances.c
+    for backer, units in conn.execute(select(b.backer, b.units).where(b.plant == plant)):
+        yield backer, int(units)
 
 
 def share_rows(conn: Connection, plant: str, after_id: int = 0) -> list[ShareRow]:
