@@ -57,13 +57,18 @@ class ResetMark:
         """True for a reading stored after the decision."""
         return reading_id > self.position
 
-    def reference(self, final_mwh: int) -> Seen:
-        """Where the step across the reset is measured from on the right clock.
+    def reference(self, final_mwh: int, pending_mwh: int) -> Seen:
+        """Where the step F → P across the reset is measured from on the right clock.
 
-        The newest rejected reading when there is one (the counter value and time the
-        operator was shown); otherwise F's value at the decision's time.
+        The newest rejected reading V when F ≤ V ≤ P (the counter value and time the
+        operator was shown); otherwise F's value at the decision's time. A V above P
+        would make P − V negative and let a step of any size in; one below F is no
+        reading of this step either (docs/accounting.md, "Clocks").
         """
-        return self.seen if self.seen is not None else Seen(final_mwh, self.decided_at_us)
+        seen = self.seen
+        if seen is not None and final_mwh <= seen.value_mwh <= pending_mwh:
+            return seen
+        return Seen(final_mwh, self.decided_at_us)
 
     def to_json(self) -> list[int | None]:
         """[position, decided_at_us, seen value or null, seen time or null]."""

@@ -68,6 +68,10 @@ class Bound:
         """True when delta_mwh ≤ bound(elapsed)."""
         return delta_mwh * self.den * 3600 <= self.num * max(elapsed_us, MIN_STEP_US)
 
+    def most(self, elapsed_us: int) -> int:
+        """bound(elapsed) in whole mWh: the largest delta_mwh that `allows`."""
+        return self.num * max(elapsed_us, MIN_STEP_US) // (self.den * 3600)
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -136,7 +140,7 @@ def judge(
             # F and P were stamped by different clocks: what the counter added after the
             # reading the operator was shown must fit the time since it (docs/accounting.md,
             # "Clocks").
-            ref = across.reference(f.value_mwh)
+            ref = across.reference(f.value_mwh, p.value_mwh)
             plausible = bound.allows(p.value_mwh - ref.value_mwh, p.ts_us - ref.at_us)
         if plausible:
             return _step(device, p, raw), None

@@ -4,9 +4,9 @@ one is missed.
 A milestone is reached by the mint whose index equals its `mwh`. A challenge is reached
 by the mint whose index equals its `goal_mwh` when that mint's completion time is at or
 before the deadline; the same mint completed later settles it as missed. A challenge
-whose goal no mint reached is missed by the first accounting run after its deadline, as
-long as no energy device still holds an unconfirmed reading from before the deadline
-(that reading may yet complete the goal in time; see docs/milestones.md).
+whose goal no mint reached is missed by the first accounting run after its deadline,
+unless readings dated at or before the deadline, still unconfirmed, could complete the
+goal once confirmed: it then waits for them (docs/milestones.md).
 
 `GoalBook` holds one plant's goals and which of them already have their event, so each
 event is produced once. It has no clock: the accountant passes its time to
@@ -15,12 +15,13 @@ event is produced once. It has no clock: the accountant passes its time to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from heliod.rewards.ledger import WH_PER_MWH_IN_MWH as MWH
 from heliod.rewards.ledger import LedgerState, Outcome
 from heliod.rewards.times import rfc3339
 
@@ -219,22 +220,16 @@ class GoalBook:
                 out += self._by_mint(c, completed_at[c.goal_mwh])
         return out
 
-    def deadline_check(
-        self, now_us: int, mwh_completed: int, unconfirmed_since_us: int | None
-    ) -> list[GoalEvent]:
-        """Challenges missed at `now_us`: deadline passed, goal not minted, nothing pending.
+    def deadline_check(self, now_us: int, in_reach: Callable[[int], int]) -> list[GoalEvent]:
+        """Challenges missed at `now_us`: the deadline passed and the goal is out of reach.
 
-        `unconfirmed_since_us` is the earliest timestamp of a reading of the plant's energy
-        devices that no later reading confirmed yet (None: there is none). Call it at the
-        end of an accounting run that reached the newest stored reading.
+        `in_reach(t)` is the most the plant's E (mWh) can become with energy dated at or
+        before t (`Ledger.in_reach`): E itself, plus what readings still unconfirmed may
+        add. Call it at the end of an accounting run that reached the newest stored reading.
         """
         out: list[GoalEvent] = []
         for c in self.challenges:
-            if (
-                c.deadline_us < now_us
-                and mwh_completed < c.goal_mwh
-                and (unconfirmed_since_us is None or unconfirmed_since_us > c.deadline_us)
-            ):
+            if c.deadline_us < now_us and in_reach(c.deadline_us) < c.goal_mwh * MWH:
                 out += self.missed(c.id)
         return out
 

@@ -155,20 +155,32 @@ class Ledger:
         rules = self._plant_of.get(device)
         return None if rules is None else rules.id
 
-    def unconfirmed_since(self, plant: str) -> int | None:
-        """Earliest time of a reading of the plant that may still add energy once confirmed.
+    def in_reach(self, plant: str, until_us: int) -> int:
+        """The most E (mWh) can become with energy dated at or before `until_us`.
 
-        That is a pending reading P of an energy device that has a final reading F (without
-        F, P becomes the baseline and adds nothing); None when there is none.
+        That is E plus, for each energy device whose pending reading P is dated at or
+        before `until_us` and has a final reading F, the most the step F → P can add once
+        a later reading confirms P (docs/milestones.md, "Challenges"): P − F when it fits
+        the plausibility bound (a larger one is quarantined, and an operator's acceptance
+        is dated when it is decided), at most bound(t) when P < F (a rollover or a
+        restarted counter). Without F, P only becomes the baseline and adds nothing.
         """
-        times = [
-            s.pending.ts_us
-            for d in self.rules[plant].energy_devices
-            if (s := self.state.devices.get(d)) is not None
-            and s.pending is not None
-            and s.final is not None
-        ]
-        return min(times, default=None)
+        rules = self.rules[plant]
+        total = self.state.plants[plant].e_mwh
+        for d in rules.energy_devices:
+            s = self.state.devices.get(d)
+            if s is None or s.pending is None or s.final is None or s.pending.ts_us > until_us:
+                continue
+            p, f = s.pending, s.final
+            elapsed = p.ts_us - f.ts_us
+            raw = p.value_mwh - f.value_mwh
+            if raw < 0:
+                total += rules.bound.most(elapsed)
+            elif s.reset is not None and s.reset.crossed_by(p.reading_id):
+                total += raw  # judged across a clock reset: counted whole, to be safe
+            elif rules.bound.allows(raw, elapsed):
+                total += raw
+        return total
 
     def feed(
         self,

@@ -151,3 +151,140 @@ def check_events(
                 f"the ledger says {want!r}"
             )
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRow:
+    """A stored milestone or challenge event as `ledger verify` reads it."""
+
+    event_id: str
+    kind: str  # milestone | challenge
+    goal: str  # the milestone's mwh or the challenge's id
+    status: str  # reached | missed
+    at_us: int
+    after_mint: int
+    by_clock: bool  # a challenge missed by an accounting run's clock (it has a placement)
+    body: str
+
+
+MILESTONE_KEYS = frozenset({"event", "id", "plant", "mwh", "title", "reached_at"})
+CHALLENGE_KEYS = frozenset(
+    {
+        "event",
+        "id",
+        "plant",
+        "challenge",
+        "title",
+        "goal_mwh",
+        "deadline",
+        "sponsor",
+        "status",
+        "at",
+    }
+)
+
+
+def challenge_terms(body: str) -> tuple[int, int] | None:
+    """(goal_mwh, deadline µs) as a stored challenge event states them; None: unreadable."""
+    try:
+        fields = json.loads(body, parse_float=Decimal)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    goal, deadline = _whole(fields.get("goal_mwh")), _time_us(fields.get("deadline"))
+    return None if goal is None or deadline is None else (goal, deadline)
+
+
+def check_goal_events(
+    plant: str, events: Sequence[GoalRow], completed_at: Mapping[int, int]
+) -> list[str]:
+    """Problems with the stored milestone and challenge push bodies (empty: each is exactly
+    the event its row records, with the contract's keys, and agrees with the mints;
+    `completed_at`: the plant's mints, mwh_index → completion time µs)."""
+    problems: list[str] = []
+    for e in events:
+        wrong = _goal_problem(plant, e, completed_at)
+        if wrong is not None:
+            problems.append(f"{plant}: event {e.event_id}: {wrong}")
+    return problems
+
+
+def _goal_problem(plant: str, e: GoalRow, completed_at: Mapping[int, int]) -> str | None:
+    try:
+        body = json.loads(e.body, parse_float=Decimal)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return "its stored push body is not a JSON object"
+    keys = MILESTONE_KEYS if e.kind == "milestone" else CHALLENGE_KEYS
+    if set(body) != keys:
+        return f"the stored push body has keys {sorted(body)}, a {e.kind} event has {sorted(keys)}"
+    texts = ["title"] if e.kind == "milestone" else ["title", "sponsor"]
+    for name in texts:
+        if not isinstance(body[name], str):
+            return f"the stored push body's {name} is {body[name]!r}, not a text"
+    if e.kind == "milestone":
+        mwh = _whole(body["mwh"])
+        goal, deadline = mwh, None
+        expected: list[tuple[str, Any, Any]] = [
+            ("event", body["event"], "milestone"),
+            ("mwh", mwh, int(e.goal) if e.goal.isdigit() else e.goal),
+            ("reached_at", _time_us(body["reached_at"]), e.at_us),
+        ]
+        own_id = f"{plant}:milestone:{e.goal}"
+    else:
+        goal, deadline = _whole(body["goal_mwh"]), _time_us(body["deadline"])
+        expected = [
+            ("event", body["event"], "challenge"),
+            ("challenge", body["challenge"], e.goal),
+            ("status", body["status"], e.status),
+            ("at", _time_us(body["at"]), e.at_us),
+        ]
+        own_id = f"{plant}:challenge:{e.goal}"
+    expected += [("id", body["id"], e.event_id), ("plant", body["plant"], plant)]
+    for name, got, want in expected:
+        if got != want:
+            return f"the stored push body's {name} is {body[name]!r}, its row says {want!r}"
+    if e.event_id != own_id:
+        return f"the row's id is not {own_id!r}"
+    if goal is None or goal < 1:
+        name = "mwh" if e.kind == "milestone" else "goal_mwh"
+        return f"the stored push body's {name} is {body[name]!r}, not a MWh number"
+    if e.kind == "milestone":
+        return _reached_problem(e, goal, completed_at)
+    if deadline is None:
+        return f"the stored push body's deadline is {body['deadline']!r}, not a time"
+    return _settled_problem(e, goal, deadline, completed_at)
+
+
+def _reached_problem(e: GoalRow, goal: int, completed_at: Mapping[int, int]) -> str | None:
+    """A goal reached by mint `goal`: at its completion time, pushed after it."""
+    mint = completed_at.get(goal)
+    if mint is None:
+        return f"reached by mint {goal}, which does not exist"
+    if e.at_us != mint:
+        return f"reached at {e.at_us} µs, but mint {goal} completed at {mint} µs"
+    if e.after_mint < goal:
+        return f"pushed after mint {e.after_mint}, before mint {goal} that reached it"
+    return None
+
+
+def _settled_problem(
+    e: GoalRow, goal: int, deadline: int, completed_at: Mapping[int, int]
+) -> str | None:
+    """A challenge's outcome against its own stored terms and the mints."""
+    mint = completed_at.get(goal)
+    if e.status == "reached":
+        if mint is not None and mint > deadline:
+            return (
+                f"reached by mint {goal} completed at {mint} µs, after its deadline {deadline} µs"
+            )
+        return _reached_problem(e, goal, completed_at)
+    if e.status != "missed":
+        return f"status {e.status!r} is neither reached nor missed"
+    if e.at_us != deadline:
+        return f"missed at {e.at_us} µs, not at its deadline {deadline} µs"
+    if not e.by_clock and (mint is None or mint <= deadline):
+        return f"missed by mint {goal}, which completed at {mint} µs, not after its deadline"
+    return None

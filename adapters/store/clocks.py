@@ -39,16 +39,21 @@ def device_clock(conn: Connection, device: str) -> DeviceClock:
 
 
 def newest_rejected(conn: Connection, device: str) -> Seen | None:
-    """The counter value and time of the device's newest reading rejected as not after the last.
+    """The counter value and time of the device's newest reading rejected as not after the
+    last, in the episode a reset of it now covers.
 
-    Only that reason: its value passed every other check, so it is a counter the
-    device really reported (docs/accounting.md, "Rejected readings").
+    Only that reason: its value passed every other check, so it is a counter the device
+    really reported (docs/accounting.md, "Rejected readings"). Only rows rejected after
+    the device's previous clock reset: a reading of an earlier episode is never credited
+    in this one (docs/accounting.md, "Clocks").
     """
-    x = t.rejected_readings.c
+    x, c = t.rejected_readings.c, t.clock_resets.c
+    after = conn.execute(select(func.max(c.rejected_upto)).where(c.device == device)).scalar()
     row = conn.execute(
         select(x.ts_us, x.value)
         .where(
             x.device == device,
+            x.id > int(after or 0),
             x.reason == str(Rejection.NOT_AFTER_LAST),
             x.field == "energy_wh",
             x.value.is_not(None),
@@ -66,10 +71,17 @@ def newest_rejected(conn: Connection, device: str) -> Seen | None:
     return Seen(wh_to_mwh(value), int(row[0])) if value.is_finite() else None
 
 
-def record_clock_reset(conn: Connection, device: str, now_us: int) -> ClockReset:
-    """Store the decision; from now on the gate compares the device's readings with later ones."""
+def record_clock_reset(conn: Connection, shown: DeviceClock, now_us: int) -> ClockReset:
+    """Store the decision the operator was shown; from now on the gate compares the
+    device's readings with later ones.
+
+    The decision records the newest rejected reading V of `shown`, the one the operator
+    confirmed, even when another was rejected since (docs/accounting.md, "Clocks").
+    """
+    device = shown.device
     clock = device_clock(conn, device)
-    seen = clock.seen
+    seen = shown.seen
+    upto = conn.execute(select(func.max(t.rejected_readings.c.id))).scalar()
     result = conn.execute(
         insert(t.clock_resets).values(
             device=device,
@@ -77,6 +89,7 @@ def record_clock_reset(conn: Connection, device: str, now_us: int) -> ClockReset
             decided_us=now_us,
             seen_mwh=None if seen is None else seen.value_mwh,
             seen_at_us=None if seen is None else seen.at_us,
+            rejected_upto=int(upto or 0),
         )
     )
     key = result.inserted_primary_key

@@ -146,6 +146,8 @@ clock_resets = Table(
     Column("decided_us", BigInteger, nullable=False),
     Column("seen_mwh", BigInteger),
     Column("seen_at_us", BigInteger),
+    # the newest rejected reading's id (any device) when decided: the episode's end
+    Column("rejected_upto", BigInteger),
 )
 
 shares = Table(

@@ -247,15 +247,15 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
     from heliod.adapters.platform import PlatformClient  # noqa: PLC0415 - optional part
     from heliod.daemon.jobs.push import Pusher, PushWorkers  # noqa: PLC0415
     from heliod.daemon.jobs.register_pull import RegisterSync  # noqa: PLC0415
-    from heliod.daemon.jobs.streak import Streak  # noqa: PLC0415
+    from heliod.daemon.jobs.streak import Streak, Streaks  # noqa: PLC0415
     from heliod.daemon.read.deliveries import sync_counts  # noqa: PLC0415
 
     platform = settings.platform
     assert platform is not None
-    streak = Streak()  # one for every push worker: it survives restarts
-    out.job_health["push"] = streak.view
+    streaks = Streaks()  # one per push worker (plant); they survive restarts
+    out.job_health["push"] = streaks.view
 
-    def pusher(wants: Callable[[str], bool]) -> Pusher:
+    def pusher(wants: Callable[[str], bool], streak: Streak) -> Pusher:
         return Pusher(
             store,
             PlatformClient(platform.link),
@@ -266,7 +266,9 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
         )
 
     plants = [book.rules.id for book in settings.books]
-    pushing = Holder(lambda: PushWorkers(plants, pusher), PushWorkers.start, PushWorkers.stop)
+    pushing = Holder(
+        lambda: PushWorkers(plants, pusher, streaks), PushWorkers.start, PushWorkers.stop
+    )
     out.services.append(Service("platform-push", pushing.start, pushing.stop, pushing.alive))
     out.sync_counts = lambda: sync_counts(store)
     if platform.register_plants:

@@ -101,6 +101,7 @@ class Accountant:
         self._registers: dict[str, Register] = {}
         self._allocators: dict[str, Allocator] = {}
         self._unbacked: dict[str, Unbacked] = {}  # as committed
+        self._backing_known: set[str] = set()  # plants whose _unbacked entry is up to date
 
     def run(self, max_batches: int | None = None) -> BatchResult:
         """Account every reading the ledger allows now; returns the totals."""
@@ -133,8 +134,21 @@ class Accountant:
         return result
 
     def unbacked(self) -> dict[str, Unbacked]:
-        """Plants whose latest committed mint found no backer in force (for /healthz)."""
-        return dict(self._unbacked)
+        """Plants whose latest committed mint found no backer in force (for /healthz).
+
+        Until this accountant's first batch has read a plant's ledger, the plant's answer
+        is read from the store: a restarted daemon says so at once, even while its
+        accounting cannot run.
+        """
+        found = dict(self._unbacked)
+        missing = [p for p in self.books if p not in self._backing_known]
+        if missing:
+            with self.store.read() as conn:
+                for plant in missing:
+                    stored = stored_unbacked(conn, plant)
+                    if stored is not None:
+                        found[plant] = stored
+        return found
 
     def _committed(self, minted: list[Minted]) -> None:
         for m in minted:
@@ -236,17 +250,17 @@ class Accountant:
         units = self.books[plant].units_per_mwh
         if alloc is None or alloc.minted != completed * units:
             self._allocators[plant] = rebuild_allocator(conn, plant, units, register)
-            if alloc is None:  # the first batch since start: what the last mint found
-                self._remember_backing(conn, plant, register)
+            # The first batch since start, or mints committed by another process (or a
+            # ledger rebuilt): what the last committed mint found.
+            self._remember_backing(conn, plant, register)
 
     def _remember_backing(self, conn: Connection, plant: str, register: Register) -> None:
-        last = repo.last_mint_record(conn, plant)
-        if last is None:
-            return
-        if register.weights_at(last.completed_at_us, last.register_pos):
+        found = _unbacked_with(conn, plant, register)
+        if found is None:
             self._unbacked.pop(plant, None)
         else:
-            self._unbacked[plant] = Unbacked(last.mwh_index, last.completed_at_us)
+            self._unbacked[plant] = found
+        self._backing_known.add(plant)
 
     def _mint(
         self, conn: Connection, plant: str, k: int, t_us: int, *, state_before: str, now_us: int
@@ -309,7 +323,7 @@ def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> li
     done = state.plants[book.plant].mwh_completed
     times = goals_repo.completion_times(conn, book.plant, book.awaiting(done))
     out = _store_events(conn, book.catch_up(times), done, now_us)
-    missed = book.deadline_check(now_us, done, ledger.unconfirmed_since(book.plant))
+    missed = book.deadline_check(now_us, lambda until: ledger.in_reach(book.plant, until))
     at = (state.position, state.last_decision_id)
     return out + _store_events(conn, missed, done, now_us, placement_at=at)
 
@@ -317,6 +331,22 @@ def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> li
 def result_plants(result: BatchResult) -> list[str]:
     """Plants that minted in a batch, in order of first mint."""
     return list(dict.fromkeys(plant for plant, _ in result.mints))
+
+
+def _unbacked_with(conn: Connection, plant: str, register: Register) -> Unbacked | None:
+    """The plant's latest committed mint, when it found no backer in force in `register`."""
+    last = repo.last_mint_record(conn, plant)
+    if last is None:
+        return None
+    in_force = register.weights_at(last.completed_at_us, last.register_pos)
+    return None if in_force else Unbacked(last.mwh_index, last.completed_at_us)
+
+
+def stored_unbacked(conn: Connection, plant: str) -> Unbacked | None:
+    """`_unbacked_with` from the stored register rows alone."""
+    register = Register()
+    register.extend(repo.share_rows_stream(conn, plant))
+    return _unbacked_with(conn, plant, register)
 
 
 def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:

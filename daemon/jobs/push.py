@@ -40,7 +40,7 @@ from heliod.adapters.store.deliveries import (
     record,
     requeue,
 )
-from heliod.daemon.jobs.streak import Streak
+from heliod.daemon.jobs.streak import Streak, Streaks
 
 log = logging.getLogger("heliod.push")
 
@@ -226,14 +226,25 @@ STOP_GRACE_S = 2.0  # of the stop budget (8 s), what a push in flight may take
 class PushWorkers:
     """One delivery thread per plant (and one for the plants not configured any more).
 
-    `make(wants)` builds a Pusher with a sender of its own for the plants `wants` accepts.
+    `make(wants, streak)` builds a Pusher with a sender of its own for the plants `wants`
+    accepts, counting its failures in a row in `streak`: each worker has its own in
+    `streaks` (the plant's id; "" for the plants not configured any more), so one plant's
+    failures never mark or hide another's.
     """
 
-    def __init__(self, plants: Collection[str], make: Callable[[Callable[[str], bool]], Pusher]):
+    def __init__(
+        self,
+        plants: Collection[str],
+        make: Callable[[Callable[[str], bool], Streak], Pusher],
+        streaks: Streaks | None = None,
+    ):
         configured = frozenset(plants)
-        wants: list[Callable[[str], bool]] = [_only(p) for p in sorted(configured)]
-        wants.append(lambda plant: plant not in configured)
-        self.pushers: Sequence[Pusher] = [make(w) for w in wants]
+        self.streaks = streaks or Streaks()
+        workers: list[tuple[str, Callable[[str], bool]]] = [
+            (p, _only(p)) for p in sorted(configured)
+        ]
+        workers.append(("", lambda plant: plant not in configured))
+        self.pushers: Sequence[Pusher] = [make(w, self.streaks.of(name)) for name, w in workers]
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=p.run, args=(self._stop,), name=f"heliod-push-{i}", daemon=True)

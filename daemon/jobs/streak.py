@@ -34,3 +34,29 @@ class Streak:
         """{"failures": failures in a row, "last_error": text or None}."""
         with self._lock:
             return {"failures": self._in_row, "last_error": self._last_error}
+
+
+class Streaks:
+    """One Streak per worker of a job (a push worker per plant): one worker's failures
+    never count toward another's, and one's success never ends another's streak.
+
+    The job's view is its worst worker's; the streaks outlive the workers (a restarted
+    worker takes up its own streak again).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streaks: dict[str, Streak] = {}
+
+    def of(self, worker: str) -> Streak:
+        """The streak of `worker`, made on first use."""
+        with self._lock:
+            return self._streaks.setdefault(worker, Streak())
+
+    def view(self) -> dict[str, Any]:
+        """The worker with the most failures in a row: {"failures", "last_error"}."""
+        with self._lock:
+            streaks = list(self._streaks.values())
+        views = [s.view() for s in streaks]
+        worst = max(views, key=lambda v: v["failures"], default=None)
+        return worst or {"failures": 0, "last_error": None}

@@ -9,6 +9,7 @@ the configuration since) already shows that mint's time: the event will carry th
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -27,10 +28,9 @@ from heliod.rewards.goals import (
     milestone_id,
     progress,
 )
-from heliod.rewards.impact import round_half_even
 from heliod.rewards.times import rfc3339
 
-PROGRESS_PLACES = 4  # progress is shown rounded half to even to 0.0001
+PROGRESS_PLACES = 4  # progress is shown rounded down to 0.0001: never 1 before it is reached
 MWH_IN_MWH_UNITS = 10**9  # one MWh in the store's integer mWh
 BANNER_US = 24 * 3600 * 1_000_000  # a goal reached is announced on the dashboard for 24 h
 
@@ -40,7 +40,14 @@ def _book(plant: PlantView) -> GoalBook:
 
 
 def _ratio(value: Fraction) -> Decimal:
-    return round_half_even(min(value, Fraction(1)), PROGRESS_PLACES)
+    """`value`, at most 1, rounded down to 0.0001 (a goal shows 1 only once reached)."""
+    scaled = math.floor(min(value, Fraction(1)) * 10**PROGRESS_PLACES)
+    return Decimal(f"{scaled}E-{PROGRESS_PLACES}")
+
+
+def challenge_progress(mwh_completed: int, goal_mwh: int) -> Decimal:
+    """A challenge's progress as shown: mwh_completed / goal_mwh, at most 1, rounded down."""
+    return _ratio(progress(mwh_completed, goal_mwh))
 
 
 def milestones_of(conn: Connection, plant: PlantView) -> dict[str, Any]:
@@ -67,7 +74,7 @@ def milestones_of(conn: Connection, plant: PlantView) -> dict[str, Any]:
                 "deadline": rfc3339(c.deadline_us),
                 "sponsor": c.sponsor,
                 "status": str(Status.OPEN) if settled is None else settled.status,
-                "progress": _ratio(progress(completed, c.goal_mwh)),
+                "progress": challenge_progress(completed, c.goal_mwh),
                 "at": None if settled is None else rfc3339(settled.at_us),
             }
         )

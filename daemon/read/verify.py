@@ -12,6 +12,7 @@ and challenge events (determinism; docs/milestones.md, "Replays"). Nothing here 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -22,11 +23,25 @@ from heliod.adapters.store import schema as t
 from heliod.adapters.store.clocks import clock_resets_after
 from heliod.adapters.store.retention import RETENTION
 from heliod.adapters.store.store import get_position
-from heliod.rewards.goals import ChallengeSettled, GoalBook, GoalEvent, PlantGoals, replay_events
+from heliod.rewards.goals import (
+    ChallengeSettled,
+    GoalBook,
+    GoalEvent,
+    PlantGoals,
+    challenge_id,
+    replay_events,
+)
 from heliod.rewards.ledger import Ledger, LedgerState, Outcome, PlantBook
 from heliod.rewards.units import mwh_to_wh
 from heliod.rewards.verify import verify_plant
-from heliod.rewards.verify_stored import StoredRow, check_events, check_positions
+from heliod.rewards.verify_stored import (
+    GoalRow,
+    StoredRow,
+    challenge_terms,
+    check_events,
+    check_goal_events,
+    check_positions,
+)
 
 
 def verify_ledger(
@@ -58,6 +73,11 @@ def verify_ledger(
             mints=mints,
             credits=credits,
             events=repo.mint_events(conn, plant),
+        )
+        problems += check_goal_events(
+            plant,
+            [_goal_row(e) for e in goals_repo.stored_events(conn, plant)],
+            {m.mwh_index: m.completed_at_us for m in mints},
         )
         summary[plant] = {
             "mints": len(mints),
@@ -165,7 +185,7 @@ def _replay_goals(
     before = {e.event_id for e in stored if e.after_mint <= first_k.get(e.plant, 0)}
     if not any(first_k.values()):
         before = set()  # a replay from scratch explains every event
-    books = {g.plant: g.book(before) for g in goals}
+    books = {g.plant: _as_stored(g, stored).book(before) for g in goals}
     placements = [e.placement for e in stored if e.placement and e.event_id not in before]
     replayed = replay_events(ledger.state, outcomes, books, placements)
     for plant, book in books.items():  # goals configured after their mint, as the accountant
@@ -187,6 +207,26 @@ def _replay_goals(
         f"different status or time {changed}; was a goal's configuration changed after "
         "its event?)"
     ]
+
+
+def _goal_row(e: goals_repo.StoredEvent) -> GoalRow:
+    return GoalRow(
+        e.event_id, e.kind, e.goal, e.status, e.at_us, e.after_mint, e.placement is not None, e.body
+    )
+
+
+def _as_stored(goals: PlantGoals, stored: Sequence[goals_repo.StoredEvent]) -> PlantGoals:
+    """The plant's goals with each settled challenge's goal and deadline as its stored event
+    states them: the configuration may have been edited since, the event stays as sent."""
+    bodies = {e.event_id: e.body for e in stored if e.kind == "challenge"}
+    challenges = []
+    for c in goals.challenges:
+        body = bodies.get(challenge_id(goals.plant, c.id))
+        terms = None if body is None else challenge_terms(body)
+        if terms is not None:
+            c = replace(c, goal_mwh=terms[0], deadline_us=terms[1])  # noqa: PLW2901
+        challenges.append(c)
+    return replace(goals, challenges=tuple(challenges))
 
 
 def _outcome(event: GoalEvent) -> tuple[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from heliod.rewards.goals import GoalBook, GoalEvent, Placement, replay_events
 from heliod.rewards.ledger import Decision, Ledger, PlantRules
@@ -69,7 +70,8 @@ def run_batches(
                     out.events.append(Committed(event, due.mwh_index))
         for plant, book in goals.items():
             done = ledger.state.plants[plant].mwh_completed
-            for event in book.deadline_check(now_us, done, ledger.unconfirmed_since(plant)):
+            in_reach = partial(ledger.in_reach, plant)
+            for event in book.deadline_check(now_us, in_reach):
                 place = Placement(
                     plant,
                     event.challenge.id,  # type: ignore[union-attr]

@@ -139,6 +139,8 @@ def reference(
         if across:
             assert reset is not None
             v, t = reset.seen or (f.wh, reset.decided_at_us)
+            if not f.wh <= v <= p.wh:  # V counts only inside the step: F ≤ V ≤ P
+                v, t = f.wh, reset.decided_at_us
             plausible = p.wh - v <= _bound_wh(spec.capacity_kw, spec.max_overload, p.ts_us - t)
             del resets[ev.device]
         rng = ev.range_wh

@@ -235,3 +235,21 @@ def test_a_reset_of_a_device_no_plant_accounts_only_moves_on() -> None:
     ledger = Ledger([SMALL])
     ledger.reset_clock(ClockReset(1, "other", 0, T0))
     assert (ledger.state.last_reset_id, ledger.state.devices) == (1, {})
+
+
+def test_a_seen_reading_outside_the_step_it_crosses_is_not_used() -> None:
+    # docs/accounting.md "Clocks": V counts only when F ≤ V ≤ P. A rejected reading
+    # above P (a glitch the gate let through to "not after the last") would make
+    # P − V negative and let a step of any size in; one below F says nothing about the
+    # step either. Both fall back to F at the decision's time: the 50,000 Wh step in the
+    # 20 s since the decision exceeds bound(60 s) = 5,000 Wh and waits in quarantine.
+    for v_wh in (10**12, 999_000):
+        acc, _ = field_story(Seen(v_wh * WH, T0 + 3660 * S))
+        assert acc.energy_mwh("p") == 2000 * WH, v_wh
+        [jump] = acc.anomalies
+        assert (jump.kind, jump.delta_mwh) == (AnomalyKind.IMPLAUSIBLE_JUMP, 50_000 * WH)
+    # At the edges V counts: V = P (nothing added since V) and V = F.
+    acc, _ = field_story(Seen(1_052_000 * WH, T0 + 3660 * S))
+    assert acc.energy_mwh("p") == 52_000 * WH
+    acc, _ = field_story(Seen(1_002_000 * WH, T0 + 3700 * S))
+    assert [a.kind for a in acc.anomalies] == [AnomalyKind.IMPLAUSIBLE_JUMP]

@@ -140,9 +140,10 @@ def test_challenge_missed_by_one_second(split: list[tuple[int, int]]) -> None:
 def test_challenge_missed_by_one_mwh() -> None:
     # Goal 3 MWh by 10 h; E is 2 MWh at the deadline (r3 at 2 h, confirmed by r4), and
     # r4, one minute after the deadline, brings the third MWh: too late.
-    # Run 1 (deadline + 30 s, r1-r3 stored): r3 at 2 h is unconfirmed: nothing decided.
-    # Run 2 (deadline + 90 s, r4 stored): MWh 2 at 2 h; r4 is after the deadline: missed.
-    # Run 3 (r5 confirms r4): MWh 3 at deadline + 60 s, no second event.
+    # Run 1 (deadline + 30 s, r1-r3 stored): r3 at 2 h is unconfirmed, but it can bring E
+    # to 2 MWh at most: the goal is out of reach, missed.
+    # Run 2 (r4 stored): MWh 2 at 2 h. Run 3 (r5 confirms r4): MWh 3 at deadline + 60 s;
+    # no second event.
     goal = Challenge("three", "3 MWh by 10 h", 3, DEADLINE, "Sponsor")
     tl = timeline(
         (T0, 0),
@@ -155,13 +156,13 @@ def test_challenge_missed_by_one_mwh() -> None:
     got = run_batches([PLANT], lambda: books(None, goal), tl, runs)
     assert [(c.event.id, c.after_mint) for c in got.events] == [
         ("p:milestone:1", 1),
-        ("p:challenge:three", 2),
+        ("p:challenge:three", 1),
     ]
     missed = got.events[1]
     assert missed.event.body()["status"] == "missed"
     assert missed.event.body()["at"] == "2027-01-01T10:00:00Z"
     assert missed.placement is not None
-    assert (missed.placement.position, missed.placement.decision_id) == (4, 0)
+    assert (missed.placement.position, missed.placement.decision_id) == (3, 0)
     assert got.mints["p"] == {1: T0 + H, 2: T0 + 2 * H, 3: DEADLINE + 60 * S}
     # A replay from scratch puts the missed event back where it was decided.
     again = replay([PLANT], lambda: books(None, goal), tl, [missed.placement])
@@ -193,16 +194,95 @@ def test_milestones_crossed_by_one_accepted_jump_of_several_mwh() -> None:
     assert replay([PLANT], lambda: books(milestones, goal), tl, []) == [c.event for c in got.events]
 
 
-def test_an_unconfirmed_reading_holds_the_deadline_until_a_later_one_confirms_it() -> None:
-    # r3 (2 h) may still add energy dated before the deadline: the challenge waits for
-    # r4, even though r4 only comes hours after the deadline (a sleeping inverter).
-    tl = timeline((T0, 0), (T0 + H, MWH // 2), (T0 + 2 * H, MWH), (DEADLINE + 8 * H, MWH))
+def test_an_unconfirmed_reading_that_could_reach_the_goal_holds_the_deadline() -> None:
+    # r3 (2 h, counter at 2 MWh) may complete the goal at 2 h once confirmed: the run an
+    # hour after the deadline waits, and r4, hours later (a sleeping inverter), confirms
+    # it: reached at 2 h.
+    tl = timeline((T0, 0), (T0 + H, MWH), (T0 + 2 * H, 2 * MWH), (DEADLINE + 8 * H, 2 * MWH))
+    runs = [(3, DEADLINE + H), (4, DEADLINE + 9 * H)]
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, runs[:1])
+    assert got.events == []
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, runs)
+    assert [(c.event.body()["status"], c.event.body()["at"], c.placement) for c in got.events] == [
+        ("reached", "2027-01-01T02:00:00Z", None)
+    ]
+
+
+def test_a_held_challenge_is_missed_when_the_reading_turns_out_an_outlier() -> None:
+    # r3 could reach the goal, but r4 (1.5 MWh, below r3, above F) drops it as an outlier:
+    # the goal is out of reach, missed by the run that saw r4.
+    tl = timeline((T0, 0), (T0 + H, MWH), (T0 + 2 * H, 2 * MWH), (DEADLINE + 8 * H, MWH * 3 // 2))
     got = run_batches(
         [PLANT], lambda: books((), GOAL_2), tl, [(3, DEADLINE + H), (4, DEADLINE + 9 * H)]
     )
     assert [(c.event.body()["status"], c.placement) for c in got.events] == [
         ("missed", Placement("p", "two", 4, 0))
     ]
+
+
+@pytest.mark.parametrize(
+    ("pending", "held"),
+    [
+        pytest.param(2 * MWH, True, id="reaching the goal exactly"),
+        pytest.param(2 * MWH - 1, False, id="one mWh short"),
+        pytest.param(MWH * 3 // 2, False, id="half a MWh short"),
+    ],
+)
+def test_an_unconfirmed_reading_holds_the_deadline_only_if_it_could_reach_the_goal(
+    pending: int, held: bool
+) -> None:
+    tl = timeline((T0, 0), (T0 + H, MWH), (T0 + 2 * H, pending))
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, [(3, DEADLINE + H)])
+    assert [c.placement for c in got.events] == ([] if held else [Placement("p", "two", 3, 0)])
+
+
+def test_an_implausible_unconfirmed_reading_does_not_hold_the_deadline() -> None:
+    # r3 adds 1 MWh in one minute, far above bound(60 s) = 83.3 kWh: once confirmed it is
+    # quarantined, and an operator's acceptance would be dated when decided, after the
+    # deadline. It cannot reach the goal in time: missed at once.
+    tl = timeline((T0, 0), (T0 + H, MWH), (T0 + H + 60 * S, 2 * MWH))
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, [(3, DEADLINE + S)])
+    assert [(c.event.body()["status"], c.placement) for c in got.events] == [
+        ("missed", Placement("p", "two", 3, 0))
+    ]
+
+
+def test_a_counter_going_back_holds_the_deadline_up_to_the_bound() -> None:
+    # r4 reads below F (r3, 1 MWh): a rollover or a restarted counter may add up to
+    # bound(1 h) = 5 MWh, enough for the goal: the challenge waits. r5 confirms a restart
+    # from zero that adds 0.2 MWh only: missed by that run.
+    tl = timeline(
+        (T0, 0),
+        (T0 + H, MWH),
+        (T0 + 2 * H, MWH),
+        (T0 + 3 * H, MWH // 5),
+        (DEADLINE + H, MWH // 5),
+    )
+    got = run_batches(
+        [PLANT], lambda: books((), GOAL_2), tl, [(4, DEADLINE + S), (5, DEADLINE + 2 * H)]
+    )
+    assert [(c.event.body()["status"], c.placement) for c in got.events] == [
+        ("missed", Placement("p", "two", 5, 0))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "held"),
+    [pytest.param(DEADLINE, True, id="at D"), pytest.param(DEADLINE + 1, False, id="D + 1 µs")],
+)
+def test_only_a_reading_dated_at_or_before_the_deadline_holds_it(at: int, held: bool) -> None:
+    tl = timeline((T0, 0), (T0 + H, MWH), (at, 2 * MWH))
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, [(3, DEADLINE + H)])
+    assert [c.event.body()["status"] for c in got.events] == ([] if held else ["missed"])
+
+
+def test_a_mint_one_microsecond_after_the_deadline_misses_it() -> None:
+    tl = timeline((T0, 0), (T0 + H, MWH), (DEADLINE + 1, 2 * MWH), (DEADLINE + H, 2 * MWH))
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, [(4, DEADLINE + 2 * H)])
+    assert [(c.event.body()["status"], c.event.body()["at"]) for c in got.events] == [
+        ("missed", "2027-01-01T10:00:00Z")
+    ]
+    assert got.mints["p"][2] == DEADLINE + 1
 
 
 def test_a_reading_without_baseline_does_not_hold_the_deadline() -> None:
@@ -243,8 +323,8 @@ def test_goals_configured_after_their_mint_catch_up_with_the_mints_times() -> No
     ]
     assert book.catch_up({1: T0, 2: T0 + H, 3: T0 + 2 * H}) == []
     assert book.awaiting(3) == []
-    assert [e.id for e in book.deadline_check(T0 + 3 * H, 3, None)] == ["p:challenge:c"]
-    assert book.deadline_check(T0 + 3 * H, 3, None) == []
+    assert [e.id for e in book.deadline_check(T0 + 3 * H, lambda _t: 3 * MWH)] == ["p:challenge:c"]
+    assert book.deadline_check(T0 + 3 * H, lambda _t: 3 * MWH) == []
 
 
 def test_readings_stored_after_a_missed_challenge_do_not_reopen_it_nor_its_replay() -> None:

@@ -39,6 +39,7 @@ from .goals_play import Books, Row, Timeline, bodies, replay, run_batches
 
 S = 1_000_000
 H = 3600 * S
+MWH = 10**9  # 1 MWh in mWh
 T0 = 1_798_761_600 * S  # 2027-01-01T00:00:00Z
 STEPS_US = (S, 60 * S, 600 * S, H, 3 * H)
 CAPACITY_KW = 10_000  # bound(10 min) = 1.67 MWh, bound(3 h) = 30 MWh: goals come soon
@@ -162,7 +163,7 @@ def model(drawn: PlantGoals, played: Books, now_us: int) -> dict[str, dict[str, 
     out: list[GoalEvent] = [
         MilestoneReached("p", m, mints[m.mwh]) for m in book.milestones if m.mwh in mints
     ]
-    pending = played.ledger.unconfirmed_since("p")
+    ledger = played.ledger
     for c in drawn.challenges:
         if c.goal_mwh in mints:
             on_time = mints[c.goal_mwh] <= c.deadline_us
@@ -170,7 +171,7 @@ def model(drawn: PlantGoals, played: Books, now_us: int) -> dict[str, dict[str, 
             out.append(
                 ChallengeSettled("p", c, status, mints[c.goal_mwh] if on_time else c.deadline_us)
             )
-        elif c.deadline_us < now_us and (pending is None or pending > c.deadline_us):
+        elif c.deadline_us < now_us and ledger.in_reach("p", c.deadline_us) < c.goal_mwh * MWH:
             out.append(ChallengeSettled("p", c, Status.MISSED, c.deadline_us))
     return bodies(out)
 
@@ -244,10 +245,11 @@ def test_a_clock_ahead_of_the_store_still_gives_each_event_once(
     for m in book.milestones:
         assert (f"p:milestone:{m.mwh}" in got) == (m.mwh in mints)
     assert played.ledger is not None
-    pending = played.ledger.unconfirmed_since("p")
+    ledger = played.ledger
     for c in drawn.challenges:
         body = got.get(f"p:challenge:{c.id}")
-        final_run_due = c.goal_mwh in mints or pending is None or pending > c.deadline_us
+        out_of_reach = ledger.in_reach("p", c.deadline_us) < c.goal_mwh * MWH
+        final_run_due = c.goal_mwh in mints or out_of_reach
         by_clock = any(e.placement and e.event.id == f"p:challenge:{c.id}" for e in played.events)
         assert (body is not None) == (final_run_due or by_clock)
         if body is not None and body["status"] == "reached":

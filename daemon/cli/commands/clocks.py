@@ -67,7 +67,12 @@ def _explain(
             "counter is credited as it is; what the counter adds after it must fit the "
             "plant's plausibility bound."
         )
-        if f is not None and plant is not None and seen.value_mwh > f.value_mwh:
+        if f is not None and seen.value_mwh < f.value_mwh:
+            lines.append(
+                f"It is below the last accounted reading ({mwh_to_wh(f.value_mwh)} Wh), so it "
+                "is not used: the step is checked against the time since this decision."
+            )
+        elif f is not None and plant is not None and seen.value_mwh > f.value_mwh:
             energy = state.plants.get(plant)
             e_now = energy.e_mwh if energy else 0
             done = energy.mwh_completed if energy else 0
@@ -104,7 +109,8 @@ def reset_clock(ctx: Context, args: argparse.Namespace) -> int:
         return 1
     with ctx.store.write() as conn:
         _checked(device_clock(conn, device), now_us())  # another command may have reset it
-        reset = record_clock_reset(conn, device, now_us())
+        # What the operator was shown and confirmed, V included, is what is recorded.
+        reset = record_clock_reset(conn, clock, now_us())
     if ctx.json:
         print_json(reset_item(reset))
     else:

@@ -130,7 +130,7 @@ class ChallengeOut(BaseModel):
     sponsor: str
     status: Literal["open", "reached", "missed"]
     progress: ExactNumber = Field(
-        description="mwh_completed / goal_mwh, at most 1, rounded half to even to 0.0001"
+        description="mwh_completed / goal_mwh, at most 1, rounded down to 0.0001"
     )
     at: Time | None = Field(
         description="the completion time of the mint that reached it, or the deadline when "

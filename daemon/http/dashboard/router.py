@@ -6,12 +6,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from heliod.adapters.clock import system_now_us
 from heliod.adapters.store import Store
+from heliod.daemon.http.dashboard.page import language, render
 from heliod.daemon.http.settings import HttpSettings
 from heliod.daemon.read.dashboard import dashboard_data
 
@@ -47,19 +48,30 @@ def dashboard_router(
     if not settings.dashboard_public:
         guards.append(Depends(auth_dependency))
 
-    # The page holds no data; it only learns whether to ask for a token before data.json.
-    html = (STATIC / "index.html").read_text(encoding="utf-8")
-    html = html.replace("{{dashboard_public}}", str(settings.dashboard_public).lower())
+    template = (STATIC / "index.html").read_text(encoding="utf-8")
+    names = [p.name for p in settings.plants]
+
+    def read_data() -> dict[str, Any]:
+        return dashboard_data(store, settings.plants, clock_us(), health_provider)
 
     @router.get("/")
-    def page() -> HTMLResponse:
-        return HTMLResponse(html, headers={**_HEADERS, "Cache-Control": "no-cache"})
+    async def page(request: Request) -> HTMLResponse:
+        # A public page carries its first data, so its first paint shows the plant; a
+        # private one holds no data (it asks for a token) and shows a loading state.
+        data = await run_in_threadpool(read_data) if settings.dashboard_public else None
+        body = render(
+            template,
+            public=settings.dashboard_public,
+            lang=language(request.headers.get("accept-language")),
+            names=names,
+            data=data,
+        )
+        headers = {**_HEADERS, "Cache-Control": "no-store", "Vary": "Accept-Language"}
+        return HTMLResponse(body, headers=headers)
 
     @router.get("/dashboard/data.json", dependencies=guards)
     async def data() -> JSONResponse:
-        body = await run_in_threadpool(
-            dashboard_data, store, settings.plants, clock_us(), health_provider
-        )
+        body = await run_in_threadpool(read_data)
         return JSONResponse(body, headers={**_HEADERS, "Cache-Control": "no-store"})
 
     @router.get("/dashboard/static/{name:path}")

@@ -21,7 +21,8 @@ from heliod.adapters.store.deliveries import Head, heads
 from heliod.daemon.boot.settings import platform_parts
 from heliod.daemon.cli.commands.platform import render_status
 from heliod.daemon.config import ConfigError
-from heliod.daemon.jobs.push import Pusher, backoff_s, sync_retry
+from heliod.daemon.jobs.push import Pusher, PushWorkers, backoff_s, sync_retry
+from heliod.daemon.jobs.streak import Streak
 from heliod.daemon.read.deliveries import sync_counts, sync_status
 from tests.daemon.ledger_fixture import SECRET, Ledger, make_ledger
 from tests.daemon.platform_server import Platform, verify
@@ -315,3 +316,32 @@ def test_failures_in_a_row_are_counted_for_health_and_end_with_a_delivery(
 def _heads(ledger: Ledger) -> list[Head]:
     with ledger.store.read() as conn:
         return heads(conn, due_by_us=2**62)
+
+
+def test_each_push_worker_has_its_own_failures_in_a_row(ledger: Ledger, platform: Platform) -> None:
+    # One plant's failures never count toward, nor are ended by, another's deliveries.
+    def make(wants: Callable[[str], bool], streak: Streak) -> Pusher:
+        client = PlatformClient(PlatformSettings(platform.url, SECRET, timeout_s=1.0))
+        return Pusher(
+            ledger.store, client, max_interval_s=0.3, first_delay_s=0.02, wants=wants, streak=streak
+        )
+
+    workers = PushWorkers(["alpha", "beta"], make)
+    alpha, beta, _others = workers.pushers
+    platform.faults.extend(["503", "503"])
+    for _ in range(2):
+        [head] = [h for h in _heads(ledger) if h.id == "alpha:1"]
+        assert alpha.attempt(head) == 0
+    platform.faults.append("503")
+    [head] = [h for h in _heads(ledger) if h.id == "beta:1"]
+    assert beta.attempt(head) == 0  # beta's first failure: not alpha's third
+    assert workers.streaks.view()["failures"] == 2
+    assert beta.attempt(next(h for h in _heads(ledger) if h.id == "beta:1")) == 1
+    # beta's delivery does not end alpha's streak.
+    view = workers.streaks.view()
+    assert view["failures"] == 2
+    assert view["last_error"].startswith("push alpha:1: ")
+    platform.faults.append("timeout")
+    assert alpha.attempt(next(h for h in _heads(ledger) if h.id == "alpha:1")) == 0
+    assert workers.streaks.view()["failures"] == 3  # alpha is failing
+    assert workers.streaks.of("beta").view()["failures"] == 0

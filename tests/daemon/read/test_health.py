@@ -16,7 +16,7 @@ from sqlalchemy import insert
 
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
-from heliod.adapters.store.clocks import record_clock_reset
+from heliod.adapters.store.clocks import device_clock, record_clock_reset
 from heliod.adapters.store.shares import apply_rows
 from heliod.daemon.boot.settings import plant_books
 from heliod.daemon.cli.csv_input import parse_register
@@ -115,7 +115,7 @@ def test_a_device_whose_newest_reading_is_ahead_is_in_state_clock(
     assert "reset-clock --device m1" in errors[0].getMessage()
 
     with store.write() as conn:
-        record_clock_reset(conn, "m1", clock.now_us)
+        record_clock_reset(conn, device_clock(conn, "m1"), clock.now_us)
     body = assemble(health.facts())
     assert body["devices"]["m1"]["state"] == "stale"  # no reading stored since the reset
     ingest.ingest([reading("m1", clock.now_us, 3300)])
@@ -251,8 +251,22 @@ def test_minting_with_no_backer_in_force_warns_and_degrades(
         " with no backer in force: its units stay undistributed for good. Import the share "
         "register (`heliod backers import`); the next mints use it."
     ]
-    # A restarted accountant knows it from the store.
-    assert Accountant(store, books, clock).run().mints == []
+    # A restarted daemon says it from the store at once, before its accountant has run
+    # (or when it cannot run: a full disk, a ledger it refuses).
+    restarted = Accountant(store, books, clock)
+    assert set(restarted.unbacked()) == {"alpha"}
+    again = Health(
+        store,
+        [],
+        clock,
+        unbacked=lambda: {
+            p: {"mwh_index": u.mwh_index, "completed_at": rfc3339(u.completed_at_us)}
+            for p, u in restarted.unbacked().items()
+        },
+    )
+    assert assemble(again.facts())["reasons"] == body["reasons"]
+    assert restarted.run().mints == []
+    assert set(restarted.unbacked()) == {"alpha"}
     # Once a register is in force, the next mint clears it.
     with store.write() as conn:
         apply_rows(

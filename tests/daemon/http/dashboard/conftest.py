@@ -1,8 +1,10 @@
-"""A plant with a month of history in a real store, served by a real uvicorn, for the dashboard."""
+"""A plant with a month of history in a real store, served by a real uvicorn, for the dashboard;
+the system Chromium (through Playwright) to look at it, and where its screenshots go."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +21,7 @@ from fastapi import FastAPI
 
 from heliod.adapters.store import Store
 from heliod.adapters.store.shares import apply_rows
-from heliod.daemon.boot.settings import http_settings, plant_books
+from heliod.daemon.boot.settings import all_goals, http_settings, plant_books
 from heliod.daemon.cli.csv_input import parse_register
 from heliod.daemon.config import Config, load_config
 from heliod.daemon.http.auth import bearer_auth
@@ -26,7 +29,7 @@ from heliod.daemon.http.dashboard import dashboard_router
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.rewards.readings import Reading
 from heliod.rewards.times import to_us
-from tests.support import free_port, wait_port
+from tests.support import REQUIRE_SERVICES, free_port, require_binary, wait_port
 
 TZ = ZoneInfo("Europe/Paris")
 # A fixed "now" (a summer afternoon in Paris) so the day's curve never depends on the hour
@@ -97,7 +100,10 @@ class Plant:
             self.clock(),
         )
         self.readings.extend(rows)
-        Accountant(self.store, plant_books(self.config), self.clock).run()
+        accountant = Accountant(
+            self.store, plant_books(self.config), self.clock, goals=all_goals(self.config)
+        )
+        accountant.run()
 
     def accepted_deltas(self) -> list[tuple[datetime, Decimal]]:
         """(P's time, Δ) of every confirmed step: all but the pending last reading."""
@@ -134,11 +140,56 @@ def backers_csv() -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_plant(tmp_path: Path, public: bool) -> Plant:
-    """Config file, store, share register and a month of accounted readings."""
+# Milestones (the default ones are 1 and 10 MWh: these are closer together), an open
+# challenge, one reached today (the fixture's MWh 8), one missed, and impact figures.
+GOALS = """
+[plants.impact]
+co2_g_per_kwh = "56"
+household_kwh_per_year = "4700"
+source = "ADEME Base Carbone, mix moyen"
+
+[[plants.milestones]]
+mwh = 1
+
+[[plants.milestones]]
+mwh = 5
+
+[[plants.milestones]]
+mwh = 9
+title = "Neuf MWh"
+
+[[plants.milestones]]
+mwh = 25
+
+[[plants.challenges]]
+id = "bench"
+title = "8 MWh: the school gets a bench"
+goal_mwh = 8
+deadline = "2030-01-01T00:00:00"
+sponsor = "Mairie de Brassemonte"
+
+[[plants.challenges]]
+id = "trees"
+title = "20 MWh by the end of the year: 100 trees planted along the river"
+goal_mwh = 20
+deadline = "2024-12-31T23:59:59"
+sponsor = "Syndicat des eaux"
+
+[[plants.challenges]]
+id = "spring"
+title = "20 MWh by June"
+goal_mwh = 20
+deadline = "2024-06-01T00:00:00"
+sponsor = "Région"
+"""
+
+
+def make_plant(tmp_path: Path, public: bool, extra: str = "") -> Plant:
+    """Config file (the base one + `extra`), store, share register and a month of
+    accounted readings."""
     sha = hashlib.sha256(TOKEN.encode()).hexdigest()
     path = tmp_path / "heliod.toml"
-    path.write_text(CONFIG.format(sha=sha, public=str(public).lower()), encoding="utf-8")
+    path.write_text(CONFIG.format(sha=sha, public=str(public).lower()) + extra, encoding="utf-8")
     config = load_config(path, env={})
     store = Store.open(f"sqlite:///{tmp_path / 'heliod.db'}")
     clock = Clock()
@@ -190,8 +241,80 @@ def public_plant(tmp_path: Path) -> Iterator[Plant]:
 
 
 @pytest.fixture
+def goals_plant(tmp_path: Path) -> Iterator[Plant]:
+    """The public fixture plant with milestones, challenges and impact figures."""
+    plant = make_plant(tmp_path, public=True, extra=GOALS)
+    yield plant
+    plant.store.close()
+
+
+@pytest.fixture
 def private_plant(tmp_path: Path) -> Iterator[Plant]:
     """The fixture plant with dashboard_public = false."""
     plant = make_plant(tmp_path, public=False)
     yield plant
     plant.store.close()
+
+
+# The system Chromium, never a downloaded one; nothing may reach the network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright_api() -> Any:
+    """Playwright's sync API (the test extra installs it; under CI a missing one fails)."""
+    if REQUIRE_SERVICES:
+        import playwright.sync_api as api
+
+        return api
+    return pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api: Any) -> Iterator[Any]:
+    """One headless system Chromium for the module."""
+    path = require_binary("chromium")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots are kept as test artifacts: `$HELIOD_TEST_ARTIFACTS/screenshots`
+    when that variable names a directory (CI uploads it), else under pytest's tmp."""
+    chosen = os.environ.get("HELIOD_TEST_ARTIFACTS")
+    if chosen:
+        path = Path(chosen) / "screenshots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Watched:
+    """A page whose console errors, page errors and off-host requests are recorded."""
+
+    def __init__(self, browser: Any, base: str, **context: Any) -> None:
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "request",
+            lambda r: None if r.url.startswith((base, "data:")) else self.foreign.append(r.url),
+        )
+
+    def close(self) -> None:
+        self.context.close()

@@ -3,65 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.daemon.http.dashboard.conftest import TOKEN, Plant, dashboard_app, serve
-from tests.support import REQUIRE_SERVICES, ROOT, require_binary
+from tests.daemon.http.dashboard.conftest import TOKEN, Plant, Watched, dashboard_app, serve
 
-# The test extra installs Playwright; under CI (HELIOD_REQUIRE_SERVICES=1) a missing one fails.
-if REQUIRE_SERVICES:
-    import playwright.sync_api as playwright_api
-else:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-
-SHOTS = ROOT / "artifacts" / "screenshots"
-# The system Chromium, never a downloaded one; nothing may reach the network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REFRESH_S = 10
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    path = require_binary("chromium")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-class Watched:
-    """A page whose console errors, page errors and off-host requests are recorded."""
-
-    def __init__(self, browser: Any, base: str, **context: Any) -> None:
-        self.context = browser.new_context(**context)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.foreign: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on(
-            "request",
-            lambda r: None if r.url.startswith((base, "data:")) else self.foreign.append(r.url),
-        )
-
-    def close(self) -> None:
-        self.context.close()
 
 
 def en(value: str, digits: int, *, keep: int = 0) -> str:
@@ -75,9 +26,8 @@ def en(value: str, digits: int, *, keep: int = 0) -> str:
     return text
 
 
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shot(page: Any, shots: Path, name: str) -> None:
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
 def field(page: Any, name: str) -> tuple[str | None, str]:
@@ -88,7 +38,8 @@ def field(page: Any, name: str) -> tuple[str | None, str]:
 def check_page_shows(page: Any, p: dict[str, Any]) -> None:
     """Every figure on the page is data.json's value, formatted in en-US."""
     mwh = str(Decimal(p["energy_wh"]).scaleb(-6))
-    assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3)} MWh")
+    # MWh always with 3 decimals: the figure keeps its format from one refresh to the next.
+    assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3, keep=3)} MWh")
     assert field(page, "mwh_completed") == (str(p["mwh_completed"]), str(p["mwh_completed"]))
     assert field(page, "minted") == (p["minted"]["amount"], f"{en(p['minted']['amount'], 8)} SLR")
     percent = str(Decimal(p["next_mwh_progress"]) * 100)
@@ -102,8 +53,12 @@ def check_page_shows(page: Any, p: dict[str, Any]) -> None:
                     v.energy.data[1].length, v.energy.data[1]] }""",
         "brassemonte",
     )
-    assert lengths[:3] == [len(p["power_today"]["points"])] * 2 + [30]
-    assert lengths[3] == [float(Decimal(d["energy_wh"]) / 1000) for d in p["energy_days"]]
+    # The 30-day chart starts at the first day with energy.
+    days = [Decimal(d["energy_wh"]) for d in p["energy_days"]]
+    first = next(i for i, e in enumerate(days) if e > 0)
+    assert days[:first] == [0] * first
+    assert lengths[:3] == [len(p["power_today"]["points"])] * 2 + [30 - first]
+    assert lengths[3] == [float(e / 1000) for e in days[first:]]
     alice = next(b for b in p["balances"] if b["backer"] == "alice")
     cell = page.locator('[data-backer="alice"] td.num')
     assert cell.get_attribute("data-value") == alice["amount"]
@@ -111,7 +66,7 @@ def check_page_shows(page: Any, p: dict[str, Any]) -> None:
 
 
 def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
-    browser: Any, public_plant: Plant
+    browser: Any, public_plant: Plant, shots: Path
 ) -> None:
     with serve(dashboard_app(public_plant)) as base:
         w = Watched(browser, base, locale="en-US", viewport={"width": 1280, "height": 900})
@@ -133,7 +88,7 @@ def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
         page.fill(".search", "caro")
         assert page.locator("tbody tr").count() == 1
         page.fill(".search", "")
-        shot(page, "dashboard-desktop")
+        shot(page, shots, "dashboard-desktop")
 
         # A new MWh: readings that carry E past the next boundary, then the real accountant.
         page.evaluate("window.__sameDocument = true")
@@ -155,13 +110,13 @@ def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
         )
         assert page.evaluate("window.__sameDocument") is True  # no reload happened
         check_page_shows(page, after)
-        shot(page, "dashboard-after-mint")
+        shot(page, shots, "dashboard-after-mint")
         assert w.errors == []
         assert w.foreign == []
         w.close()
 
 
-def test_phone_and_french(browser: Any, public_plant: Plant) -> None:
+def test_phone_and_french(browser: Any, public_plant: Plant, shots: Path) -> None:
     with serve(dashboard_app(public_plant)) as base:
         w = Watched(
             browser,
@@ -183,14 +138,16 @@ def test_phone_and_french(browser: Any, public_plant: Plant) -> None:
         assert field(page, "energy_mwh")[1] == f"{mwh.replace('.', ',')} MWh"
         # Nothing wider than the phone's screen.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        shot(page, "dashboard-phone-fr")
+        shot(page, shots, "dashboard-phone-fr")
         page.click("#lang")  # the toggle switches to English without a reload
         assert "Lifetime energy" in page.inner_text("main")
         assert w.errors == []
         w.close()
 
 
-def test_private_dashboard_asks_for_a_token(browser: Any, private_plant: Plant) -> None:
+def test_private_dashboard_asks_for_a_token(
+    browser: Any, private_plant: Plant, shots: Path
+) -> None:
     with serve(dashboard_app(private_plant)) as base:
         assert httpx.get(base + "/dashboard/data.json").status_code == 401
         w = Watched(browser, base, locale="en-US")
@@ -198,7 +155,7 @@ def test_private_dashboard_asks_for_a_token(browser: Any, private_plant: Plant) 
         page.goto(base + "/")
         page.wait_for_selector("#login:not([hidden])")
         assert page.locator("[data-plant]").count() == 0
-        shot(page, "dashboard-token-prompt")
+        shot(page, shots, "dashboard-token-prompt")
         page.fill("#token", TOKEN)
         page.click("#login button[type=submit]")
         page.wait_for_selector('[data-field="energy_mwh"][data-value]')
