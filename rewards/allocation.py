@@ -15,11 +15,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
+from itertools import compress, repeat
 from math import gcd, lcm
+from operator import add, floordiv, mod, mul, or_
 
 from heliod.rewards.register import InForce
 
 _NO_ONE = InForce((-1, -1), [], [], 1, 0)
+_SLICE = 65_536  # backers per pass of a mint
 
 
 class Credits(Mapping[str, int]):
@@ -34,8 +37,11 @@ class Credits(Mapping[str, int]):
 
     def pairs(self) -> Iterator[tuple[str, int]]:
         """(backer, units), sorted by backer: the cheap way through every credit."""
-        backers = self._backers
-        return ((backers[p], u) for p, u in zip(self._positions, self.units, strict=True))
+        return zip(self.names(), self.units)  # noqa: B905 - the same length by construction
+
+    def names(self) -> Iterator[str]:
+        """The backers credited, sorted (in step with `units`)."""
+        return map(self._backers.__getitem__, self._positions)
 
     def __getitem__(self, backer: str) -> int:
         p = bisect_left(self._backers, backer)
@@ -53,8 +59,7 @@ class Credits(Mapping[str, int]):
     __hash__ = None  # type: ignore[assignment]
 
     def __iter__(self) -> Iterator[str]:
-        backers = self._backers
-        return (backers[p] for p in self._positions)
+        return self.names()
 
     def __len__(self) -> int:
         return len(self.units)
@@ -176,31 +181,40 @@ class Allocator:
             return Credits(self.backers, positions, units)
         d = self.denominator
         m = self._multiplier * count
-        rem = self.remainders
-        credited = self.credited
-        changed = self.changed
         at = self._positions
-        for i, w in enumerate(weights):
-            p = i if at is None else at[i]
-            q, r = divmod(rem[p] + w * m, d)
-            rem[p] = r
-            if q:
-                credited[p] += q
-                changed[p] = 1
-                positions.append(p)
-                units.append(q)
+        remainders, credited, changed = self.remainders, self.credited, self.changed
+        # In bulk, the loops in C, a slice at a time (the temporary lists stay small):
+        # numerators, then floors and remainders.
+        for a in range(0, len(weights), _SLICE):
+            b = a + _SLICE
+            rem = remainders[a:b] if at is None else [remainders[p] for p in at[a:b]]
+            numerators = list(map(add, rem, map(mul, weights[a:b], repeat(m))))
+            floors = list(map(floordiv, numerators, repeat(d)))
+            rest = list(map(mod, numerators, repeat(d)))
+            del numerators, rem
+            if at is None:
+                remainders[a:b] = rest
+                credited[a:b] = map(add, credited[a:b], floors)
+                changed[a:b] = bytes(map(or_, changed[a:b], map(bool, floors)))
+                positions += compress(range(a, a + len(floors)), floors)
+            else:
+                for p, r, q in zip(at[a:b], rest, floors, strict=True):
+                    remainders[p] = r
+                    if q:
+                        credited[p] += q
+                        changed[p] = 1
+                        positions.append(p)
+            units += compress(floors, floors)
         self.credited_total += sum(units)
         return Credits(self.backers, positions, units)
 
-    def take_changed(self) -> Iterator[tuple[str, int]]:
-        """(backer, credited total) of each backer changed since the last time, sorted;
-        their marks are cleared as they are taken."""
-        changed = self.changed
-        p = changed.find(1)
-        while p >= 0:
-            changed[p] = 0
-            yield self.backers[p], self.credited[p]
-            p = changed.find(1, p + 1)
+    def take_changed(self) -> tuple[Iterator[str], Iterator[int]]:
+        """The backers changed since the last time (sorted) and their credited totals, in
+        step; their marks are cleared."""
+        positions = list(compress(range(len(self.changed)), self.changed))
+        self.changed = bytearray(len(self.backers))
+        names = map(self.backers.__getitem__, positions)
+        return names, map(self.credited.__getitem__, positions)
 
     def position(self, backer: str) -> int | None:
         """Where `backer` is in `backers` (None: never in force)."""

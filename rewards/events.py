@@ -44,16 +44,20 @@ def mint_body(
         },
         separators=(",", ":"),
     )
-    pairs = credits.pairs() if isinstance(credits, Credits) else iter(sorted(credits.items()))
+    if isinstance(credits, Credits):
+        names, amounts = credits.names(), iter(credits.units)
+    else:
+        names, amounts = iter(sorted(credits)), iter([credits[b] for b in sorted(credits)])
+    items = map(_ITEM, map(_string, names), map(int, amounts))
     parts = [head[:-1], ',"credits":[']
     first = True
-    while chunk := list(islice(pairs, _CHUNK)):
-        text = ",".join(f'{{"backer":{_string(b)},"units":{int(u)}}}' for b, u in chunk)
-        parts.append(text if first else "," + text)
+    while chunk := ",".join(islice(items, _CHUNK)):
+        parts.append(chunk if first else "," + chunk)
         first = False
     parts.append(f'],"undistributed_units":{int(undistributed)}}}')
     return "".join(parts)
 
 
 _CHUNK = 10_000
+_ITEM = '{{"backer":{},"units":{}}}'.format
 _string = encode_basestring_ascii  # what json.dumps writes for a string (ensure_ascii)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from itertools import islice
+from itertools import islice, repeat
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -195,47 +195,46 @@ def insert_mint(
             state_before=state_before,
         )
     )
-    pairs = credits.pairs() if isinstance(credits, Credits) else iter(sorted(credits.items()))
-    plant, k = record.plant, record.mwh_index
+    if isinstance(credits, Credits):
+        names, units = credits.names(), iter(credits.units)
+    else:
+        names, units = iter(sorted(credits)), iter([credits[b] for b in sorted(credits)])
     _executemany(
         conn,
         "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)",
-        ((plant, k, b, u) for b, u in pairs),
-        units_at=3,
+        zip(repeat(record.plant), repeat(record.mwh_index), names, _units(conn, units)),
     )
 
 
-def _executemany(
-    conn: Connection, sql: str, rows: Iterator[tuple[object, ...]], *, units_at: int
-) -> None:
-    """Driver-level executemany fed by a generator, in the caller's transaction.
+def _units(conn: Connection, units: Iterator[int]) -> Iterator[object]:
+    """Token units as the column keeps them (ExactInt: decimal text on SQLite)."""
+    return map(str, units) if conn.dialect.name == "sqlite" else units
+
+
+def _executemany(conn: Connection, sql: str, rows: Iterator[tuple[object, ...]]) -> None:
+    """Driver-level executemany fed by an iterator, in chunks, in the caller's transaction.
 
     A mint may carry a million credit rows: per-row statement processing would cost more
-    than the write itself, and a list of them more memory than the ledger. Column
-    `units_at` holds token units (ExactInt: decimal text on SQLite).
+    than the write itself, and a list of them more memory than the ledger.
     """
-    if conn.dialect.name == "sqlite":
-        stream: Iterator[tuple[object, ...]] = (
-            (*row[:units_at], str(row[units_at]), *row[units_at + 1 :]) for row in rows
-        )
-    else:
+    if conn.dialect.name != "sqlite":
         sql = sql.replace("?", "%s")
-        stream = rows
-    while chunk := list(islice(stream, _ROWS_PER_CALL)):
+    while chunk := list(islice(rows, _ROWS_PER_CALL)):
         conn.exec_driver_sql(sql, chunk)
 
 
 _ROWS_PER_CALL = 10_000
 
 
-def set_balances(conn: Connection, plant: str, balances: Iterable[tuple[str, int]]) -> None:
-    """Write the credited totals of the given (backer, units)."""
+def set_balances(
+    conn: Connection, plant: str, backers: Iterable[str], units: Iterable[int]
+) -> None:
+    """Write the credited totals `units` of `backers` (two iterables in step)."""
     _executemany(
         conn,
         "INSERT INTO balances (plant, backer, units) VALUES (?, ?, ?) "
         "ON CONFLICT (plant, backer) DO UPDATE SET units = excluded.units",
-        ((plant, b, u) for b, u in balances),
-        units_at=2,
+        zip(repeat(plant), backers, _units(conn, iter(units))),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from heliod.adapters.store import Connection, Store, goals_repo
 from heliod.adapters.store import ledger_repo as repo
@@ -230,7 +231,7 @@ class Accountant:
         # at a mint for the first time, 0 when it credited them nothing (docs/accounting.md,
         # "Balances").
         for plant in result_plants(result):
-            repo.set_balances(conn, plant, self._allocators[plant].take_changed())
+            repo.set_balances(conn, plant, *self._allocators[plant].take_changed())
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
         repo.add_energy_hourly(conn, hours)
@@ -384,6 +385,6 @@ def rebuild_allocator(conn: Connection, plant: str, units: int, register: Regist
             "run `heliod ledger verify` for details"
         )
     # A ledger written before zero balances were kept: give its holders their row.
-    missing = (b for b, h in zip(alloc.backers, has_row, strict=True) if not h)
-    repo.set_balances(conn, plant, ((b, 0) for b in missing))
+    missing = [b for b, h in zip(alloc.backers, has_row, strict=True) if not h]
+    repo.set_balances(conn, plant, missing, repeat(0, len(missing)))
     return alloc

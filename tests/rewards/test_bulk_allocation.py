@@ -99,7 +99,7 @@ def test_columnar_register_and_list_allocator_equal_the_reference(
         got[k] = dict(pairs)
         got_undistributed.append(allocator.undistributed)
         # The balances rows this mint writes: those credited and those new in force.
-        changed = dict(allocator.take_changed())
+        changed = dict(zip(*allocator.take_changed(), strict=True))
         assert set(changed) == set(got[k]) | (set(expected_weights) - ever_in_force)
         assert changed == {b: allocator.credited_of(b) for b in changed}
         ever_in_force |= set(expected_weights)
