@@ -111,7 +111,7 @@ def _registers(
         key = register.key_at(mint.completed_at_us, mint.register_pos)
         found = trees.get(key)
         if found is None:
-            _key, weights = register.weights_at(mint.completed_at_us, mint.register_pos)
+            weights = register.weights_at(mint.completed_at_us, mint.register_pos)
             found = trees[key] = BackerTree.register(weights)
             if len(trees) > 64:  # bounded: mints in order reuse the newest trees
                 trees.pop(next(iter(trees)))
