@@ -5,7 +5,8 @@ Hypothesis draws a history: share rows stored between batches (backers with acce
 combining and astral characters, weights 0 to 10^15 with 0 to 9 decimals, 0 = leaving),
 readings that complete several MWh in one step, and batches run by one of two long-lived
 accountants (two processes on one store, each with its register and allocators in
-memory) or by a fresh one (a restart). Whatever was committed must be what the reference
+memory) or by a fresh one (a restart), or a batch that fails after its mints, at its
+balances rows (a crash mid-batch: rolled back, the accountant goes on). Whatever was committed must be what the reference
 gives from the stored mints (completion time, register position) and share rows: the
 credits of each mint, its undistributed balance, the push body fixed at commit, and the
 balances rows (every backer ever in force at a mint has one, 0 included).
@@ -18,10 +19,11 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
@@ -67,6 +69,7 @@ steps = st.lists(
         rows.map(lambda r: ("rows", r)),
         deltas.map(lambda d: ("readings", d)),
         st.sampled_from(["A", "B", "restart"]).map(lambda who: ("batch", who)),
+        st.sampled_from(["A", "B"]).map(lambda who: ("crash", who)),
     ),
     max_size=20,
 )
@@ -114,6 +117,17 @@ def test_committed_credits_equal_the_reference(
                     ts, energy = ts + STEP, energy + delta
                     batch.append(Reading("inv", ts, {ENERGY: Decimal(energy)}))
                 store.ingest(batch, now())
+            elif kind == "crash":
+                who = str(what)
+                if who not in accountants:
+                    accountants[who] = Accountant(store, books, now, batch_size=batch_size)
+                event.listen(store.engine, "before_cursor_execute", _fail_at_balances)
+                try:
+                    accountants[who].batch()
+                except Crash:
+                    pass
+                finally:
+                    event.remove(store.engine, "before_cursor_execute", _fail_at_balances)
             else:
                 who = str(what)
                 if who == "restart" or who not in accountants:
@@ -122,6 +136,15 @@ def test_committed_credits_equal_the_reference(
         Accountant(store, books, now, batch_size=batch_size).run()
         _check(store, units)
         store.close()
+
+
+class Crash(Exception):
+    """The batch dies here."""
+
+
+def _fail_at_balances(*args: Any) -> None:
+    if str(args[2]).lstrip().upper().startswith("INSERT INTO BALANCES"):
+        raise Crash
 
 
 def _check(store: Store, units: int) -> None:
