@@ -12,6 +12,7 @@ mint walks them once.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
@@ -30,7 +31,7 @@ class Credits(Mapping[str, int]):
 
     __slots__ = ("_backers", "_positions", "units")
 
-    def __init__(self, backers: list[str], positions: list[int], units: list[int]) -> None:
+    def __init__(self, backers: list[str], positions: array[int], units: list[int]) -> None:
         self._backers = backers  # the allocator's backers when it was made (never changed)
         self._positions = positions
         self.units = units
@@ -171,7 +172,7 @@ class Allocator:
 
     def advance(self, count: int) -> Credits:
         """Credit `count` consecutive mints under the same weights; total units per backer."""
-        positions: list[int] = []
+        positions = array("q")  # 8 bytes per credit, not an int object
         units: list[int] = []
         if count <= 0:
             return Credits(self.backers, positions, units)
@@ -196,7 +197,7 @@ class Allocator:
                 remainders[a:b] = rest
                 credited[a:b] = map(add, credited[a:b], floors)
                 changed[a:b] = bytes(map(or_, changed[a:b], map(bool, floors)))
-                positions += compress(range(a, a + len(floors)), floors)
+                positions.extend(compress(range(a, a + len(floors)), floors))
             else:
                 for p, r, q in zip(at[a:b], rest, floors, strict=True):
                     remainders[p] = r
@@ -211,7 +212,7 @@ class Allocator:
     def take_changed(self) -> tuple[Iterator[str], Iterator[int]]:
         """The backers changed since the last time (sorted) and their credited totals, in
         step; their marks are cleared."""
-        positions = list(compress(range(len(self.changed)), self.changed))
+        positions = array("q", compress(range(len(self.changed)), self.changed))
         self.changed = bytearray(len(self.backers))
         names = map(self.backers.__getitem__, positions)
         return names, map(self.credited.__getitem__, positions)

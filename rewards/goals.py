@@ -6,7 +6,7 @@ by the mint whose index equals its `goal_mwh` when that mint's completion time i
 before the deadline; the same mint completed later settles it as missed. A challenge
 whose goal no mint reached is missed by the first accounting run after its deadline,
 unless readings dated at or before the deadline, still unconfirmed, could complete the
-goal once confirmed: it then waits for them (docs/milestones.md).
+goal once confirmed: it then waits for them, at most `HOLD_MAX_US` (docs/milestones.md).
 
 `GoalBook` holds one plant's goals and which of them already have their event, so each
 event is produced once. It has no clock: the accountant passes its time to
@@ -26,6 +26,9 @@ from heliod.rewards.ledger import LedgerState, Outcome
 from heliod.rewards.times import rfc3339
 
 DEFAULT_MILESTONES_MWH = (1, 10, 100, 1000, 10000)
+# How long after its deadline a challenge waits for unconfirmed readings that could still
+# reach its goal: a device that never reports again must not keep it open for ever.
+HOLD_MAX_US = 7 * 24 * 3600 * 1_000_000
 
 
 def default_title(mwh: int) -> str:
@@ -221,7 +224,8 @@ class GoalBook:
         return out
 
     def deadline_check(self, now_us: int, in_reach: Callable[[int], int]) -> list[GoalEvent]:
-        """Challenges missed at `now_us`: the deadline passed and the goal is out of reach.
+        """Challenges missed at `now_us`: the deadline passed and the goal is out of reach,
+        or it was not reached within `HOLD_MAX_US` after the deadline.
 
         `in_reach(t)` is the most the plant's E (mWh) can become with energy dated at or
         before t (`Ledger.in_reach`): E itself, plus what readings still unconfirmed may
@@ -229,7 +233,10 @@ class GoalBook:
         """
         out: list[GoalEvent] = []
         for c in self.challenges:
-            if c.deadline_us < now_us and in_reach(c.deadline_us) < c.goal_mwh * MWH:
+            if c.deadline_us >= now_us:
+                continue
+            held = now_us - c.deadline_us <= HOLD_MAX_US
+            if not held or in_reach(c.deadline_us) < c.goal_mwh * MWH:
                 out += self.missed(c.id)
         return out
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
+from itertools import islice
 from math import gcd
+from operator import le
+from typing import Any
 
 from heliod.rewards.numbers import exact
 
@@ -186,14 +189,24 @@ class Register:
         starts = self._starts + self._new_starts
         row_ids = self._row_ids + self._ids[len(self._row_ids) :]
         self._new_backers, self._new_weights, self._new_starts = [], [], array("q")
-        # Two stable sorts give (backer, valid_from, id): the old columns are in that order
-        # and every new row has a higher id than every old one.
-        order = sorted(range(len(backers)), key=starts.__getitem__)
-        order.sort(key=backers.__getitem__)
-        self._backers = [backers[i] for i in order]
-        self._weights = [weights[i] for i in order]
-        self._starts = array("q", [starts[i] for i in order])
-        self._row_ids = array("q", [row_ids[i] for i in order])
+        if _ascending(backers) and _ascending(starts):
+            # Already in order (e.g. one import in backer order, all from the same time;
+            # equal backers then run by id): no sort, no copy.
+            self._backers, self._weights, self._starts, self._row_ids = (
+                backers,
+                weights,
+                starts,
+                row_ids,
+            )
+        else:
+            # Two stable sorts give (backer, valid_from, id): the old columns are in that
+            # order and every new row has a higher id than every old one.
+            order = sorted(range(len(backers)), key=starts.__getitem__)
+            order.sort(key=backers.__getitem__)
+            self._backers = [backers[i] for i in order]
+            self._weights = [weights[i] for i in order]
+            self._starts = array("q", [starts[i] for i in order])
+            self._row_ids = array("q", [row_ids[i] for i in order])
         self._by_upto.clear()
         self._last = None
 
@@ -202,7 +215,9 @@ class Register:
         cached = self._by_upto.get(n)
         if cached is None:
             self._columns()
-            if n == len(self._ids):
+            if n == len(self._ids) and _ascending(self._starts):
+                cached = self._starts  # never changed in place: replaced by _columns
+            elif n == len(self._ids):
                 cached = array("q", sorted(self._starts))
             else:
                 pairs = zip(self._starts, self._row_ids, strict=True)
@@ -244,6 +259,11 @@ class Register:
             weights.append(weight)
         self._last = _reduced(key, backers, weights, self._places)
         return self._last
+
+
+def _ascending(values: Sequence[Any]) -> bool:
+    """True when `values` never decreases (a pass in C, nothing copied)."""
+    return all(map(le, values, islice(values, 1, None)))
 
 
 def _id(row: ShareRow) -> int:

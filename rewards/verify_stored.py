@@ -4,11 +4,13 @@
   transaction (docs/accounting.md, "Who gets the units"). Its recorded position must be
   one of the plant's rows (or 0), never go back, and agree with the rows' stored times:
   rows up to it stored at or before the mint's commit time, the next one at or after.
-  Times are compared only while the gateway's clock went forward (the rows' stored
-  times and the mints' commit times each in order): after a clock jump they prove
-  nothing, and the order of ids still does.
+  Times are compared within each stretch in which the gateway's clock went forward (the
+  rows' stored times and the mints' commit times each in order): across a jump back
+  they prove nothing and the order of ids still does, but a jump leaves the stretches
+  before and after it checked.
 - Push bodies (docs/platform.md, "The push"): the bytes fixed at commit must say what
-  the ledger says: the mint, its units, its credits and the undistributed balance.
+  the ledger says: the mint, its units, its credits and the undistributed balance, with
+  exactly the contract's keys.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any
 
 from heliod.rewards.verify import MintRecord
@@ -31,10 +32,6 @@ class StoredRow:
 
     id: int
     stored_us: int
-
-
-def _in_order(values: Sequence[int]) -> bool:
-    return all(a <= b for a, b in pairwise(values))
 
 
 def check_positions(
@@ -58,28 +55,92 @@ def check_positions(
                 f"before the {previous} of an earlier mint"
             )
         previous = max(previous, m.register_pos)
-    commits = [m.committed_us for m in ordered]
-    if any(c is None for c in commits):
-        return problems
-    timed = [int(c) for c in commits if c is not None]
-    if not (_in_order([r.stored_us for r in by_id]) and _in_order(timed)):
-        return problems  # the clock went back: times cannot order rows and mints
+    return problems + _check_times(plant, ordered, by_id)
+
+
+@dataclass(slots=True)
+class _Event:
+    """A register row or a mint, in the order the ids and positions say they happened."""
+
+    at_us: int | None
+    row: StoredRow | None = None
+    mint: MintRecord | None = None
+    stretch: int = 0  # the clock went back before each new stretch
+    judged: bool = True  # False: a clock jump lies between it and its neighbours
+
+
+def _causal(ordered: Sequence[MintRecord], by_id: Sequence[StoredRow]) -> list[_Event]:
+    """Rows and mints in causal order: a mint after every row up to its position."""
+    events: list[_Event] = []
     row_ids = [r.id for r in by_id]
-    for m, committed in zip(ordered, timed, strict=True):
-        n = bisect_right(row_ids, m.register_pos)  # rows up to the position: by_id[:n]
-        last = by_id[n - 1] if n else None
-        later = by_id[n] if n < len(by_id) else None
-        if last is not None and last.stored_us > committed:
+    done = 0
+    for m in ordered:
+        upto = max(done, bisect_right(row_ids, m.register_pos))
+        events += [_Event(r.stored_us, row=r) for r in by_id[done:upto]]
+        done = upto
+        events.append(_Event(m.committed_us, mint=m))
+    events += [_Event(r.stored_us, row=r) for r in by_id[done:]]
+    return events
+
+
+def _check_times(
+    plant: str, ordered: Sequence[MintRecord], by_id: Sequence[StoredRow]
+) -> list[str]:
+    """Rows up to a mint's position stored at or before its commit, later ones at or after,
+    judged within each stretch of time in which the clock went forward.
+
+    The clock went back where the rows' stored times (by id) or the mints' commit times
+    (by number) go back: a new stretch begins there, and the events between the two that
+    show it (the mints between two such rows, the rows between two such mints) are not
+    judged by time. A mint without a commit time is not judged either.
+    """
+    events = _causal(ordered, by_id)
+    stretch = 0
+    last: dict[bool, int] = {}  # is_row -> index of the previous event of that kind
+    for i, e in enumerate(events):
+        is_row = e.row is not None
+        if e.at_us is None:
+            e.judged = False
+            e.stretch = stretch
+            continue
+        j = last.get(is_row)
+        # Compared within the current stretch only: one jump is seen once.
+        if j is not None and events[j].stretch == stretch and e.at_us < int(events[j].at_us or 0):
+            stretch += 1
+            for between in events[j + 1 : i]:
+                between.judged = False
+        e.stretch = stretch
+        last[is_row] = i
+    problems: list[str] = []
+    for i, e in enumerate(events):
+        m = e.mint
+        if m is None or not e.judged or e.at_us is None:
+            continue
+        committed = e.at_us
+        before = _nearest_row(events, range(i - 1, -1, -1), e.stretch)
+        after = _nearest_row(events, range(i + 1, len(events)), e.stretch)
+        if before is not None and before.stored_us > committed:
             problems.append(
                 f"{plant}: mint {m.mwh_index} (committed at {committed} µs) used register "
-                f"row {last.id}, stored after it at {last.stored_us} µs"
+                f"row {before.id}, stored after it at {before.stored_us} µs"
             )
-        if later is not None and later.stored_us < committed:
+        if after is not None and after.stored_us < committed:
             problems.append(
                 f"{plant}: mint {m.mwh_index} (committed at {committed} µs) left out register "
-                f"row {later.id}, stored before it at {later.stored_us} µs"
+                f"row {after.id}, stored before it at {after.stored_us} µs"
             )
     return problems
+
+
+def _nearest_row(events: Sequence[_Event], order: range, stretch: int) -> StoredRow | None:
+    """The nearest judged row in `order` within `stretch` (None: none before it ends)."""
+    for k in order:
+        e = events[k]
+        if e.stretch != stretch:
+            return None
+        if e.row is not None:
+            return e.row if e.judged else None
+    return None
 
 
 def _time_us(text: Any) -> int | None:
@@ -98,6 +159,24 @@ def _time_us(text: Any) -> int | None:
 def _whole(value: Any) -> int | None:
     """A JSON integer (parsed exactly), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# The mint event's keys (docs/platform.md, "The push"); the signed log's `log` may come too.
+MINT_KEYS = frozenset(
+    {
+        "event",
+        "id",
+        "plant",
+        "mwh_index",
+        "completed_at",
+        "symbol",
+        "decimals",
+        "units",
+        "credits",
+        "undistributed_units",
+    }
+)
+CREDIT_KEYS = frozenset({"backer", "units"})
 
 
 def check_events(
@@ -125,9 +204,20 @@ def check_events(
         if not isinstance(body, dict):
             problems.append(f"{plant}: mint {k}: its stored push body is not a JSON object")
             continue
+        if set(body) - {"log"} != MINT_KEYS:
+            problems.append(
+                f"{plant}: mint {k}: the stored push body has keys {sorted(body)}, "
+                f"a mint event has {sorted(MINT_KEYS)}"
+            )
+            continue
         pushed = body.get("credits")
         pairs = (
-            [(c.get("backer"), _whole(c.get("units"))) for c in pushed if isinstance(c, dict)]
+            [
+                (c.get("backer"), _whole(c.get("units")))
+                if isinstance(c, dict) and set(c) == CREDIT_KEYS
+                else (None, None)
+                for c in pushed
+            ]
             if isinstance(pushed, list)
             else None
         )

@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("daemon", "adapters", "rewards", "config/profiles")
 MAX_LINES = 400  # "Aim for modules of 150-300 lines; past 400, split."
+# The offline verifier is the one file a backer downloads and reads (docs/verification.md):
+# it cannot be split, so it gets a limit of its own.
+LONGER = {"rewards/tlog/verify.py": 900}
 # A bare `# type: ignore` hides every error on its line; name the one you mean.
 BARE_TYPE_IGNORE = re.compile(r"#\s*type:\s*ignore(?!\[)")
 
@@ -39,7 +42,8 @@ def bare_ignores(text: str) -> list[int]:
 @pytest.mark.parametrize("path", package_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_module_shape(path: Path) -> None:
     problems = []
-    if message := too_long(path):
+    limit = LONGER.get(path.relative_to(ROOT).as_posix(), MAX_LINES)
+    if message := too_long(path, limit):
         problems.append(message)
     if lines := bare_ignores(path.read_text(encoding="utf-8")):
         problems.append(f"bare '# type: ignore' on lines {lines}: add the error code")
@@ -55,7 +59,9 @@ def test_checks_can_fail(tmp_path: Path) -> None:
     assert bare_ignores("a = b  # type: ignore\nc = d  # type: ignore[attr-defined]\n") == [1]
 
 
-@pytest.mark.parametrize("script", ["scripts/test.sh", "scripts/demo.sh", ".ci/run"])
+@pytest.mark.parametrize(
+    "script", ["scripts/test.sh", "scripts/demo.sh", "scripts/systemd-check.sh", ".ci/run"]
+)
 def test_entry_scripts_are_executable(script: str) -> None:
     path = ROOT / script
     assert path.is_file(), script

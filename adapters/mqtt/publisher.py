@@ -90,12 +90,13 @@ class _PlantLink:
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _r: Any, _p: Any) -> None:
         self.connected.clear()
 
-    def publish(self, topic: str, payload: bytes, retain: bool) -> None:
+    def publish(self, topic: str, payload: bytes, retain: bool) -> mqtt.MQTTMessageInfo:
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         with self.lock:
             # Keep only what the broker has not acknowledged yet, for flush().
             self.pending = [i for i in self.pending if not i.is_published() and i.rc == 0]
             self.pending.append(info)
+        return info
 
     def flush(self, deadline: float) -> bool:
         with self.lock:
@@ -150,18 +151,23 @@ class MqttPublisher:
         if link is not None:
             link.publish(f"{link.base}/state", to_json(state).encode(), retain=True)
 
-    def publish_mint(self, plant: str, body: Mapping[str, Any]) -> None:
-        """A `mint` event at QoS 1: the platform push body without `credits`."""
+    def publish_mint(self, plant: str, body: Mapping[str, Any]) -> mqtt.MQTTMessageInfo | None:
+        """A `mint` event at QoS 1: the platform push body without `credits`. Returns its
+        delivery (None: publishing is off); the client keeps it until the broker
+        acknowledges it, across reconnections."""
         link = self._link(plant)
-        if link is not None:
-            event = {k: v for k, v in body.items() if k != "credits"}
-            link.publish(f"{link.base}/mint", to_json(event).encode(), retain=False)
+        if link is None:
+            return None
+        event = {k: v for k, v in body.items() if k != "credits"}
+        return link.publish(f"{link.base}/mint", to_json(event).encode(), retain=False)
 
-    def publish_event(self, plant: str, body: Mapping[str, Any]) -> None:
-        """A milestone or challenge `event` at QoS 1, not retained: the push body as is."""
+    def publish_event(self, plant: str, body: Mapping[str, Any]) -> mqtt.MQTTMessageInfo | None:
+        """A milestone or challenge `event` at QoS 1, not retained: the push body as is.
+        Returns its delivery, like `publish_mint`."""
         link = self._link(plant)
-        if link is not None:
-            link.publish(f"{link.base}/event", to_json(body).encode(), retain=False)
+        if link is None:
+            return None
+        return link.publish(f"{link.base}/event", to_json(body).encode(), retain=False)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the broker acknowledged everything published so far; False on timeout."""

@@ -24,6 +24,7 @@ from heliod.adapters.store import schema as t
 from heliod.adapters.store.store import Store, get_position, set_position
 
 RETENTION = "retention"  # position: readings at or below it may have been pruned
+CLOCK = "retention-clock"  # position: the time (µs) the last pass pruned as of
 WINDOW = 20_000  # ids per delete transaction: a few tens of ms on a gateway's SD card
 
 
@@ -77,6 +78,26 @@ def prune(
         lo = hi
     rejected = _prune_rejected(store, before_us, window)
     return PruneResult(readings=deleted, rejected=rejected, upto_id=upto)
+
+
+def pass_clock(conn: Connection) -> int | None:
+    """The time the last retention pass pruned as of (µs); before any pass, the arrival
+    of the newest stored reading; None for an empty store (docs/storage.md, "Retention")."""
+    last = get_position(conn, CLOCK)
+    if last:
+        return last
+    r = t.readings.c
+    newest = conn.execute(select(func.max(r.id))).scalar()
+    if newest is None:
+        return None
+    arrived = conn.execute(select(r.received_us).where(r.id == newest)).scalar()
+    return None if arrived is None else int(arrived)
+
+
+def record_pass_clock(store: Store, at_us: int) -> None:
+    """Remember the time a pass prunes as of."""
+    with store.write() as conn:
+        set_position(conn, CLOCK, at_us, at_us)
 
 
 def newest_per_device(conn: Connection) -> list[int]:

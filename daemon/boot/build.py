@@ -29,7 +29,7 @@ from heliod.daemon.boot.metrics import IntakeCounts, Metrics
 from heliod.daemon.boot.runtime import Options, Parts, Runtime, run_until_signal
 from heliod.daemon.boot.settings import Settings, secrets_of, settings_of
 from heliod.daemon.boot.supervisor import Job, Service, Supervisor
-from heliod.daemon.boot.systemd import Watchdog, watchdog_interval_s
+from heliod.daemon.boot.systemd import Watchdog, starting, watchdog_interval_s
 from heliod.daemon.config import Config
 from heliod.daemon.http.api import create_app
 from heliod.daemon.jobs.accountant import Accountant
@@ -199,7 +199,7 @@ def build_outputs(
         out.state_publisher = StatePublisher(
             publisher, store, settings.intervals_us, clock.now_us, impact=settings.impact
         )
-        out.services.append(Service("mqtt-publisher", publisher.start, publisher.stop))
+        out.services.append(Service("mqtt-publisher", publisher.start, out.state_publisher.stop))
     if options.export and settings.export is not None:
         _add_export(settings, store, clock, metrics, out)
     if options.push and settings.platform is not None:
@@ -255,7 +255,7 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
     streaks = Streaks()  # one per push worker (plant); they survive restarts
     out.job_health["push"] = streaks.view
 
-    def pusher(wants: Callable[[str], bool], streak: Streak) -> Pusher:
+    def make(wants: Callable[[str], bool], streak: Streak) -> Pusher:
         return Pusher(
             store,
             PlatformClient(platform.link),
@@ -266,10 +266,8 @@ def _add_platform(settings: Settings, store: Store, clock: Clock, out: Outputs) 
         )
 
     plants = [book.rules.id for book in settings.books]
-    pushing = Holder(
-        lambda: PushWorkers(plants, pusher, streaks), PushWorkers.start, PushWorkers.stop
-    )
-    out.services.append(Service("platform-push", pushing.start, pushing.stop, pushing.alive))
+    push = Holder(lambda: PushWorkers(plants, make, streaks), PushWorkers.start, PushWorkers.stop)
+    out.services.append(Service("platform-push", push.start, push.stop, push.alive))
     out.sync_counts = lambda: sync_counts(store)
     if platform.register_plants:
         link = PlatformClient(platform.link)
@@ -332,7 +330,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
                 wake()
         if outputs.state_publisher is not None:
             try:
-                outputs.state_publisher.publish(result.outbox)
+                outputs.state_publisher.publish()
             except Exception:
                 log.exception("publishing the plant state on MQTT failed")
 
@@ -393,8 +391,9 @@ def build_runtime(
 def run_daemon(config: Config) -> int:
     """`heliod run`: until SIGTERM or SIGINT; 0 after a clean stop, 1 if it cannot start."""
     setup_logging(config.daemon.log_level, secrets=secrets_of(config))
-    try:
-        runtime = build_runtime(config)
+    try:  # systemd waits while the store is checked and migrated (docs/operations.md)
+        with starting("opening the store (integrity check, schema migrations)"):
+            runtime = build_runtime(config)
     except StoreError as exc:
         log.error("%s", exc)
         return 1

@@ -18,7 +18,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 log = logging.getLogger("heliod.systemd")
 
@@ -78,6 +79,50 @@ class Notifier:
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
+
+
+@contextmanager
+def starting(
+    status: str,
+    *,
+    notifier: Notifier | None = None,
+    every_s: float = 10.0,
+    limit_s: float = 3600.0,
+) -> Iterator[None]:
+    """While the block runs: STATUS=`status`, and EXTEND_TIMEOUT_USEC every `every_s`
+    (through `notifier`, or one of its own for $NOTIFY_SOCKET).
+
+    Opening the store checks its integrity and migrates its schema, which on a large
+    store on an SD card takes longer than systemd's start timeout (90 s by default):
+    killed there, the service would restart into the same migration forever. Each
+    extension gives systemd three more periods to wait from now; after `limit_s` they
+    stop, so a start that hangs still fails (docs/operations.md).
+    """
+    own = notifier is None
+    notifier = Notifier() if notifier is None else notifier
+    if not notifier.enabled:
+        yield
+        return
+    notifier.status(status)
+    done = threading.Event()
+    usec = int(every_s * 3 * 1_000_000)
+
+    def extend() -> None:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            notifier.notify(f"EXTEND_TIMEOUT_USEC={usec}")
+            if done.wait(every_s):
+                return
+
+    thread = threading.Thread(target=extend, name="start-timeout", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(1.0)
+        if own:
+            notifier.close()
 
 
 def watchdog_interval_s(environ: Mapping[str, str] | None = None) -> float | None:

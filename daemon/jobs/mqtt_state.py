@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from heliod.adapters.mqtt import MqttPublisher
-from heliod.adapters.store import Connection, Store, goals_repo
+from heliod.adapters.store import Connection, Store, published
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.rollups import latest_power
-from heliod.daemon.jobs.accountant import Sent
 from heliod.rewards.freshness import is_stale
 from heliod.rewards.impact import ImpactRules, plant_impact
 from heliod.rewards.times import rfc3339
@@ -27,8 +27,29 @@ log = logging.getLogger("heliod.mqtt_state")
 MWH_IN_MWH_UNITS = 10**9  # one MWh in the store's mWh
 
 
+BATCH = 200  # mints (and events) handed to the broker per publish
+
+
+class Delivery(Protocol):
+    """A QoS 1 message handed to the MQTT client: taken (`rc`), acknowledged yet?"""
+
+    @property
+    def rc(self) -> int: ...
+
+    def is_published(self) -> bool: ...
+
+
+# The client took the message: sent, or queued until it reconnects (paho's return codes).
+TAKEN = (0, 4)  # MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
+
+
+def _kind(item: published.Item) -> int:
+    return 0 if item.event_row is None else 1
+
+
 class StatePublisher:
-    """Publishes each plant's retained `state` when E moves (or every `every_s`) and mints."""
+    """Publishes each plant's retained `state` when E moves (or every `every_s`), and every
+    committed mint and goal event once, in commit order, from a persisted position."""
 
     def __init__(
         self,
@@ -48,22 +69,23 @@ class StatePublisher:
         self._clock_us = clock_us
         self._every_us = int(every_s * 1_000_000)
         self._last: dict[str, tuple[int, int]] = {}  # plant -> (e_mwh, published at µs)
+        # Per kind (0: mints, 1: events): every row up to `_acked` acknowledged by the
+        # broker (persisted), every row up to `_handed` handed to the client, and the
+        # deliveries of rows handed but not yet counted in `_acked`.
+        with store.write() as conn:
+            mints, events = published.start(conn, clock_us())
+            self._newest = published.newest_mints(conn, mints)
+        self._acked = [mints, events]
+        self._handed = [mints, events]
+        self._out: tuple[dict[int, Delivery | None], ...] = ({}, {})
 
-    def publish(self, outbox: Iterable[Sent] = ()) -> None:
-        """Mint and goal events first (in the order they were committed), then the states
-        that changed or are due."""
+    def publish(self) -> None:
+        """Mints and goal events committed since the last call first (each event after
+        its mint), then the states that changed or are due; then records what the broker
+        acknowledged."""
         now = self._clock_us()
         with self._store.read() as conn:
-            for item in outbox:
-                if item.event_row is not None:
-                    text = goals_repo.event_body(conn, item.event_row)
-                    if text is not None:
-                        self._publisher.publish_event(item.plant, json.loads(text))
-                    continue
-                event = repo.mint_event(conn, item.plant, item.mwh_index)
-                if event is not None:
-                    body = json.loads(event, parse_float=Decimal)
-                    self._publisher.publish_mint(item.plant, body)
+            self._send_committed(conn)
             state = repo.load_state(conn)
             for plant, devices in self._plants.items():
                 energy = state.plants.get(plant)
@@ -79,6 +101,73 @@ class StatePublisher:
                     body["co2_source"] = impact.source
                 self._publisher.publish_state(plant, body)
                 self._last[plant] = (e_mwh, now)
+        self._save()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """At shutdown: wait for the broker's acknowledgements (bounded), record them."""
+        self._publisher.flush(timeout)
+        self._save()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop publishing: record what the broker acknowledged (within half of `timeout`),
+        then publish `offline` and disconnect within the rest."""
+        deadline = time.monotonic() + timeout
+        self.close(timeout / 2)
+        self._publisher.stop(max(0.0, deadline - time.monotonic()))
+
+    def _send_committed(self, conn: Connection) -> None:
+        fetched = (
+            published.mints_after(conn, self._handed[0], BATCH),
+            published.events_after(conn, self._handed[1], BATCH),
+        )
+        for m in fetched[0]:
+            self._newest[m.plant] = max(self._newest.get(m.plant, 0), m.mwh_index)
+        # An event goes after the mint that caused it: one whose mint is beyond this batch
+        # of mints waits, with every later event, for the next call.
+        ready: list[published.Item] = []
+        for e in fetched[1]:
+            if e.mwh_index > self._newest.get(e.plant, 0):
+                break
+            ready.append(e)
+        # Per plant, mint k then the events that follow it; plants are independent.
+        items = sorted(
+            (i for i in [*fetched[0], *ready] if i.row_id not in self._out[_kind(i)]),
+            key=lambda i: (i.plant, i.mwh_index, i.event_row is not None, i.row_id),
+        )
+        for item in items:
+            if item.plant not in self._plants:  # a plant no longer configured: skipped
+                self._out[_kind(item)][item.row_id] = None
+                continue
+            if item.event_row is None:
+                body = json.loads(item.body, parse_float=Decimal)
+                sent = self._publisher.publish_mint(item.plant, body)
+            else:
+                sent = self._publisher.publish_event(item.plant, json.loads(item.body))
+            if sent is not None and sent.rc not in TAKEN:
+                # The client's queue is full (a long broker outage): the rest waits.
+                log.warning("MQTT: the client's queue is full; publishing resumes later")
+                break
+            self._out[_kind(item)][item.row_id] = sent
+        for kind, rows in enumerate(fetched):
+            for row in rows:  # every row up to here handed: the next call starts after it
+                if row.row_id not in self._out[kind]:
+                    break
+                self._handed[kind] = row.row_id
+
+    def _save(self) -> None:
+        """Persist, per kind, the rows up to the first one the broker has not acknowledged."""
+        acked = list(self._acked)
+        for kind, out in enumerate(self._out):
+            for row_id in sorted(out):
+                sent = out[row_id]
+                if row_id > self._handed[kind] or (sent is not None and not sent.is_published()):
+                    break
+                del out[row_id]
+                acked[kind] = row_id
+        if acked != self._acked:
+            with self._store.write() as conn:
+                published.save(conn, acked[0], acked[1], self._clock_us())
+            self._acked = acked
 
     @staticmethod
     def _state(

@@ -74,7 +74,7 @@ def assemble(facts: Mapping[str, Any]) -> dict[str, Any]:
     rejected = int(sync.get("rejected", 0))
     if rejected:
         reasons.append(
-            f"{rejected} push event{'s' if rejected != 1 else ''} refused by the platform and "
+            f"The platform refused {rejected} push event{'s' if rejected != 1 else ''}, "
             "parked: `heliod sync status` lists them, `heliod sync retry` sends them again."
         )
     store_facts = dict(facts.get("store", {}))
@@ -103,7 +103,8 @@ def assemble(facts: Mapping[str, Any]) -> dict[str, Any]:
             "last_error": v.get("last_error"),
         }
         if failing:
-            reasons.append(f"Job {name} failed {failures} times in a row: {v.get('last_error')}.")
+            error = str(v.get("last_error") or "no error was recorded").rstrip(".")
+            reasons.append(f"Job {name} failed {failures} times in a row: {error}.")
     for plant, v in sorted(dict(facts.get("unbacked", {})).items()):
         reasons.append(
             f"Plant {plant} minted MWh {v['mwh_index']} (completed {v['completed_at']}) with "
@@ -112,9 +113,10 @@ def assemble(facts: Mapping[str, Any]) -> dict[str, Any]:
         )
     for plant, v in sorted(dict(facts.get("register", {})).items()):
         if v.get("refusal"):
+            refusal = str(v["refusal"]).rstrip(".")
             reasons.append(
-                f"the platform's share register answer for plant {plant} was refused: "
-                f"{v['refusal']}"
+                f"The platform's share register answer for plant {plant} was refused: "
+                f"{refusal}. Nothing of it was applied."
             )
     export = dict(facts.get("export", {}))
     export["pending"] = int(export.get("pending", 0))

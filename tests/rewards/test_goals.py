@@ -9,6 +9,7 @@ import pytest
 
 from heliod.rewards.energy import Bound
 from heliod.rewards.goals import (
+    HOLD_MAX_US,
     Challenge,
     ChallengeSettled,
     GoalBook,
@@ -218,6 +219,21 @@ def test_a_held_challenge_is_missed_when_the_reading_turns_out_an_outlier() -> N
     assert [(c.event.body()["status"], c.placement) for c in got.events] == [
         ("missed", Placement("p", "two", 4, 0))
     ]
+
+
+@pytest.mark.parametrize(
+    ("late", "held"),
+    [
+        pytest.param(HOLD_MAX_US, True, id="7 days after the deadline: still held"),
+        pytest.param(HOLD_MAX_US + 1, False, id="a microsecond more: missed"),
+    ],
+)
+def test_a_held_challenge_waits_at_most_seven_days(late: int, held: bool) -> None:
+    # r3 could reach the goal, but its device never reports again (a dead inverter): the
+    # challenge does not stay open for ever.
+    tl = timeline((T0, 0), (T0 + H, MWH), (T0 + 2 * H, 2 * MWH))
+    got = run_batches([PLANT], lambda: books((), GOAL_2), tl, [(3, DEADLINE + late)])
+    assert [c.placement for c in got.events] == ([] if held else [Placement("p", "two", 3, 0)])
 
 
 @pytest.mark.parametrize(

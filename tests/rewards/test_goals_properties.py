@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from heliod.rewards.energy import AnomalyKind, Bound
 from heliod.rewards.goals import (
+    HOLD_MAX_US,
     Challenge,
     ChallengeSettled,
     GoalBook,
@@ -171,7 +172,10 @@ def model(drawn: PlantGoals, played: Books, now_us: int) -> dict[str, dict[str, 
             out.append(
                 ChallengeSettled("p", c, status, mints[c.goal_mwh] if on_time else c.deadline_us)
             )
-        elif c.deadline_us < now_us and ledger.in_reach("p", c.deadline_us) < c.goal_mwh * MWH:
+        elif c.deadline_us < now_us and (
+            ledger.in_reach("p", c.deadline_us) < c.goal_mwh * MWH
+            or now_us - c.deadline_us > HOLD_MAX_US
+        ):
             out.append(ChallengeSettled("p", c, Status.MISSED, c.deadline_us))
     return bodies(out)
 
@@ -248,7 +252,9 @@ def test_a_clock_ahead_of_the_store_still_gives_each_event_once(
     ledger = played.ledger
     for c in drawn.challenges:
         body = got.get(f"p:challenge:{c.id}")
-        out_of_reach = ledger.in_reach("p", c.deadline_us) < c.goal_mwh * MWH
+        out_of_reach = ledger.in_reach("p", c.deadline_us) < c.goal_mwh * MWH or (
+            tl.times[-1] + 1000 * 24 * H - c.deadline_us > HOLD_MAX_US
+        )
         final_run_due = c.goal_mwh in mints or out_of_reach
         by_clock = any(e.placement and e.event.id == f"p:challenge:{c.id}" for e in played.events)
         assert (body is not None) == (final_run_due or by_clock)

@@ -271,3 +271,43 @@ def test_a_backer_never_in_force_at_a_mint_is_no_holder() -> None:
     books.credits[4]["ann"] -= 1  # a unit lost: undistributed 2 with 2 holders
     books.mints[-1] = replace(books.mints[-1], undistributed_after=2)
     assert "p: undistributed 2 is not < 0 + 2 backers" in check(books)
+
+
+def test_a_clock_jump_elsewhere_does_not_stop_the_other_stretches_being_checked() -> None:
+    # The clock went back between rows 2 and 3 (row 3 stored at 50): mint 2, between
+    # them, cannot be judged by times. Mint 1 (before the jump) and mint 3 (after it)
+    # still are: mint 1 left out row 2, stored before its commit; mint 3 used row 4,
+    # stored after its commit.
+    rows = [StoredRow(1, 100), StoredRow(2, 150), StoredRow(3, 50), StoredRow(4, 90)]
+    mints = [mint(1, 1, 200), mint(2, 2, 210), mint(3, 4, 60)]
+    assert check_positions("p", mints, rows) == [
+        "p: mint 1 (committed at 200 µs) left out register row 2, stored before it at 150 µs",
+        "p: mint 3 (committed at 60 µs) used register row 4, stored after it at 90 µs",
+    ]
+
+
+def test_a_mint_without_a_commit_time_leaves_the_others_checked() -> None:
+    rows = [StoredRow(1, 100), StoredRow(2, 250)]
+    assert check_positions("p", [mint(1, 1, None), mint(2, 2, 200)], rows) == [
+        "p: mint 2 (committed at 200 µs) used register row 2, stored after it at 250 µs"
+    ]
+
+
+def test_a_push_body_with_a_key_more_or_less_is_reported() -> None:
+    books = books_of_four_mints()
+    events = bodies(books)
+    body = json.loads(events[1])
+    body["bonus"] = 1
+    events[1] = json.dumps(body)
+    body = json.loads(events[2])
+    del body["decimals"]
+    events[2] = json.dumps(body)
+    body = json.loads(events[3])
+    body["credits"][0]["note"] = "x"
+    events[3] = json.dumps(body)
+    problems = check_bodies(books, events)
+    assert problems[0].startswith("p: mint 1: the stored push body has keys [")
+    assert "'bonus'" in problems[0]
+    assert problems[1].startswith("p: mint 2: the stored push body has keys [")
+    assert problems[2].startswith("p: mint 3: the stored push body's credits")
+    assert len(problems) == 3

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from heliod.daemon.boot.logs import REDACTED, setup_logging
-from heliod.daemon.boot.systemd import Notifier, Watchdog, watchdog_interval_s
+from heliod.daemon.boot.systemd import Notifier, Watchdog, starting, watchdog_interval_s
 from tests.e2e.harness import Daemon, write_config
 from tests.support import ROOT, free_port, require_binary
 
@@ -197,7 +197,13 @@ def test_unit_file_hardening_scores_at_most_1_5() -> None:
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 1.5, result.stdout
     text = UNIT.read_text()
-    for line in ("Type=notify", "WatchdogSec=", "DynamicUser=yes", "StateDirectory=heliod"):
+    for line in (
+        "Type=notify",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=heliod",
+        "LimitNOFILE=1024",
+    ):
         assert line in text
 
 
@@ -205,3 +211,27 @@ def test_rtu_drop_in_allows_the_serial_port() -> None:
     text = (ROOT / "systemd" / "heliod-rtu.conf").read_text()
     assert re.search(r"^DeviceAllow=/dev/\S+ rw$", text, re.M)
     assert re.search(r"^SupplementaryGroups=dialout$", text, re.M)
+
+
+def test_a_long_store_opening_extends_the_start_timeout_and_says_so(
+    notify_socket: NotifySocket,
+) -> None:
+    notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
+    with starting("opening the store", notifier=notifier, every_s=0.1):
+        got = notify_socket.collect(0.45)
+    assert got[0] == "STATUS=opening the store"
+    extensions = [d for d in got if d.startswith("EXTEND_TIMEOUT_USEC=")]
+    assert len(extensions) >= 3
+    assert set(extensions) == {"EXTEND_TIMEOUT_USEC=300000"}  # three periods from now
+    assert notify_socket.collect(0.3) == []  # the block ended: no more extensions
+
+
+def test_start_timeout_extensions_stop_at_the_limit(notify_socket: NotifySocket) -> None:
+    notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
+    with starting("opening the store", notifier=notifier, every_s=0.05, limit_s=0.2):
+        early = notify_socket.collect(0.5)
+        late = notify_socket.collect(0.3)  # past the limit: a hung opening must time out
+    assert 2 <= sum(d.startswith("EXTEND_TIMEOUT_USEC=") for d in early) <= 6
+    assert late == []
+    with starting("not under systemd", notifier=Notifier({})):
+        pass  # nothing to send, nothing fails

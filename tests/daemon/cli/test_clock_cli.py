@@ -115,3 +115,24 @@ def test_a_device_whose_clock_is_right_needs_no_reset(cfg: Path, tmp_path: Path)
     proc = heliod(cfg, "readings", "reset-clock", "--device", "inv1", "--yes")
     assert proc.returncode == 2
     assert "not more than 5 minutes ahead" in proc.stderr
+
+
+def test_a_rejected_reading_below_the_last_accounted_one_is_shown_as_not_used(
+    cfg: Path, tmp_path: Path
+) -> None:
+    # V counts only when F ≤ V ≤ P (docs/accounting.md, "Clocks"): the operator is told.
+    ahead = readings_csv(
+        tmp_path / "a.csv", [(at(AHEAD, i - 400), str(4000 * i + 100_000)) for i in range(10)]
+    )
+    proc = under_faketime(cfg, "readings", "import", "--device", "inv1", str(ahead))
+    assert proc.returncode == 0, proc.stderr
+    assert heliod(cfg, "account").returncode == 0
+    low = readings_csv(tmp_path / "b.csv", [(at(NOW, -5), "5000")])  # the counter restarted
+    out = heliod_json(cfg, "readings", "import", "--device", "inv1", str(low))
+    assert out["rejected_by_reason"] == {"timestamp_not_after_last": 1}
+    proc = heliod(cfg, "readings", "reset-clock", "--device", "inv1")
+    assert proc.returncode == 2
+    assert "newest rejected reading: 5000.000 Wh" in proc.stdout
+    assert "It is below the last accounted reading (132000.000 Wh), so it is not used" in (
+        proc.stdout
+    )

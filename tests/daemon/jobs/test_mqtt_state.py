@@ -1,8 +1,10 @@
-"""The MQTT `state` with the CO2 figure and its source, and `event` after each `mint`."""
+"""The MQTT `state` with the CO2 figure and its source, `event` after each `mint`, and
+each mint and event published once across restarts (a persisted position)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -63,8 +65,8 @@ def test_events_follow_their_mints_and_the_state_carries_co2(
         accountant = Accountant(
             ledger.store, plant_books(ledger.config), now_us, goals=all_goals(ledger.config)
         )
-        result = accountant.run()
-        states.publish(result.outbox)
+        accountant.run()
+        states.publish()
         assert publisher.flush(10)
         msgs = reader.wait_for(lambda m: len([x for x in m if x[0].endswith(EVENTS)]) >= 5)
     finally:
@@ -86,3 +88,61 @@ def test_events_follow_their_mints_and_the_state_carries_co2(
     assert state["co2_avoided_kg"] == Decimal("169.500")
     assert state["co2_source"] == "ADEME Base Carbone, mix moyen"
     assert state["mwh_completed"] == 3
+
+
+def test_a_restart_neither_publishes_a_mint_or_event_again_nor_skips_one(
+    tmp_path: Path, broker: Broker
+) -> None:
+    ledger = make_ledger(tmp_path, alpha_goals=GOALS)
+    ledger.goals = True
+    settings = settings_of(ledger.config)
+    reader = Collector(broker, "heliod/+/+")
+
+    def start() -> tuple[MqttPublisher, StatePublisher]:
+        publisher = MqttPublisher(MqttSettings(url=broker.url), "heliod", ["alpha", "beta"])
+        states = StatePublisher(
+            publisher, ledger.store, settings.intervals_us, now_us, impact=settings.impact
+        )
+        publisher.start()
+        assert publisher.wait_connected(10)
+        return publisher, states
+
+    def stop(publisher: MqttPublisher, states: StatePublisher) -> None:
+        states.close(10)
+        publisher.stop()
+
+    def sent(plant: str) -> list[tuple[str, str]]:
+        return [
+            (t.rsplit("/", 1)[1], json.loads(p)["id"])
+            for t, p, _ in reader.messages
+            if t.startswith(f"heliod/{plant}/") and t.endswith(EVENTS)
+        ]
+
+    try:
+        publisher, states = start()  # the first run: mint 1 and milestone 1
+        ledger.produce("alpha", 1)
+        states.publish()
+        stop(publisher, states)
+        ledger.produce("beta", 1)  # `heliod account` while the daemon is down: beta's
+        ledger.produce("alpha", 1)  # mint 1 (default milestone 1 too), alpha's mint 2
+        publisher, states = start()  # the second run publishes it, and not mint 1 again
+        states.publish()
+        ledger.produce("alpha", 1)
+        states.publish()
+        stop(publisher, states)
+        reader.wait_for(lambda m: len([x for x in m if x[0].endswith(EVENTS)]) >= 7)
+        publisher, states = start()  # a third run with nothing new publishes nothing
+        states.publish()
+        stop(publisher, states)
+        time.sleep(0.5)  # room for a message that should not come
+    finally:
+        reader.close()
+        ledger.store.close()
+    assert sent("beta") == [("mint", "beta:1"), ("event", "beta:milestone:1")]
+    assert sent("alpha") == [
+        ("mint", "alpha:1"),
+        ("event", "alpha:milestone:1"),
+        ("mint", "alpha:2"),
+        ("event", "alpha:milestone:2"),
+        ("mint", "alpha:3"),
+    ]

@@ -293,7 +293,7 @@ def test_an_answer_not_signed_by_the_platform_is_refused_and_reported(
     body = assemble(health.facts())
     assert body["status"] == "degraded"
     [reason] = body["reasons"]
-    assert reason.startswith("the platform's share register answer for plant alpha was refused: ")
+    assert reason.startswith("The platform's share register answer for plant alpha was refused: ")
     assert problem in reason
     # Signed again by the platform: applied, and the reason is gone.
     platform.answer_signing = "ok"

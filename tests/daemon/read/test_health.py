@@ -314,3 +314,43 @@ def test_minted_is_logged_only_once_the_batch_is_committed(
     minted = [r.getMessage() for r in caplog.records if r.getMessage().startswith("minted")]
     assert len(minted) == 1
     assert minted[0].startswith("minted MWh 1 of alpha: 100000000 units to 0 backers")
+
+
+def test_every_cause_of_degraded_has_its_own_plain_sentence() -> None:
+    # One fact per cause (docs/operations.md, "What to do about each reason"): each gives
+    # exactly one reason, a sentence (a capital first, a full stop last, no "None").
+    causes: dict[str, dict[str, object]] = {
+        "clock": {
+            "devices": {
+                "m1": {
+                    "state": "clock",
+                    "newest_stored_at": rfc3339(AHEAD),
+                    "rejected": 4,
+                    "last_rejection": {"reason": "timestamp_not_after_last", "at": rfc3339(NOW)},
+                }
+            }
+        },
+        "stale": {"devices": {"m1": {"state": "stale", "interval": "10 s"}}},
+        "error": {"devices": {"m1": {"state": "error"}}},
+        "rejected push events": {"sync": {"rejected": 2, "pending": 0}},
+        "store error": {"store": {"failing": True, "last_error": "database or disk is full"}},
+        "low space": {"store": {"free_bytes": 1_000_000, "total_bytes": 1_000_000_000}},
+        "failing job": {"jobs": {"export": {"failures": 3, "last_error": None}}},
+        "unbacked": {"unbacked": {"alpha": {"mwh_index": 2, "completed_at": rfc3339(NOW)}}},
+        "refused register": {"register": {"alpha": {"refusal": "Heliod-Signature is missing"}}},
+    }
+    for cause, facts in causes.items():
+        body = assemble({"now": rfc3339(NOW), **facts})
+        assert body["status"] == "degraded", cause
+        [reason] = body["reasons"]
+        assert reason[0].isupper() and reason.endswith("."), (cause, reason)
+        assert "None" not in reason and ".." not in reason, (cause, reason)
+    assert assemble({"now": rfc3339(NOW)}) | {"export": {}} == {
+        "status": "ok",
+        "reasons": [],
+        "devices": {},
+        "store": {"state": "ok", "free_bytes": None, "last_error": None},
+        "jobs": {},
+        "sync": {"pending": 0, "rejected": 0},
+        "export": {},
+    }

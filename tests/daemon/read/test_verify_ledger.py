@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.shares import apply_rows
@@ -108,3 +108,42 @@ def test_a_register_position_that_is_no_row_is_reported(ledger: Ledger) -> None:
         "alpha: mint 3 records register position 999, which is no row of the plant's register"
         in problems(ledger)
     )
+
+
+def test_a_push_body_with_a_key_added_is_reported(ledger: Ledger) -> None:
+    with ledger.store.write() as conn:
+        conn.exec_driver_sql(
+            'UPDATE mints SET event = replace(event, \'"event":"mint"\', '
+            '\'"event":"mint","bonus_units":5\') WHERE plant = \'alpha\' AND mwh_index = 3'
+        )
+    [found] = problems(ledger)
+    assert found.startswith("alpha: mint 3: the stored push body has keys [")
+    assert "'bonus_units'" in found
+
+
+def test_a_clock_jump_elsewhere_leaves_the_later_stretch_checked(ledger: Ledger) -> None:
+    # Mint 1 committed by a clock far ahead (it went back before mint 2): the times
+    # before and after that jump are still compared within their own stretch. A row
+    # stored after every mint, re-dated to before mint 3's commit, is caught.
+    m = t.mints.c
+    with ledger.store.write() as conn:
+        conn.execute(
+            update(t.mints)
+            .where(m.plant == "alpha", m.mwh_index == 1)
+            .values(committed_us=m.committed_us + 3650 * 86_400 * 10**6)
+        )
+    late = parse_register("backer,amount\ndave,1\n", ledger.config.plant("alpha").tz)
+    with ledger.store.write() as conn:
+        apply_rows(conn, "alpha", late, now_us())
+    assert problems(ledger) == []
+    with ledger.store.write() as conn:
+        third = conn.execute(
+            select(m.committed_us).where(m.plant == "alpha", m.mwh_index == 3)
+        ).scalar_one()
+        dave = conn.execute(select(func.max(t.shares.c.id))).scalar_one()
+        conn.execute(update(t.shares).where(t.shares.c.id == dave).values(stored_us=third - 1))
+    found = problems(ledger)
+    assert (
+        f"alpha: mint 3 (committed at {third} µs) left out register row {dave}, " in (found[-1])
+    ), found
+    assert all(f"left out register row {dave}" in p for p in found), found

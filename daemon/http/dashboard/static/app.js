@@ -82,7 +82,13 @@
     }).format(text) + " " + plant.minted.symbol;
   }
 
-  function percent(plant, ratio) { return fixed(plant, shift(ratio, -2), 1); }
+  // Cut, not rounded: a goal never shows 100 % before it is reached (docs/milestones.md).
+  function truncate(text, digits) {
+    var point = text.indexOf(".");
+    return point < 0 ? text : text.slice(0, point + 1 + digits);
+  }
+
+  function percent(plant, ratio) { return fixed(plant, truncate(shift(ratio, -2), 1), 1); }
 
   function dateTime(plant, iso) {
     return new Intl.DateTimeFormat(localeOf(plant), {

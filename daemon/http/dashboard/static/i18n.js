@@ -57,7 +57,7 @@ window.heliodText = {
     banner_milestone: "Étape atteinte : {title}", banner_challenge: "Défi réussi : {title}",
     banner_when: "le {date}", banner_sponsor: "grâce à {sponsor}",
     ledger: "Registre vérifiable", vkey: "Clé de vérification", checkpoint: "Dernier point de contrôle",
-    tree_size: "{n} émissions", root: "Racine", verifier: "Télécharger le vérificateur (verify.py)",
+    tree_size: "{n} MWh au registre", root: "Racine", verifier: "Télécharger le vérificateur (verify.py)",
     verifier_help: "Vérifiez vos crédits vous-même : python3 verify.py BUNDLE --key CLÉ"
   }
 };

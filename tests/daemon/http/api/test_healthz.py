@@ -69,7 +69,7 @@ def test_shape_and_degraded_states(ledger: Ledger) -> None:
         assert response.json()["status"] == "degraded"
         assert response.json()["sync"] == {"pending": 4, "rejected": 1}
         assert response.json()["reasons"] == [
-            "1 push event refused by the platform and parked: `heliod sync status` lists "
+            "The platform refused 1 push event, parked: `heliod sync status` lists "
             "them, `heliod sync retry` sends them again."
         ]
 

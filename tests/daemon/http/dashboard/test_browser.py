@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,9 @@ def check_page_shows(page: Any, p: dict[str, Any]) -> None:
     assert field(page, "energy_mwh") == (p["energy_wh"], f"{en(mwh, 3, keep=3)} MWh")
     assert field(page, "mwh_completed") == (str(p["mwh_completed"]), str(p["mwh_completed"]))
     assert field(page, "minted") == (p["minted"]["amount"], f"{en(p['minted']['amount'], 8)} SLR")
-    percent = str(Decimal(p["next_mwh_progress"]) * 100)
-    assert field(page, "next_mwh_progress") == (
-        p["next_mwh_progress"],
-        f"{en(percent, 1, keep=1)} %",
-    )
+    # Progress is cut to 0.1 %, never rounded up to a MWh not completed yet.
+    percent = (Decimal(p["next_mwh_progress"]) * 100).quantize(Decimal("0.1"), ROUND_DOWN)
+    assert field(page, "next_mwh_progress") == (p["next_mwh_progress"], f"{percent} %")
     lengths = page.evaluate(
         """id => { const v = window.heliodCharts[id];
             return [v.power.data[0].length, v.power.data[1].length,
@@ -83,6 +81,14 @@ def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
         assert all(wd > 200 and h > 100 for wd, h in sizes)
         assert page.locator("h3").first.inner_text() != ""
         assert page.locator('[data-device="inv2"]').get_attribute("data-state") == "stale"
+        # No [plants.impact], no challenge, no log: their blocks are not on the page; the
+        # default milestones (1, 10, 100, 1000 and 10000 MWh) are.
+        for block in (".impact", ".challenges", ".ledger", "th.co2"):
+            assert page.locator(f'[data-plant="brassemonte"] {block}').is_hidden(), block
+        assert page.eval_on_selector_all(
+            ".milestone", "ms => ms.map(m => [m.dataset.mwh, m.dataset.state])"
+        ) == [["1", "reached"], ["10", "next"]] + [[m, "future"] for m in ("100", "1000", "10000")]
+        assert page.locator("#title").inner_text() == "Centrale de Brassemonte"
         # 63 backers, 50 shown: the search box finds one.
         assert page.locator("tbody tr").count() == 50
         page.fill(".search", "caro")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,7 @@ def test_goals_impact_and_a_milestone_reached_while_the_page_is_open(
         progress = page.locator(f'{PLANT} [data-mwh="9"] .progress-text')
         assert progress.get_attribute("data-value") == p["next_milestone"]["progress"]
         mwh = Decimal(p["energy_wh"]).scaleb(-6).quantize(Decimal("0.001"))
-        pct = (Decimal(p["next_milestone"]["progress"]) * 100).quantize(Decimal("0.1"))
+        pct = (Decimal(p["next_milestone"]["progress"]) * 100).quantize(Decimal("0.1"), ROUND_DOWN)
         assert progress.inner_text() == f"next: {mwh} of 9 MWh ({pct} %)"
         # Each challenge: sponsor, deadline, status, progress.
         bench = page.locator(f'{PLANT} [data-challenge="bench"]')
