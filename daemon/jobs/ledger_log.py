@@ -139,7 +139,7 @@ class MintLog:
                     f"{plant}: the log holds {tree.size} leaves but the next stored mint is "
                     f"{m.mwh_index}; run `heliod ledger verify`"
                 )
-            _key, weights = register.weights_at(m.completed_at_us, m.register_pos)
+            weights = register.weights_at(m.completed_at_us, m.register_pos)
             credits = log_repo.credits_of(conn, plant, m.mwh_index)
             facts = (m.mwh_index, m.completed_at_us, m.units, m.undistributed_after)
             register_tree = self._register_tree(plant, None, weights)

@@ -132,7 +132,7 @@ def _registers(
         key = register.key_at(mint.completed_at_us, mint.register_pos)
         found = trees.get(key)
         if found is None:
-            _key, weights = register.weights_at(mint.completed_at_us, mint.register_pos)
+            weights = register.weights_at(mint.completed_at_us, mint.register_pos)
             tree = BackerTree.register(weights)
             placed = tree.place(backer)
             found = trees[key] = (

@@ -137,7 +137,7 @@ def _whole_trees_bundle(conn: Connection, plant: str, backer: str, since: int | 
     leaves = [json.loads(leaf) for _, leaf in log_repo.leaves(conn, plant, 0, checkpoint.size)]
     registers, credits = [], []
     for mint in log_repo.mints_after(conn, plant, 0):
-        _key, weights = register.weights_at(mint.completed_at_us, mint.register_pos)
+        weights = register.weights_at(mint.completed_at_us, mint.register_pos)
         registers.append(BackerTree.register(weights).place(backer))
         got = log_repo.credits_of(conn, plant, mint.mwh_index)
         credits.append(BackerTree.credits(got).place(backer))
