@@ -58,15 +58,28 @@ class WeightsInForce:
         self._rows = sorted(rows, key=lambda r: r.id)
         self._ids = [r.id for r in self._rows]
         self._starts: dict[int, list[int]] = {}  # rows visible -> their valid_from, sorted
-        self._memo: dict[tuple[int, int], dict[str, Fraction]] = {}
+        self._memo: dict[tuple[int, int], dict[str, Decimal]] = {}
+        self._exact: tuple[tuple[int, int], dict[str, Fraction]] | None = None
 
     def at(self, t_us: int, position: int) -> dict[str, Fraction]:
         """Positive weights in force at `t_us` from rows with id ≤ `position`, exactly."""
+        key = self._key(t_us, position)
+        if self._exact is None or self._exact[0] != key:
+            decimals = self.decimals_at(t_us, position)
+            self._exact = (key, {b: Fraction(w) for b, w in decimals.items()})
+        return self._exact[1]
+
+    def _key(self, t_us: int, position: int) -> tuple[int, int]:
         visible = bisect_right(self._ids, position)
         starts = self._starts.get(visible)
         if starts is None:
             starts = self._starts[visible] = sorted(r.valid_from_us for r in self._rows[:visible])
-        key = (visible, bisect_right(starts, t_us))
+        return visible, bisect_right(starts, t_us)
+
+    def decimals_at(self, t_us: int, position: int) -> dict[str, Decimal]:
+        """The same weights as the register rows wrote them (for the log's register tree)."""
+        key = self._key(t_us, position)
+        visible = key[0]
         found = self._memo.get(key)
         if found is None:
             latest: dict[str, Row] = {}
@@ -76,7 +89,7 @@ class WeightsInForce:
                 held = latest.get(r.backer)
                 if held is None or (r.valid_from_us, r.id) > (held.valid_from_us, held.id):
                     latest[r.backer] = r
-            found = {b: Fraction(r.weight) for b, r in latest.items() if r.weight > 0}
+            found = {b: r.weight for b, r in latest.items() if r.weight > 0}
             if len(self._memo) >= 4:  # bounded: mints in order reuse the last few answers
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = found

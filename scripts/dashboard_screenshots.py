@@ -25,8 +25,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = {
     # name: (viewport width, height, locale)
-    "dashboard-desktop-en": (1280, 1000, "en-GB"),
-    "dashboard-desktop-fr": (1280, 1000, "fr-FR"),
+    "dashboard-desktop-en": (1280, 1450, "en-GB"),
+    "dashboard-desktop-fr": (1280, 1450, "fr-FR"),
     "dashboard-phone-en": (390, 1400, "en-GB"),
     "dashboard-phone-fr": (390, 1400, "fr-FR"),
 }

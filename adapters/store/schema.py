@@ -324,3 +324,45 @@ event_deliveries = Table(
     Column("updated_us", BigInteger, nullable=False),
     Index("ix_event_deliveries_status", "status"),
 )
+
+# The verifiable ledger (docs/verification.md): each plant's mints as an append-only
+# Merkle log. One row per leaf, written in the transaction of its mint and never
+# rewritten; leaf index = mwh_index - 1.
+log_leaves = Table(
+    "log_leaves",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf", Text, nullable=False),  # the leaf bytes: canonical JSON (ASCII)
+    Column("leaf_hash", LargeBinary, nullable=False),  # SHA-256(0x00 ‖ leaf), 32 bytes
+    # The mint's credits tree at tile level (docs/storage.md, "The log"): the hash of
+    # each run of 2^TILE_HEIGHT leaves (the last run may be shorter), concatenated, the
+    # backer of each run's first leaf ("\n"-separated) and the id of the mint's first
+    # credit row: a backer's proof finds its run, reads that run's credit rows by id and
+    # takes every higher node from here, never the whole tree.
+    Column("credits_tiles", LargeBinary, nullable=False),
+    Column("credits_runs", Text, nullable=False),
+    Column("credits_first_id", BigInteger),  # NULL: the mint credited nobody
+)
+
+# The signed checkpoint of each size the log had (one per mint; after a log is built
+# for mints from before it, one for the size it was built to).
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),  # 32 bytes
+    Column("note", Text, nullable=False),  # the signed note, as pushed and served
+    Column("signed_us", BigInteger, nullable=False),
+)
+
+# Every verifier key that signed a plant's checkpoints, from the first size it signed:
+# after a key is replaced, `ledger verify` still checks the older checkpoints.
+log_keys = Table(
+    "log_keys",
+    metadata,
+    Column("plant", String(64), primary_key=True),
+    Column("vkey", String(255), primary_key=True),
+    Column("first_size", BigInteger, nullable=False),
+)

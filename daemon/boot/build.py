@@ -286,12 +286,12 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
     interval = watchdog_interval_s()
     window = options.watchdog_window_s or (interval / 2 if interval else 30.0)
     watchdog = Watchdog(window)
-    # At least four heartbeats per window, so one late run never withholds a ping.
-    heartbeat_s = min(options.heartbeat_interval_s, window / 4)
+    heartbeat_s = min(options.heartbeat_interval_s, window / 4)  # at least 4 pings per window
     ingest = Ingest(store, clock.now_us, IngestMetrics(metrics, watchdog))
     intake = build_intake(settings, ingest.ingest, clock, metrics, options)
     outputs = build_outputs(settings, store, clock, metrics, options)
-    accountant = Accountant(store, settings.books, clock.now_us, goals=settings.goals)
+    books, goals = settings.books, settings.goals
+    accountant = Accountant(store, books, clock.now_us, goals=goals, log=settings.log)
     supervisor = Supervisor(metrics)
     health = build_health(
         store,

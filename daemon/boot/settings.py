@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from heliod.adapters.modbus.configured import settings_from_mapping
 from heliod.adapters.modbus.settings import ModbusDeviceSettings
+from heliod.adapters.signing import SigningKeyError, load_signing_key
 from heliod.adapters.store.store import ExportLines
 from heliod.daemon.config import Config, ConfigError, ModbusDevice, MqttDevice, Plant
 from heliod.daemon.http.settings import ApiToken, HttpSettings
+from heliod.daemon.jobs.ledger_log import LogSigner
 from heliod.daemon.jobs.register_pull import SyncedPlant
 from heliod.daemon.read.health import WatchedDevice
 from heliod.daemon.read.plants import PlantView
@@ -153,6 +155,7 @@ class Settings:
     export: ExportParts | None = None
     platform: PlatformParts | None = None
     secrets: list[str] = field(default_factory=list)
+    log: LogSigner | None = None  # None only in tests that build settings by hand
 
 
 def mqtt_parts(config: Config) -> MqttParts | None:
@@ -259,6 +262,23 @@ def platform_parts(config: Config) -> PlatformParts | None:
     )
 
 
+def log_signer(config: Config, *, create: bool = True) -> LogSigner:
+    """The key that signs every plant's log checkpoints (docs/verification.md): read from
+    `[log] signing_key_file`, created there first when absent and `create` is set.
+
+    Raises ConfigError naming `log.signing_key_file` when the key cannot be read, created
+    or understood.
+    """
+    path = config.log.signing_key_file
+    if path is None:  # Config fills in the default; only a hand-built model lacks it
+        raise ConfigError(["log.signing_key_file: not set"])
+    try:
+        key = load_signing_key(path, create=create)
+    except SigningKeyError as e:
+        raise ConfigError([f"log.signing_key_file: {e}"]) from None
+    return LogSigner(config.log.origin_prefix, key)
+
+
 def secrets_of(config: Config) -> list[str]:
     """Every secret value the configuration can reach, for the log filter."""
     found = []
@@ -272,8 +292,10 @@ def secrets_of(config: Config) -> list[str]:
     return found
 
 
-def plant_views(config: Config, intervals: Mapping[str, Mapping[str, int]]) -> list[PlantView]:
-    """What the API and the dashboard show of each plant."""
+def plant_views(
+    config: Config, intervals: Mapping[str, Mapping[str, int]], log: LogSigner | None = None
+) -> list[PlantView]:
+    """What the API and the dashboard show of each plant (`log`: the key, else none)."""
     return [
         PlantView(
             id=p.id,
@@ -287,15 +309,18 @@ def plant_views(config: Config, intervals: Mapping[str, Mapping[str, int]]) -> l
             units_per_mwh=p.reward.units_per_mwh,
             impact=None if p.impact is None else p.impact.rules(),
             goals=plant_goals(p),
+            log_origin=config.log.origin(p.id),
+            log_vkey="" if log is None else log.vkey(p.id),
         )
         for p in config.plants
     ]
 
 
-def http_settings(config: Config, rate: float = 1.0) -> HttpSettings:
-    """The HTTP faces' settings: the plants they show, the API tokens, `dashboard_public`."""
+def http_settings(config: Config, rate: float = 1.0, log: LogSigner | None = None) -> HttpSettings:
+    """The HTTP faces' settings: the plants they show (with `log`, else the key read from
+    `[log]`, created when absent), the API tokens, `dashboard_public`."""
     return HttpSettings(
-        plants=plant_views(config, intervals_us(config, rate)),
+        plants=plant_views(config, intervals_us(config, rate), log or log_signer(config)),
         tokens=[ApiToken(t.name, t.sha256) for t in config.api.tokens],
         dashboard_public=config.api.dashboard_public,
     )
@@ -304,6 +329,7 @@ def http_settings(config: Config, rate: float = 1.0) -> HttpSettings:
 def settings_of(config: Config, rate: float = 1.0) -> Settings:
     """The daemon's settings; `rate` is the clock's speed (the demo runs faster)."""
     intervals = intervals_us(config, rate)
+    log = log_signer(config)
     return Settings(
         books=plant_books(config),
         goals=all_goals(config),
@@ -318,9 +344,10 @@ def settings_of(config: Config, rate: float = 1.0) -> Settings:
         retention_us=int(config.storage.raw_retention / _US),
         listen=(config.api.host, config.api.port),
         log_level=config.daemon.log_level,
-        http=http_settings(config, rate),
+        http=http_settings(config, rate, log),
         mqtt=mqtt_parts(config),
         export=export_parts(config),
         platform=platform_parts(config),
         secrets=secrets_of(config),
+        log=log,
     )

@@ -11,17 +11,19 @@ from heliod.daemon.config.devices import Device
 from heliod.daemon.config.errors import ConfigError
 from heliod.daemon.config.plants import Plant
 from heliod.daemon.config.sections import (
+    LOG_KEY_NAME,
     PLATFORM_SECRET_ENV,
     ApiSection,
     DaemonSection,
     InfluxSection,
+    LogSection,
     MqttSection,
     PlatformSection,
     StorageSection,
     blank,
     read_secret,
 )
-from heliod.daemon.config.types import Section
+from heliod.daemon.config.types import Section, environment
 
 # secret name -> (table, key of its file, environment variable that overrides the file)
 SECRETS = {
@@ -42,6 +44,7 @@ class Config(Section):
     mqtt: MqttSection | None = None  # absent: no MQTT
     influxdb: InfluxSection | None = None  # absent: no export
     platform: PlatformSection | None = None  # absent: no push
+    log: LogSection = Field(default_factory=dict, validate_default=True)  # always on
     plants: list[Plant] = Field(min_length=1)
 
     _path: Path = PrivateAttr(default=Path("heliod.toml"))
@@ -54,6 +57,18 @@ class Config(Section):
         if value.url or daemon is None:
             return value
         return value.model_copy(update={"url": f"sqlite:///{daemon.state_dir / 'heliod.db'}"})
+
+    @field_validator("log")
+    @classmethod
+    def _default_key_file(cls, value: LogSection, info: ValidationInfo) -> LogSection:
+        daemon = info.data.get("daemon")
+        if value.signing_key_file is not None or daemon is None:
+            return value
+        # Like the *_file keys: a credential of that name (systemd's LoadCredential=) wins.
+        credentials = environment(info).get("CREDENTIALS_DIRECTORY", "")
+        given = Path(credentials, LOG_KEY_NAME) if credentials else None
+        path = given if given is not None and given.exists() else daemon.state_dir / LOG_KEY_NAME
+        return value.model_copy(update={"signing_key_file": path})
 
     @property
     def path(self) -> Path:

@@ -1,4 +1,4 @@
-"""The service tables: [daemon], [storage], [api], [mqtt], [influxdb], [platform]."""
+"""The service tables: [daemon], [storage], [api], [mqtt], [influxdb], [platform], [log]."""
 
 from __future__ import annotations
 
@@ -274,3 +274,33 @@ class PlatformSection(Section):
         if value < timedelta(seconds=1):  # docs/platform.md: backoff starts at 1 s
             raise fail("must be at least 1s")
         return value
+
+
+LOG_KEY_NAME = "log-signing.pem"  # the key file's default name, in the state directory
+_ORIGIN_PREFIX = re.compile(r"[!-*,-~]{1,128}")  # printable ASCII, no space and no "+"
+
+
+def _origin_prefix(value: Any) -> str:
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {show(value)}")
+    # The origin names the signing key in signed notes, where a key name may hold
+    # neither a space nor "+" (docs/verification.md, "Checkpoints").
+    if not _ORIGIN_PREFIX.fullmatch(value) or value.startswith("/") or value.endswith("/"):
+        raise fail(
+            'must be 1 to 128 printable ASCII characters without space, "+" or outer '
+            f'slashes (e.g. "heliod" or "solar.example.org/heliod"), got {show(value)}'
+        )
+    return value
+
+
+class LogSection(Section):
+    """[log]: the verifiable ledger's signing key and the checkpoints' origin."""
+
+    # None: filled in by Config (the credential named log-signing.pem, else the file in
+    # state_dir); the file is created at first start when absent.
+    signing_key_file: OptionalFile = None
+    origin_prefix: Annotated[str, BeforeValidator(_origin_prefix)] = "heliod"
+
+    def origin(self, plant_id: str) -> str:
+        """The checkpoint origin, also the key name, of a plant's log."""
+        return f"{self.origin_prefix}/{plant_id}"

@@ -5,6 +5,7 @@ The page and what it shows are described in docs/dashboard.md.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from heliod.adapters.store import Store
+from heliod.adapters.store import Store, log_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.rollups import power_buckets
@@ -156,6 +157,22 @@ def plant_data(
         "devices": device_health(conn, plant, now_us, health),
         # impact, milestones, next_milestone, challenges, banner (docs/milestones.md)
         **dashboard_goals(conn, plant, e_mwh, completed, now_us),
+        "log": _log(conn, plant),
+    }
+
+
+def _log(conn: Connection, plant: PlantView) -> dict[str, Any] | None:
+    """The verifiable ledger's block (docs/verification.md): the verifier key and the
+    newest checkpoint, its size and root; None without a key."""
+    if not plant.log_vkey:
+        return None
+    newest = log_repo.newest_checkpoint(conn, plant.id)
+    return {
+        "origin": plant.log_origin,
+        "vkey": plant.log_vkey,
+        "checkpoint": None if newest is None else newest.note,
+        "tree_size": 0 if newest is None else newest.size,
+        "root": None if newest is None else base64.b64encode(newest.root).decode("ascii"),
     }
 
 

@@ -40,6 +40,8 @@ class PlantView:
     units_per_mwh: int = 1  # U: token units minted per MWh
     impact: ImpactRules | None = None  # [plants.impact]; None: no impact figures
     goals: PlantGoals | None = None  # None: the default milestones, no challenges
+    log_origin: str = ""  # the log's origin (docs/verification.md)
+    log_vkey: str = ""  # its verifier key; "": none configured
 
     @property
     def tz(self) -> ZoneInfo:

@@ -11,13 +11,13 @@ and challenge events (determinism; docs/milestones.md, "Replays"). Nothing here 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from heliod.adapters.store import goals_repo
+from heliod.adapters.store import goals_repo, log_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.clocks import clock_resets_after
@@ -34,6 +34,7 @@ from heliod.rewards.goals import (
 from heliod.rewards.ledger import Ledger, LedgerState, Outcome, PlantBook
 from heliod.rewards.units import mwh_to_wh
 from heliod.rewards.verify import verify_plant
+from heliod.rewards.verify_log import StoredCheckpoint, StoredLeaf, verify_log
 from heliod.rewards.verify_stored import (
     GoalRow,
     StoredRow,
@@ -45,9 +46,15 @@ from heliod.rewards.verify_stored import (
 
 
 def verify_ledger(
-    conn: Connection, books: Sequence[PlantBook], goals: Sequence[PlantGoals] = ()
+    conn: Connection,
+    books: Sequence[PlantBook],
+    goals: Sequence[PlantGoals] = (),
+    logs: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """(problems, per-plant summary) of the ledger in `conn`'s snapshot; no problem: valid."""
+    """(problems, per-plant summary) of the ledger in `conn`'s snapshot; no problem: valid.
+
+    `logs`: per plant, its log's origin and the gateway's verifier key (None: no key
+    file), to check the verifiable log too (docs/verification.md)."""
     problems: list[str] = []
     summary: dict[str, Any] = {}
     stored = repo.load_state(conn)
@@ -79,12 +86,42 @@ def verify_ledger(
             [_goal_row(e) for e in goals_repo.stored_events(conn, plant)],
             {m.mwh_index: m.completed_at_us for m in mints},
         )
+        if logs is not None and plant in logs:
+            problems += _verify_log(conn, plant, *logs[plant], mints=mints, credits=credits)
         summary[plant] = {
             "mints": len(mints),
             "credits": sum(len(c) for c in credits.values()),
             "energy_wh": mwh_to_wh(stored.plants[plant].e_mwh) if plant in stored.plants else 0,
         }
     return problems, summary
+
+
+def _verify_log(
+    conn: Connection,
+    plant: str,
+    origin: str,
+    vkey: str | None,
+    *,
+    mints: Sequence[Any],
+    credits: Mapping[int, Mapping[str, int]],
+) -> list[str]:
+    """The plant's log against its stored mints, credits and register (rewards/verify_log.py)."""
+    known = [v for v, _size in log_repo.keys(conn, plant)]
+    vkeys = known + ([vkey] if vkey is not None and vkey not in known else [])
+    leaves = [StoredLeaf(r.index, r.leaf, r.leaf_hash) for r in log_repo.leaf_rows(conn, plant)]
+    checkpoints = [
+        StoredCheckpoint(c.size, c.root, c.note) for c in log_repo.checkpoints(conn, plant)
+    ]
+    return verify_log(
+        plant,
+        origin=origin,
+        vkeys=vkeys,
+        mints=mints,
+        credits=credits,
+        rows=repo.share_rows(conn, plant),
+        leaves=leaves,
+        checkpoints=checkpoints,
+    )
 
 
 def _replay_start(conn: Connection, stored: LedgerState) -> LedgerState | None:

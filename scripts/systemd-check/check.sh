@@ -105,20 +105,16 @@ else
     fail credentials "no push with a valid signature: $(tail -3 /check/events.jsonl 2>/dev/null)"
 fi
 if [ -f /etc/heliod/log-signing.pem ]; then
-    # The log key given as a credential, not a new one made in the state directory.
-    want_key=$("$PY" - <<'EOF'
-import base64
-from cryptography.hazmat.primitives import serialization
-key = serialization.load_pem_private_key(open("/etc/heliod/log-signing.pem", "rb").read(), None)
-raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-print(base64.b64encode(raw).decode())
-EOF
-    )
-    got_key=$(hd log key --plant check 2>&1)
-    if [ ! -e "$STATE/log-signing.pem" ] && [[ "$got_key" == *"$want_key"* ]]; then
-        pass log-key "the ledger's log is signed with the credential log-signing.pem"
+    # The daemon signs the ledger's log with the credential: a proof bundle it built
+    # checks against the verifier key of /etc/heliod/log-signing.pem (root's, 0600).
+    vkey=$(hd log key --plant check 2>/dev/null | tail -1)
+    if hd ledger prove --plant check --backer alice -o /tmp/proof.json >/tmp/prove.txt 2>&1 &&
+        hd ledger check-proof /tmp/proof.json --key "$vkey" >/tmp/check-proof.txt 2>&1 &&
+        [ ! -e "$STATE/log-signing.pem" ]; then
+        pass log-key "a proof bundle of the daemon's log checks with the credential's key ($vkey)"
     else
-        fail log-key "log key $got_key, credential's $want_key; in the state dir: $(ls "$STATE")"
+        fail log-key "key $vkey: $(tail -2 /tmp/prove.txt /tmp/check-proof.txt | tr '\n' ' '); state dir: $(
+            ls "$STATE" | tr '\n' ' ')"
     fi
 fi
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from heliod.adapters.store import Store
 from heliod.adapters.store.shares import apply_rows
-from heliod.daemon.boot.settings import all_goals, plant_books
+from heliod.daemon.boot.settings import all_goals, log_signer, plant_books
 from heliod.daemon.cli.csv_input import parse_register
 from heliod.daemon.config import Config, load_config
 from heliod.daemon.jobs.accountant import Accountant
@@ -105,7 +105,17 @@ class Ledger:
     def account(self) -> list[tuple[str, int]]:
         """Run the real accountant; returns the (plant, k) it minted."""
         goals = all_goals(self.config) if self.goals else ()
-        return Accountant(self.store, plant_books(self.config), now_us, goals=goals).run().mints
+        return (
+            Accountant(
+                self.store,
+                plant_books(self.config),
+                now_us,
+                goals=goals,
+                log=log_signer(self.config),
+            )
+            .run()
+            .mints
+        )
 
     def produce(self, plant: str, mwh: int, step_wh: Decimal = STEP_WH) -> list[tuple[str, int]]:
         """Readings worth 4 × `mwh` steps more (plus the one confirming them), accounted."""

@@ -7,7 +7,7 @@ import csv
 import sys
 from typing import Any
 
-from heliod.daemon.boot.settings import all_goals, plant_books
+from heliod.daemon.boot.settings import all_goals, log_signer, plant_books
 from heliod.daemon.cli.commands.context import Context, Failure, UsageError, now_us
 from heliod.daemon.cli.output import print_json, print_table
 from heliod.daemon.jobs.accountant import Accountant
@@ -22,7 +22,12 @@ def account(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1")
     config = ctx.config
     accountant = Accountant(
-        ctx.store, plant_books(config), now_us, args.batch_size, goals=all_goals(config)
+        ctx.store,
+        plant_books(config),
+        now_us,
+        args.batch_size,
+        goals=all_goals(config),
+        log=log_signer(config),
     )
     result = accountant.run()
     data = {
@@ -93,8 +98,11 @@ def balances(ctx: Context, args: argparse.Namespace) -> int:
 
 def verify(ctx: Context, _args: argparse.Namespace) -> int:
     """Check every invariant of the ledger and replay it; exit 1 with a report on failure."""
+    logs = _log_keys(ctx)
     with ctx.store.read() as conn:
-        problems, summary = verify_ledger(conn, plant_books(ctx.config), all_goals(ctx.config))
+        problems, summary = verify_ledger(
+            conn, plant_books(ctx.config), all_goals(ctx.config), logs
+        )
     ok = not problems
     if ctx.json:
         print_json({"ok": ok, "problems": problems, "plants": summary})
@@ -102,7 +110,8 @@ def verify(ctx: Context, _args: argparse.Namespace) -> int:
         for plant, s in summary.items():
             print(f"{plant}: {s['mints']} mints, {s['credits']} credits, E = {s['energy_wh']} Wh")
         print(
-            "ledger verify: OK (conservation, bounds, fairness, no negative or double mint, replay)"
+            "ledger verify: OK (conservation, bounds, fairness, no negative or double mint, "
+            "replay, the verifiable log and its signed checkpoints)"
         )
     else:
         print(f"ledger verify: {len(problems)} problem(s)", file=sys.stderr)
@@ -111,6 +120,18 @@ def verify(ctx: Context, _args: argparse.Namespace) -> int:
     if not ok:
         raise Failure("ledger verify failed")
     return 0
+
+
+def _log_keys(ctx: Context) -> dict[str, tuple[str, str | None]]:
+    """Per plant, its log's origin and the gateway's verifier key (None: no key file yet;
+    the keys recorded with the log still check its checkpoints)."""
+    config = ctx.config
+    path = config.log.signing_key_file
+    signer = log_signer(config, create=False) if path is not None and path.exists() else None
+    return {
+        p.id: (config.log.origin(p.id), None if signer is None else signer.vkey(p.id))
+        for p in config.plants
+    }
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from heliod.adapters.clock import system_now_us
 from heliod.adapters.store import Store
 from heliod.daemon.http.api.ledger import ledger_router
+from heliod.daemon.http.api.log import log_router
 from heliod.daemon.http.api.models import Error, HealthOut
 from heliod.daemon.http.api.plants import plants_router
 from heliod.daemon.http.api.responses import NO_STORE, ExactJSON, install_error_handlers
@@ -31,6 +33,8 @@ from heliod.daemon.read.health import Facts, assemble, report
 log = logging.getLogger("heliod.api")
 
 API_PREFIX = "/api/v1"
+# The offline verifier's bytes as shipped (one standard-library file, docs/verification.md).
+VERIFIER = (files("heliod.rewards.tlog") / "verify.py").read_bytes()
 OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
@@ -99,7 +103,18 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)], responses=errors)
     api.include_router(plants_router(store, settings.plants, clock_us))
     api.include_router(ledger_router(store, settings.plants))
+    api.include_router(log_router(store, settings.plants))
     app.include_router(api)
+
+    @app.get(
+        "/verify.py",
+        response_class=Response,
+        responses={200: {"content": {"text/x-python": {"schema": {"type": "string"}}}}},
+        summary="The offline verifier: `python3 verify.py BUNDLE --key VKEY`",
+    )
+    def verifier() -> Response:
+        # No token: a backer fetches it to check a bundle (docs/verification.md).
+        return Response(VERIFIER, media_type="text/x-python; charset=utf-8")
 
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 

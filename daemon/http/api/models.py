@@ -9,7 +9,7 @@ clients should read `amount`, a decimal string with exactly `decimals` digits).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
@@ -266,3 +266,71 @@ class HealthOut(BaseModel):
     jobs: dict[str, JobHealth]
     sync: SyncHealth
     export: ExportHealth
+
+
+class LogKeyOut(BaseModel):
+    """The plant's log origin and the gateway's verifier key (docs/verification.md)."""
+
+    origin: str = Field(description="<origin_prefix>/<plant id>, also the key's name")
+    vkey: str = Field(description="<name>+<8 hex digits of key id>+<base64(0x01 ‖ public key)>")
+
+
+class LogEntryOut(BaseModel):
+    """One leaf of the log: mint mwh_index = index + 1."""
+
+    index: int
+    leaf: dict[str, Any] = Field(description="the leaf as a JSON object (docs/verification.md)")
+
+
+class LogEntriesOut(BaseModel):
+    """Leaves in index order; `next`: the index to ask from, null at the end."""
+
+    items: list[LogEntryOut]
+    next: int | None
+
+
+class ConsistencyOut(BaseModel):
+    """An RFC 9162 consistency proof from tree size `from` to tree size `to`."""
+
+    from_: int = Field(alias="from")
+    to: int
+    proof: list[str] = Field(description="hex SHA-256 hashes")
+
+
+class PlacedOut(BaseModel):
+    """The backer's leaf in a mint's register or credits tree, with its inclusion proof."""
+
+    weight: str | None = None
+    units: int | None = None
+    index: int
+    inclusion: list[str]
+
+
+class BundleMintOut(BaseModel):
+    """One mint of a proof bundle."""
+
+    leaf: dict[str, Any]
+    leaf_index: int
+    inclusion: list[str]
+    register_: PlacedOut | None = Field(alias="register")
+    credit: PlacedOut | None
+
+
+class BundleConsistencyOut(BaseModel):
+    """Consistency from an older size the backer saw (`since`)."""
+
+    from_: int = Field(alias="from")
+    proof: list[str]
+
+
+class BundleOut(BaseModel):
+    """A backer's proof bundle over every mint of the plant; `python3 verify.py` checks it."""
+
+    version: int
+    plant: str
+    backer: str
+    origin: str
+    checkpoint: str = Field(description="the signed note of size tree_size")
+    tree_size: int
+    mints: list[BundleMintOut]
+    consistency: BundleConsistencyOut | None = None

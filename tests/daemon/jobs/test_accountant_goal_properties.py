@@ -102,7 +102,7 @@ def test_the_accountant_stores_each_event_once_whatever_its_runs(
             with store.write() as conn:
                 apply_rows(conn, "p", parse_register("backer,amount\nx,1\ny,2\n", UTC), 0)
             clock = [rows[0][2]]
-            accountant = Accountant(store, [BOOK], lambda: clock[0], 5000, [drawn])
+            accountant = Accountant(store, [BOOK], lambda: clock[0], 5000, goals=[drawn])
             stored = 0
             for cut in [*cuts, None]:
                 upto = n if cut is None else cut
@@ -127,7 +127,7 @@ def test_the_accountant_stores_each_event_once_whatever_its_runs(
                     )
                 _decide(store, data, clock[0])
                 if data.draw(st.booleans()):  # a restart: nothing kept in memory
-                    accountant = Accountant(store, [BOOK], lambda: clock[0], 5000, [drawn])
+                    accountant = Accountant(store, [BOOK], lambda: clock[0], 5000, goals=[drawn])
                 accountant.batch_size = data.draw(st.integers(1, 7))
                 if cut is not None and data.draw(st.booleans()):
                     accountant.run(max_batches=1)  # a run cut short; the next goes on

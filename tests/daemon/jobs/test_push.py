@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -18,12 +19,13 @@ from sqlalchemy import select
 from heliod.adapters.platform import PlatformClient, PlatformSettings, retry_after, signature
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.deliveries import Head, heads
-from heliod.daemon.boot.settings import platform_parts
+from heliod.daemon.boot.settings import log_signer, platform_parts
 from heliod.daemon.cli.commands.platform import render_status
 from heliod.daemon.config import ConfigError
 from heliod.daemon.jobs.push import Pusher, PushWorkers, backoff_s, sync_retry
 from heliod.daemon.jobs.streak import Streak
 from heliod.daemon.read.deliveries import sync_counts, sync_status
+from heliod.rewards.tlog.verify import open_note, parse_checkpoint, parse_vkey
 from tests.daemon.ledger_fixture import SECRET, Ledger, make_ledger
 from tests.daemon.platform_server import Platform, verify
 from tests.support import ROOT
@@ -123,6 +125,15 @@ def test_each_push_is_signed_keyed_and_the_committed_bytes(
     assert (status["delivered"], status["pending"], status["rejected"]) == (7, 0, 0)
     assert p.deliver_due() == 0  # nothing sent twice once acknowledged
     assert len(platform.received) == 7
+    # Each body carries the plant's signed checkpoint of size k (docs/verification.md):
+    # the platform checks it with the plant's verifier key and keeps it.
+    signer = log_signer(ledger.config, create=False)
+    for r in platform.received:
+        event = json.loads(r.body)
+        name, key = parse_vkey(signer.vkey(event["plant"]))
+        assert event["log"]["leaf_index"] == event["mwh_index"] - 1
+        text = open_note(event["log"]["checkpoint"], name, key)
+        assert parse_checkpoint(text)[:2] == (f"heliod/{event['plant']}", event["mwh_index"])
 
 
 def test_faults_are_retried_until_acknowledged(ledger: Ledger, platform: Platform) -> None:

@@ -512,14 +512,16 @@
   }
 
   // The verifiable ledger: shown when data.json carries the plant's log (docs/dashboard.md).
+  // data.json's log: the newest checkpoint as its signed note (origin, size, base64 root),
+  // with `tree_size` and `root` beside it; null before the plant's first mint.
   function checkpointOf(log) {
-    var cp = log.checkpoint;
-    if (typeof cp === "string") { // the signed note: origin, size, base64 root
-      var lines = cp.split("\n");
-      return { tree_size: lines[1], root: lines[2] };
-    }
-    if (cp) return { tree_size: cp.tree_size, root: cp.root || cp.root_hash };
-    return { tree_size: log.tree_size, root: log.root };
+    var note = log.checkpoint;
+    if (!note) return null;
+    var lines = String(note).split("\n");
+    return {
+      tree_size: log.tree_size !== undefined && log.tree_size !== null ? log.tree_size : lines[1],
+      root: log.root || lines[2]
+    };
   }
 
   function renderLedger(v, plant) {
@@ -534,7 +536,7 @@
     key.setAttribute("data-field", "vkey");
     v.ledger.appendChild(key);
     var cp = checkpointOf(log);
-    if (cp.tree_size !== undefined && cp.tree_size !== null) {
+    if (cp) {
       v.ledger.appendChild(el("div", "label muted", t("checkpoint")));
       var size = el("div", "value small");
       size.setAttribute("data-field", "tree_size");

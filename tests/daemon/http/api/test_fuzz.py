@@ -23,18 +23,29 @@ from tests.daemon.ledger_fixture import make_ledger
 # `from`/`to`/`step` of the production route are each valid alone but not in every
 # combination (to after from, at most 10,000 points): OpenAPI cannot say so, so there a
 # schema-valid request may be answered 400 on purpose.
-CROSS_PARAMETER_RULES = {"/api/v1/plants/{plant_id}/production"}
-NO_INPUT = {"/healthz", "/metrics"}
+# Likewise a consistency proof needs from ≤ to ≤ the log's size, and `since` at most its size.
+CROSS_PARAMETER_RULES = {
+    "/api/v1/plants/{plant_id}/production",
+    "/api/v1/plants/{plant_id}/log/consistency",
+    "/api/v1/plants/{plant_id}/backers/{backer}/proof",
+}
+NO_INPUT = {"/healthz", "/metrics", "/verify.py"}
 PATHS = [
     "/api/v1/anomalies",
     "/api/v1/credits",
     "/api/v1/mints",
     "/api/v1/plants",
+    "/api/v1/plants/{plant_id}/backers/{backer}/proof",
     "/api/v1/plants/{plant_id}/balances",
+    "/api/v1/plants/{plant_id}/log/checkpoint",
+    "/api/v1/plants/{plant_id}/log/consistency",
+    "/api/v1/plants/{plant_id}/log/entries",
+    "/api/v1/plants/{plant_id}/log/key",
     "/api/v1/plants/{plant_id}/milestones",
     "/api/v1/plants/{plant_id}/production",
     "/healthz",
     "/metrics",
+    "/verify.py",
 ]
 
 

@@ -18,13 +18,17 @@ from heliod.daemon.http.auth import matching_name
 from tests.daemon.http.api.conftest import AUTH, build_app, serve
 from tests.daemon.ledger_fixture import OTHER_TOKEN, TOKEN, Ledger, make_ledger
 
-OPEN = {"/healthz", "/metrics"}
+OPEN = {"/healthz", "/metrics", "/verify.py"}  # the offline verifier is public
 PAGE = {"/", "/dashboard/static/{name:path}"}  # the page that asks for the token, and its assets
 
 
 def concrete(path: str) -> str:
     """A route's path with its parameters filled in."""
-    return path.replace("{plant_id}", "alpha").replace("{name:path}", "app.js")
+    return (
+        path.replace("{plant_id}", "alpha")
+        .replace("{name:path}", "app.js")
+        .replace("{backer}", "alice")
+    )
 
 
 def routes(client: TestClient) -> list[str]:

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from heliod.adapters.store import Store
 from heliod.adapters.store.shares import apply_rows
-from heliod.daemon.boot.settings import all_goals, http_settings, plant_books
+from heliod.daemon.boot.settings import all_goals, http_settings, log_signer, plant_books
 from heliod.daemon.cli.csv_input import parse_register
 from heliod.daemon.config import Config, load_config
 from heliod.daemon.http.auth import bearer_auth
@@ -101,7 +101,11 @@ class Plant:
         )
         self.readings.extend(rows)
         accountant = Accountant(
-            self.store, plant_books(self.config), self.clock, goals=all_goals(self.config)
+            self.store,
+            plant_books(self.config),
+            self.clock,
+            goals=all_goals(self.config),
+            log=log_signer(self.config),
         )
         accountant.run()
 
@@ -184,9 +188,14 @@ sponsor = "Région"
 """
 
 
-def make_plant(tmp_path: Path, public: bool, extra: str = "") -> Plant:
-    """Config file (the base one + `extra`), store, share register and a month of
-    accounted readings."""
+def make_plant(
+    tmp_path: Path,
+    public: bool,
+    extra: str = "",
+    rows: list[tuple[datetime, Decimal, Decimal]] | None = None,
+) -> Plant:
+    """Config file (the base one + `extra`), store, share register and accounted readings
+    (`rows`, by default five sunny days and today's morning)."""
     sha = hashlib.sha256(TOKEN.encode()).hexdigest()
     path = tmp_path / "heliod.toml"
     path.write_text(CONFIG.format(sha=sha, public=str(public).lower()) + extra, encoding="utf-8")
@@ -196,7 +205,7 @@ def make_plant(tmp_path: Path, public: bool, extra: str = "") -> Plant:
     with store.write() as conn:
         apply_rows(conn, "brassemonte", parse_register(backers_csv(), TZ), clock())
     plant = Plant(store, config, clock)
-    plant.feed(history())
+    plant.feed(history() if rows is None else rows)
     return plant
 
 

@@ -81,9 +81,9 @@ def test_public_dashboard_draws_the_data_and_follows_a_new_mint(
         assert all(wd > 200 and h > 100 for wd, h in sizes)
         assert page.locator("h3").first.inner_text() != ""
         assert page.locator('[data-device="inv2"]').get_attribute("data-state") == "stale"
-        # No [plants.impact], no challenge, no log: their blocks are not on the page; the
-        # default milestones (1, 10, 100, 1000 and 10000 MWh) are.
-        for block in (".impact", ".challenges", ".ledger", "th.co2"):
+        # No [plants.impact], no challenge: their blocks are not on the page; the default
+        # milestones (1, 10, 100, 1000 and 10000 MWh) are.
+        for block in (".impact", ".challenges", "th.co2"):
             assert page.locator(f'[data-plant="brassemonte"] {block}').is_hidden(), block
         assert page.eval_on_selector_all(
             ".milestone", "ms => ms.map(m => [m.dataset.mwh, m.dataset.state])"
@@ -189,6 +189,6 @@ def test_data_json_is_only_what_the_page_shows(public_plant: Plant) -> None:
         "id", "name", "timezone", "locale", "capacity_kw", "energy_wh", "mwh_completed",
         "next_mwh_progress", "minted", "undistributed", "last_reading_at", "power_today",
         "energy_days", "balances", "devices",
-        "impact", "milestones", "next_milestone", "challenges", "banner",
+        "impact", "milestones", "next_milestone", "challenges", "banner", "log",
     }  # fmt: skip
     assert "event" not in json.dumps(body)  # no push bodies or ledger internals leak

@@ -14,12 +14,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from heliod.daemon.boot.settings import log_signer
 from heliod.daemon.http.dashboard.page import language
+from heliod.daemon.read import tlog
 from tests.daemon.http.dashboard.conftest import (
     CHROMIUM_ARGS,
     Plant,
     Watched,
     dashboard_app,
+    make_plant,
     serve,
 )
 from tests.support import require_binary
@@ -281,8 +284,9 @@ def test_goals_impact_and_a_milestone_reached_while_the_page_is_open(
         banner = page.locator(f"{PLANT} .goal-banner")
         assert banner.get_attribute("data-goal") == "brassemonte:challenge:bench"
         assert "thanks to Mairie de Brassemonte" in banner.inner_text()
-        # The verifiable ledger's block shows only when the data carries the plant's log.
-        assert page.locator(f"{PLANT} .ledger").is_visible() == (p.get("log") is not None)
+        # The verifiable ledger: the plant's key and newest checkpoint, the same as the
+        # signed note's, and the offline verifier's link.
+        check_ledger(page, goals_plant, p)
         page.screenshot(path=str(shots / "goals-before.png"), full_page=True)
 
         # MWh 9 is minted while the page is open: the milestone and its banner appear.
@@ -308,9 +312,57 @@ def test_goals_impact_and_a_milestone_reached_while_the_page_is_open(
             == (nine["reached_at"])
         )
         assert page.locator(f'{PLANT} [data-mwh="25"]').get_attribute("data-state") == "next"
+        check_ledger(page, goals_plant, after)  # the checkpoint of the new size
         page.screenshot(path=str(shots / "goals-after-milestone.png"), full_page=True)
         assert w.errors == [] and w.foreign == []
         w.close()
+
+
+def check_ledger(page: Any, plant: Plant, p: dict[str, Any]) -> None:
+    signer = log_signer(plant.config)
+    with plant.store.read() as conn:
+        note = tlog.newest_checkpoint(conn, "brassemonte")
+    assert note is not None
+    origin, size, root = note.split("\n")[:3]
+    assert p["log"] == {
+        "origin": origin,
+        "vkey": signer.vkey("brassemonte"),
+        "checkpoint": note,
+        "tree_size": p["mwh_completed"],
+        "root": root,
+    }
+    assert int(size) == p["mwh_completed"]
+    block = page.locator(f"{PLANT} .ledger")
+    assert block.is_visible()
+    assert block.locator("[data-field=vkey]").inner_text() == signer.vkey("brassemonte")
+    shown = block.locator("[data-field=tree_size]")
+    assert shown.get_attribute("data-value") == size
+    assert shown.inner_text() == f"{size} mints"
+    assert block.locator("[data-field=root]").get_attribute("data-value") == root
+    assert block.locator("a.verifier").get_attribute("href") == "/verify.py"
+
+
+def test_a_plant_without_a_mint_shows_its_key_but_no_checkpoint(
+    browser: Any, tmp_path: Path
+) -> None:
+    plant = make_plant(tmp_path, public=True, rows=[])
+    try:
+        with serve(dashboard_app(plant)) as base:
+            w = Watched(browser, base, locale="en-US", viewport={"width": 360, "height": 800})
+            w.page.goto(base + "/")
+            p = httpx.get(base + "/dashboard/data.json").json()["plants"][0]
+            assert p["mwh_completed"] == 0
+            assert p["log"]["checkpoint"] is None
+            block = w.page.locator(f"{PLANT} .ledger")
+            assert block.locator("[data-field=vkey]").inner_text() == p["log"]["vkey"]
+            assert block.locator("[data-field=tree_size]").count() == 0
+            # A new plant: no day with energy yet, today's empty bar only.
+            assert w.page.evaluate("window.heliodCharts.brassemonte.energy.data[0].length") == 1
+            w.page.screenshot(path=str(tmp_path / "new-plant.png"), full_page=True)
+            assert w.errors == []
+            w.close()
+    finally:
+        plant.store.close()
 
 
 def test_french_browser_gets_the_french_page(browser: Any, goals_plant: Plant, shots: Path) -> None:

@@ -1,0 +1,136 @@
+"""The gateway's Ed25519 key, which signs each plant's log checkpoints (docs/verification.md).
+
+The key is a PEM file (PKCS#8, unencrypted), created once with mode 0600 when it is
+absent and never overwritten: a new key would make every checkpoint the platform and
+the backers hold unverifiable against the one they were given. Under systemd it can be
+handed over read-only in `$CREDENTIALS_DIRECTORY` (docs/configuration.md, `[log]`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from heliod.adapters.errors import PermanentError
+
+log = logging.getLogger("heliod.signing")
+
+_MAX_BYTES = 64 * 1024  # a PEM Ed25519 key is 119 bytes; anything this large is not one
+
+
+class SigningKeyError(PermanentError):
+    """The key file cannot be read, created or understood; the message says why."""
+
+
+class SigningKey:
+    """An Ed25519 private key: its 32-byte public key, and signatures with it."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_key = private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of `message` (RFC 8032, pure Ed25519)."""
+        return self._private.sign(message)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        """A new random key (tests and benches; the daemon uses `load_signing_key`)."""
+        return cls(Ed25519PrivateKey.generate())
+
+    def pem(self) -> bytes:
+        """The private key as the key file holds it."""
+        return self._private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def load_signing_key(path: Path, *, create: bool) -> SigningKey:
+    """The key in `path`; with `create`, a new one is written there first when absent.
+
+    Raises SigningKeyError naming the file and the reason: unreadable, not PEM, not an
+    Ed25519 private key, or (with `create`) impossible to write.
+    """
+    if create and not path.exists():
+        _create(path)
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise SigningKeyError(f"{path}: too large for an Ed25519 key file")
+        data = path.read_bytes()
+    except OSError as e:
+        raise SigningKeyError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        private = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise SigningKeyError(f"{path}: the key is encrypted; heliod needs it in clear") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise SigningKeyError(
+            f"{path}: not a PEM private key (expected an unencrypted PKCS#8 Ed25519 key, "
+            "as `openssl genpkey -algorithm ed25519` writes)"
+        ) from None
+    if not isinstance(private, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path}: not an Ed25519 key ({type(private).__name__})")
+    _warn_if_open(path)
+    return SigningKey(private)
+
+
+def _create(path: Path) -> None:
+    """Write a new key to `path` atomically, readable by its owner only; never overwrite.
+
+    The key is written to a temporary file in the same folder, synced, then linked to its
+    name: a crash leaves either no key file or a whole one, and a key file that appeared
+    meanwhile (another heliod process starting) wins over ours.
+    """
+    key = SigningKey.generate()
+    if path.parent.exists() and not path.parent.is_dir():
+        raise SigningKeyError(f"cannot create {path}: {path.parent} is not a folder")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(key.pem())
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return  # another process made it first: use that one
+            _sync_dir(path.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    except OSError as e:
+        raise SigningKeyError(f"cannot create {path}: {e.strerror or e}") from None
+    log.warning(
+        "created a new log signing key in %s: back it up (docs/verification.md, 'The key')", path
+    )
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _warn_if_open(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s can be read by other users (mode %o): chmod 600 it", path, stat.S_IMODE(mode)
+        )
