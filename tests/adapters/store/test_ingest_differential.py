@@ -172,7 +172,8 @@ readings = st.builds(
     Reading,
     device=st.sampled_from(["inv-1", "inv-2", "m\u00e8tre"]),
     # before, at and after NOW (the clock bound), repeats (not after the last reading)
-    ts=st.integers(-900, 60).map(lambda s: NOW + timedelta(seconds=s * 7)),
+    # within about seventeen minutes, so that readings share 5-minute power buckets
+    ts=st.integers(-120, 80).map(lambda s: NOW + timedelta(seconds=s * 5)),
     fields=st.dictionaries(names, values, max_size=5),
     counter_range_wh=st.one_of(
         st.none(), st.sampled_from([Decimal(2**32), Decimal("2E+15"), Decimal("NaN")]), values
