@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import heliod.rewards.tlog.verify as verify_module
 from heliod.rewards.allocation import Allocator
+from heliod.rewards.register import InForce
 from heliod.rewards.tlog.leaves import (
     BackerTree,
     Placed,
@@ -88,7 +89,7 @@ def case_bundle(mints: int, backers: int, height: int, backer: str, save: str | 
             eras[era] = (weights, register_total(weights))
             registers[era] = BackerTree.register(weights)
         weights, total = eras[era]
-        allocator.use((era, 0), weights)
+        allocator.use(InForce.of((era, 0), weights))
         credits = allocator.mint()
         tree = stored_credits_tree(credits, height)
         reg = registers[era]
@@ -180,7 +181,7 @@ def case_trees(backers: int) -> None:
     private, public = _key()
     weights = _weights(backers, 0)
     allocator = Allocator(UNITS)
-    allocator.use((0, 0), weights)
+    allocator.use(InForce.of((0, 0), weights))
     allocator.mint()  # the first mint sets the remainders up
     start = time.perf_counter()
     credits = allocator.mint()

@@ -143,8 +143,9 @@ def case_bundle(mints: int, backers: int) -> dict[str, float]:
             mint_log.sync(conn, "p", register, T0_US)
             for k in range(first, min(first + chunk, mints + 1)):
                 t_us = T0_US + k * 3_600_000_000
-                rkey, weights = register.weights_at(t_us, register.last_id)
-                alloc.use(rkey, weights)
+                weights = register.weights_at(t_us, register.last_id)
+                rkey = weights.key
+                alloc.use(weights)
                 credits = alloc.mint()
                 record = MintRecord("p", k, t_us, units, register.last_id, alloc.undistributed)
                 entry = mint_log.entry(record, rkey, weights, credits)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from itertools import islice, repeat
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.store import upsert
+from heliod.rewards.allocation import Credits
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.ledger import Decision, LedgerState
 from heliod.rewards.register import ShareRow
@@ -174,7 +176,7 @@ def insert_mint(
     conn: Connection,
     record: MintRecord,
     *,
-    credits: dict[str, int],
+    credits: Mapping[str, int],
     event: str,
     state_before: str,
     now_us: int,
@@ -193,30 +195,69 @@ def insert_mint(
             state_before=state_before,
         )
     )
-    if credits:
-        # Driver-level executemany: a mint may carry 100,000 credit rows, and per-row
-        # statement processing would cost more than the write itself.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        as_text = conn.dialect.name == "sqlite"  # ExactInt: decimal text on SQLite
-        conn.exec_driver_sql(
-            "INSERT INTO credits (plant, mwh_index, backer, units) "
-            + f"VALUES ({mark}, {mark}, {mark}, {mark})",
-            [
-                (record.plant, record.mwh_index, b, str(u) if as_text else u)
-                for b, u in sorted(credits.items())
-            ],
-        )
-
-
-def set_balances(conn: Connection, plant: str, balances: dict[str, int]) -> None:
-    """Write the credited totals of the given backers."""
-    upsert(
+    if isinstance(credits, Credits):
+        names, units = credits.names(), iter(credits.units)
+    else:
+        names, units = iter(sorted(credits)), iter([credits[b] for b in sorted(credits)])
+    _executemany(
         conn,
-        t.balances,
-        [{"plant": plant, "backer": b, "units": u} for b, u in sorted(balances.items())],
-        keys=["plant", "backer"],
-        replace=["units"],
+        "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)",
+        zip(repeat(record.plant), repeat(record.mwh_index), names, _units(conn, units)),
     )
+
+
+def _units(conn: Connection, units: Iterator[int]) -> Iterator[object]:
+    """Token units as the column keeps them (ExactInt: decimal text on SQLite)."""
+    return map(str, units) if conn.dialect.name == "sqlite" else units
+
+
+def _executemany(conn: Connection, sql: str, rows: Iterator[tuple[object, ...]]) -> None:
+    """Driver-level executemany fed by an iterator, in chunks, in the caller's transaction.
+
+    A mint may carry a million credit rows: per-row statement processing would cost more
+    than the write itself, and a list of them more memory than the ledger.
+    """
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    while chunk := list(islice(rows, _ROWS_PER_CALL)):
+        conn.exec_driver_sql(sql, chunk)
+
+
+_ROWS_PER_CALL = 10_000
+
+
+def set_balances(
+    conn: Connection, plant: str, backers: Iterable[str], units: Iterable[int]
+) -> None:
+    """Write the credited totals `units` of `backers` (two iterables in step)."""
+    _executemany(
+        conn,
+        "INSERT INTO balances (plant, backer, units) VALUES (?, ?, ?) "
+        "ON CONFLICT (plant, backer) DO UPDATE SET units = excluded.units",
+        zip(repeat(plant), backers, _units(conn, iter(units))),
+    )
+
+
+def share_rows_stream(
+    conn: Connection, plant: str, after_id: int = 0
+) -> Iterator[tuple[int, str, Decimal, int]]:
+    """Register rows of a plant stored after row id `after_id`, in store order, as tuples
+    (id, backer, weight, valid_from_us): no object per row kept."""
+    s = t.shares.c
+    stmt = (
+        select(s.id, s.backer, s.weight, s.valid_from_us)
+        .where(s.plant == plant, s.id > after_id)
+        .order_by(s.id)
+    )
+    for row in conn.execute(stmt):
+        yield int(row[0]), row[1], Decimal(row[2]), int(row[3])
+
+
+def balances_stream(conn: Connection, plant: str) -> Iterator[tuple[str, int]]:
+    """The balances table of a plant, row by row (0 included)."""
+    b = t.balances.c
+    for backer, units in conn.execute(select(b.backer, b.units).where(b.plant == plant)):
+        yield backer, int(units)
 
 
 def share_rows(conn: Connection, plant: str, after_id: int = 0) -> list[ShareRow]:

@@ -5,6 +5,7 @@ docs/verification.md says what the log proves; docs/storage.md what it costs on 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -165,25 +166,27 @@ def credit_span(conn: Connection, plant: str, mwh_index: int, count: int) -> int
 
 def credit_runs(
     conn: Connection, spans: Sequence[tuple[int, int]], chunk: int = 900
-) -> Iterator[tuple[int, str, int]]:
-    """(id, backer, units) of the credit rows with ids in the half-open spans (start,
-    stop), in id order: primary-key lookups, `chunk` ids per statement, through the
+) -> list[list[tuple[int, str, int]]]:
+    """For each half-open span [start, stop) of credit row ids, the (id, backer, units)
+    of its rows in id order: primary-key lookups, `chunk` ids per statement, through the
     driver's own cursor inside the caller's transaction (a bundle reads one short run
-    for each of thousands of mints, and SQLAlchemy's per-statement work would cost more
-    than the rows)."""
+    for each of thousands of mints, and SQLAlchemy's per-statement and per-row work would
+    cost more than the rows)."""
     ids = sorted({i for start, stop in spans for i in range(start, stop)})
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    rows: list[tuple[int, str, int]] = []
     try:
         for at in range(0, len(ids), chunk):
             part = ids[at : at + chunk]
             marks = ", ".join([mark] * len(part))  # placeholders only: the ids are parameters
             sql = f"SELECT id, backer, units FROM credits WHERE id IN ({marks}) ORDER BY id"  # noqa: S608
             cursor.execute(sql, part)
-            for i, b, u in cursor.fetchall():
-                yield int(i), str(b), int(u)
+            rows.extend(cursor.fetchall())
     finally:
         cursor.close()
+    found = [r[0] for r in rows]
+    return [rows[bisect_left(found, a) : bisect_left(found, b)] for a, b in spans]
 
 
 def mints_after(conn: Connection, plant: str, after: int) -> list[MintRecord]:

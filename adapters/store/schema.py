@@ -335,8 +335,9 @@ log_leaves = Table(
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("leaf", Text, nullable=False),  # the leaf bytes: canonical JSON (ASCII)
     Column("leaf_hash", LargeBinary, nullable=False),  # SHA-256(0x00 ‖ leaf), 32 bytes
-    # The mint's credits tree at tile level (docs/storage.md, "The log"): the hash of
-    # each run of 2^TILE_HEIGHT leaves (the last run may be shorter), concatenated, the
+    # The mint's credits tree at tile level (docs/storage.md, "The log"): the levels of
+    # the tree over the hashes of its runs of 2^GROUP_HEIGHT leaves (rewards/tlog/leaves.py;
+    # the last run may be shorter), concatenated from the runs' level up, the
     # backer of each run's first leaf ("\n"-separated) and the id of the mint's first
     # credit row: a backer's proof finds its run, reads that run's credit rows by id and
     # takes every higher node from here, never the whole tree.

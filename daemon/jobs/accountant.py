@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from heliod.adapters.store import Connection, Store, goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.clocks import clock_resets_after
 from heliod.daemon.jobs.ledger_log import LogSigner, MintLog
-from heliod.rewards.allocation import Allocator
+from heliod.rewards.allocation import Allocator, Credits
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.events import mint_body
 from heliod.rewards.goals import ChallengeSettled, GoalBook, GoalEvent, Placement, PlantGoals
 from heliod.rewards.ledger import Ledger, LedgerState, PlantBook
-from heliod.rewards.register import Register
+from heliod.rewards.register import InForce, Register
 from heliod.rewards.times import rfc3339
 from heliod.rewards.verify import MintRecord
 
@@ -100,11 +101,12 @@ class Accountant:
         self.clock_us = clock_us
         self.batch_size = batch_size
         self.devices = sorted({d for b in self.books.values() for d in b.rules.energy_devices})
+        # Kept between batches: the register changes rarely, and rebuilding an allocator
+        # replays every mint. An allocator's backers are those with a balances row once
+        # committed; it marks those a batch changed: credited, or in force for the first
+        # time (written with 0), so a mint writes their rows only, not every backer's.
         self._registers: dict[str, Register] = {}
         self._allocators: dict[str, Allocator] = {}
-        # Per plant, the backers with a committed balances row: a mint writes the rows of
-        # the backers it credited and of those in force for the first time, not of all.
-        self._holders: dict[str, set[str]] = {}
         self._unbacked: dict[str, Unbacked] = {}  # as committed
         self._backing_known: set[str] = set()  # plants whose _unbacked entry is up to date
 
@@ -133,7 +135,6 @@ class Accountant:
             # What the failed batch did to the in-memory allocators was rolled back in
             # the store: rebuild them from what is committed.
             self._allocators.clear()
-            self._holders.clear()
             if self._log is not None:
                 self._log.forget()
             raise
@@ -205,10 +206,6 @@ class Accountant:
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
         hours: dict[tuple[str, int], int] = {}  # plant, UTC hour: the same energy
-        # Per plant, the backers whose balances row this batch writes: those credited, and
-        # those in force at a mint for the first time, with 0 when the mint credited them
-        # nothing (docs/accounting.md, "Balances").
-        changed: dict[str, set[str]] = {}
         for outcome in ledger.run(rows, decisions, caught_up, scanned, resets):
             if outcome.plant is None:
                 continue
@@ -221,7 +218,7 @@ class Accountant:
                 hour = (outcome.plant, step.ts_us - step.ts_us % repo.HOUR_US)
                 hours[hour] = hours.get(hour, 0) + step.delta_mwh
             for due in outcome.mints:
-                minted, in_force, credited = self._mint(
+                minted, _in_force, _credits = self._mint(
                     conn,
                     due.plant,
                     due.mwh_index,
@@ -229,9 +226,6 @@ class Accountant:
                     state_before=state_before,
                     now_us=now_us,
                 )
-                known = self._holders[due.plant]
-                changed.setdefault(due.plant, set()).update(credited, in_force - known)
-                known.update(in_force)
                 result.mints.append((due.plant, due.mwh_index))
                 result.minted.append(minted)
                 result.outbox.append(Sent(due.plant, due.mwh_index))
@@ -243,9 +237,11 @@ class Accountant:
         if caught_up:
             for book in goal_books.values():
                 result.outbox += _settle(conn, book, ledger, now_us)
-        for plant, backers in changed.items():
-            alloc = self._allocators[plant]
-            repo.set_balances(conn, plant, {b: alloc.credited.get(b, 0) for b in backers})
+        # The balances rows of the backers credited in this batch, and of those in force
+        # at a mint for the first time, 0 when it credited them nothing (docs/accounting.md,
+        # "Balances").
+        for plant in result_plants(result):
+            repo.set_balances(conn, plant, *self._allocators[plant].take_changed())
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
         repo.add_energy_hourly(conn, hours)
@@ -259,15 +255,12 @@ class Accountant:
         register = self._registers.get(plant)
         if register is None:
             register = self._registers[plant] = Register()
-        for row in repo.share_rows(conn, plant, register.last_id):
-            register.add(row)
+        register.extend(repo.share_rows_stream(conn, plant, register.last_id))
         completed = state.plants[plant].mwh_completed if plant in state.plants else 0
         alloc = self._allocators.get(plant)
         units = self.books[plant].units_per_mwh
-        if alloc is None or alloc.minted != completed * units or plant not in self._holders:
-            self._allocators[plant], self._holders[plant] = rebuild_allocator(
-                conn, plant, units, register
-            )
+        if alloc is None or alloc.minted != completed * units:
+            self._allocators[plant] = rebuild_allocator(conn, plant, units, register)
             # The first batch since start, or mints committed by another process (or a
             # ledger rebuilt): what the last committed mint found.
             self._remember_backing(conn, plant, register)
@@ -282,17 +275,21 @@ class Accountant:
 
     def _mint(
         self, conn: Connection, plant: str, k: int, t_us: int, *, state_before: str, now_us: int
-    ) -> tuple[Minted, set[str], set[str]]:
+    ) -> tuple[Minted, InForce, Credits]:
+        """One mint: the weights in force (sorted by backer, shared by every mint under the
+        same rows) and its credits (units > 0, sorted by backer), both cheap to walk."""
         book = self.books[plant]
         register = self._registers[plant]
         alloc = self._allocators[plant]
-        key, weights = register.weights_at(t_us, register.last_id)
-        alloc.use(key, weights)
+        in_force = register.weights_at(t_us, register.last_id)
+        alloc.use(in_force)
         credits = alloc.mint()
         record = MintRecord(
             plant, k, t_us, book.units_per_mwh, register.last_id, alloc.undistributed
         )
-        entry = None if self._log is None else self._log.entry(record, key, weights, credits)
+        entry = (
+            None if self._log is None else self._log.entry(record, in_force.key, in_force, credits)
+        )
         event = mint_body(
             plant,
             k,
@@ -310,9 +307,9 @@ class Accountant:
         if self._log is not None and entry is not None:
             self._log.append(conn, entry, now_us)
         minted = Minted(
-            plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(weights)
+            plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(in_force)
         )
-        return minted, set(weights), set(credits)  # the mint; in force; credited
+        return minted, in_force, credits
 
 
 def _store_events(
@@ -348,51 +345,62 @@ def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> li
     return out + _store_events(conn, missed, done, now_us, placement_at=at)
 
 
+def result_plants(result: BatchResult) -> list[str]:
+    """Plants that minted in a batch, in order of first mint."""
+    return list(dict.fromkeys(plant for plant, _ in result.mints))
+
+
 def _unbacked_with(conn: Connection, plant: str, register: Register) -> Unbacked | None:
     """The plant's latest committed mint, when it found no backer in force in `register`."""
     last = repo.last_mint_record(conn, plant)
     if last is None:
         return None
-    _key, weights = register.weights_at(last.completed_at_us, last.register_pos)
-    return None if weights else Unbacked(last.mwh_index, last.completed_at_us)
+    in_force = register.weights_at(last.completed_at_us, last.register_pos)
+    return None if in_force else Unbacked(last.mwh_index, last.completed_at_us)
 
 
 def stored_unbacked(conn: Connection, plant: str) -> Unbacked | None:
     """`_unbacked_with` from the stored register rows alone."""
     register = Register()
-    for row in repo.share_rows(conn, plant):
-        register.add(row)
+    register.extend(repo.share_rows_stream(conn, plant))
     return _unbacked_with(conn, plant, register)
 
 
-def rebuild_allocator(
-    conn: Connection, plant: str, units: int, register: Register
-) -> tuple[Allocator, set[str]]:
+def rebuild_allocator(conn: Connection, plant: str, units: int, register: Register) -> Allocator:
     """Recompute exact entitlements from the stored mints; refuse a ledger they don't explain.
 
-    Also returns the backers that have a balances row once the caller commits."""
+    Every backer in force at some mint gets a balances row (0 included) once the caller
+    commits; the allocator comes back with nothing marked changed."""
     alloc = Allocator(units)
     records = repo.mint_records(conn, plant)
-    holders: set[str] = set()  # backers in force at some mint
     i = 0
     while i < len(records):
-        key, weights = register.weights_at(records[i].completed_at_us, records[i].register_pos)
-        holders.update(weights)
+        in_force = register.weights_at(records[i].completed_at_us, records[i].register_pos)
         j = i + 1
         while (
             j < len(records)
-            and register.key_at(records[j].completed_at_us, records[j].register_pos) == key
+            and register.key_at(records[j].completed_at_us, records[j].register_pos) == in_force.key
         ):
             j += 1
-        alloc.use(key, weights)
+        alloc.use(in_force)
         alloc.advance(j - i)
         i = j
-    rows = repo.balances_of(conn, plant)
-    if {b: u for b, u in rows.items() if u} != {b: u for b, u in alloc.credited.items() if u}:
+    alloc.changed = bytearray(len(alloc.backers))
+    has_row = bytearray(len(alloc.backers))
+    mismatch = False
+    for backer, stored in repo.balances_stream(conn, plant):
+        p = alloc.position(backer)
+        if p is None:
+            mismatch = mismatch or stored != 0
+            continue
+        has_row[p] = 1
+        mismatch = mismatch or stored != alloc.credited[p]
+    if mismatch or any(c and not h for c, h in zip(alloc.credited, has_row, strict=True)):
         raise LedgerMismatch(
             f"{plant}: stored balances differ from what the mints and the share register give; "
             "run `heliod ledger verify` for details"
         )
     # A ledger written before zero balances were kept: give its holders their row.
-    repo.set_balances(conn, plant, dict.fromkeys(holders - set(rows), 0))
-    return alloc, holders | set(rows)
+    missing = [b for b, h in zip(alloc.backers, has_row, strict=True) if not h]
+    repo.set_balances(conn, plant, missing, repeat(0, len(missing)))
+    return alloc

@@ -15,10 +15,16 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from heliod.adapters.store import Connection, log_repo
-from heliod.rewards.log_tiles import TILE_WIDTH, CompactRange, tiles
 from heliod.rewards.register import Register, RegisterKey
-from heliod.rewards.tlog.leaves import credit_leaf_hashes, mint_leaf, register_root
+from heliod.rewards.tlog.leaves import (
+    GROUP_HEIGHT,
+    credit_leaf_hashes,
+    mint_leaf,
+    register_root,
+    stored_tree,
+)
 from heliod.rewards.tlog.note import checkpoint_text, signed_note, vkey
+from heliod.rewards.tlog.tree import CompactRange
 from heliod.rewards.tlog.verify import canonical_json, leaf_hash
 from heliod.rewards.verify import MintRecord
 
@@ -133,7 +139,7 @@ class MintLog:
                     f"{plant}: the log holds {tree.size} leaves but the next stored mint is "
                     f"{m.mwh_index}; run `heliod ledger verify`"
                 )
-            _key, weights = register.weights_at(m.completed_at_us, m.register_pos)
+            weights = register.weights_at(m.completed_at_us, m.register_pos)
             credits = log_repo.credits_of(conn, plant, m.mwh_index)
             facts = (m.mwh_index, m.completed_at_us, m.units, m.undistributed_after)
             register_tree = self._register_tree(plant, None, weights)
@@ -204,10 +210,11 @@ class MintLog:
     ) -> LogEntry:
         """The leaf at `index` (not signed: root and checkpoint empty)."""
         backers, hashes = credit_leaf_hashes(credits)
-        credits_root, blob = tiles(hashes)
+        stored = stored_tree(hashes)
+        credits_root, blob = stored.root, stored.blob()
         leaf = mint_leaf(plant, *facts, *register, credits_root, len(hashes))
         data = canonical_json(leaf)
-        starts = backers[::TILE_WIDTH]
+        starts = backers[:: 1 << GROUP_HEIGHT]
         return LogEntry(
             plant, index, data.decode(), leaf_hash(data), blob, starts, len(hashes), b"", ""
         )

@@ -18,11 +18,12 @@ from sqlalchemy import Connection, select
 
 from heliod.adapters.store import ledger_repo, log_repo
 from heliod.adapters.store import schema as t
-from heliod.rewards.log_tiles import TILE_HEIGHT, TILE_WIDTH, run_of, runs_tree
 from heliod.rewards.register import Register, RegisterKey
-from heliod.rewards.tlog.leaves import BackerTree, Placed, credit_leaf_hashes
-from heliod.rewards.tlog.note import make_bundle
-from heliod.rewards.tlog.tree import MerkleTree, grouped_inclusion
+from heliod.rewards.tlog.leaves import GROUP_HEIGHT, BackerTree, Placed, credit_leaf_hashes
+from heliod.rewards.tlog.tree import MerkleTree, edge_inclusion, edge_levels, stored_inclusion
+from heliod.rewards.tlog.verify import BUNDLE_VERSION, EMPTY_ROOT, HASH_SIZE
+
+GROUP_WIDTH = 1 << GROUP_HEIGHT
 
 MAX_ENTRIES = 1000  # per page of GET …/log/entries
 
@@ -65,7 +66,9 @@ def consistency(conn: Connection, plant: str, first: int, second: int | None) ->
 def bundle(
     conn: Connection, plant: str, backer: str, origin: str, since: int | None = None
 ) -> dict[str, Any]:
-    """The backer's proof bundle over every mint of the plant, against the newest checkpoint."""
+    """The backer's proof bundle over every mint of the plant, against the newest checkpoint
+    (the same bundle as `make_bundle` of the trees rebuilt whole, built from the stored
+    leaves and tiles: one query for the leaves, one per 900 credit rows read)."""
     newest = log_repo.newest_checkpoint(conn, plant)
     if newest is None:
         raise LogUnavailable(f"{plant} has no mint yet: its log is empty")
@@ -76,33 +79,51 @@ def bundle(
         raise LogCorrupt(
             f"{plant}: the log holds {len(rows)} leaves under a checkpoint of size {newest.size}"
         )
-    tree = MerkleTree([r.leaf_hash for r in rows])
-    if tree.root() != newest.root:
+    hashes = [r.leaf_hash for r in rows]
+    levels = edge_levels(hashes)
+    if (levels[-1][0] if hashes else EMPTY_ROOT) != newest.root:
         raise LogCorrupt(f"{plant}: the stored leaves do not give the newest checkpoint's root")
+    hex_levels = [[h.hex() for h in level] for level in levels]
     leaves = [json.loads(r.leaf) for r in rows]
     registers = _registers(conn, plant, backer, leaves)
     credits = _credits(conn, plant, backer, rows, leaves)
-    return make_bundle(
-        plant=plant,
-        backer=backer,
-        origin=origin,
-        checkpoint=newest.note,
-        leaves=leaves,
-        registers=registers,
-        credits=credits,
-        since=since,
-        log=tree,
-    )
+    out: dict[str, Any] = {
+        "version": BUNDLE_VERSION,
+        "plant": plant,
+        "backer": backer,
+        "origin": origin,
+        "checkpoint": newest.note,
+        "tree_size": newest.size,
+        "mints": [
+            {
+                "leaf": leaf,
+                "leaf_index": i,
+                "inclusion": edge_inclusion(hex_levels, i),
+                "register": registers[i],
+                "credit": credits[i],
+            }
+            for i, leaf in enumerate(leaves)
+        ],
+    }
+    if since is not None:
+        proof = MerkleTree(hashes).consistency(since) if since else []
+        out["consistency"] = {"from": since, "proof": [h.hex() for h in proof]}
+    return out
+
+
+def _placed(value_key: str, value: str | int, index: int, proof: list[bytes]) -> dict[str, Any]:
+    return {value_key: value, "index": index, "inclusion": [h.hex() for h in proof]}
 
 
 def _registers(
     conn: Connection, plant: str, backer: str, leaves: Sequence[dict[str, Any]]
-) -> list[Placed | None]:
-    """The backer's weight in each mint's register tree, each distinct tree built once."""
+) -> list[dict[str, Any] | None]:
+    """The backer's weight in each mint's register tree, each distinct tree built once
+    (and the backer's place in it shared by the mints it applies to)."""
     register = Register(ledger_repo.share_rows(conn, plant))
     mints = {m.mwh_index: m for m in log_repo.mints_after(conn, plant, 0)}
-    trees: dict[RegisterKey, BackerTree] = {}
-    out: list[Placed | None] = []
+    trees: dict[RegisterKey, tuple[str, dict[str, Any] | None]] = {}
+    out: list[dict[str, Any] | None] = []
     for leaf in leaves:
         k = int(leaf["mwh_index"])
         mint = mints.get(k)
@@ -111,14 +132,23 @@ def _registers(
         key = register.key_at(mint.completed_at_us, mint.register_pos)
         found = trees.get(key)
         if found is None:
-            _key, weights = register.weights_at(mint.completed_at_us, mint.register_pos)
-            found = trees[key] = BackerTree.register(weights)
+            weights = register.weights_at(mint.completed_at_us, mint.register_pos)
+            tree = BackerTree.register(weights)
+            placed = tree.place(backer)
+            found = trees[key] = (
+                tree.root.hex(),
+                None if placed is None else _placed("weight", *_fields(placed)),
+            )
             if len(trees) > 64:  # bounded: mints in order reuse the newest trees
                 trees.pop(next(iter(trees)))
-        if found.root.hex() != leaf["register_root"]:
+        if found[0] != leaf["register_root"]:
             raise LogCorrupt(f"{plant}: mint {k}'s register tree differs from its log leaf")
-        out.append(found.place(backer))
+        out.append(found[1])
     return out
+
+
+def _fields(placed: Placed) -> tuple[str | int, int, list[bytes]]:
+    return placed.value, placed.index, placed.inclusion
 
 
 def _credits(
@@ -127,39 +157,47 @@ def _credits(
     backer: str,
     rows: Sequence[log_repo.LeafRow],
     leaves: Sequence[dict[str, Any]],
-) -> list[Placed | None]:
-    """The backer's credit in each mint's credits tree, from its run and the stored tiles."""
-    wanted: dict[int, tuple[int, int, int]] = {}  # leaf index -> (run start, run stop, run)
+) -> list[dict[str, Any] | None]:
+    """The backer's credit in each mint's credits tree, from its group of 2^GROUP_HEIGHT
+    leaves and the stored levels above the groups."""
+    wanted: dict[int, tuple[int, int]] = {}  # leaf index -> the group's [start, stop)
     for row, leaf in zip(rows, leaves, strict=True):
         count = int(leaf["credits_count"])
-        run = bisect_right(row.credits_runs, backer) - 1
-        if count and run >= 0:
-            start, stop = run_of(run * TILE_WIDTH, count)
-            wanted[row.index] = (start, stop, run)
+        group = bisect_right(row.credits_runs, backer) - 1
+        if count and group >= 0:
+            start = group * GROUP_WIDTH
+            wanted[row.index] = (start, min(start + GROUP_WIDTH, count))
     read = _read_runs(conn, plant, rows, wanted)
-    out: list[Placed | None] = []
+    out: list[dict[str, Any] | None] = []
     for row, leaf in zip(rows, leaves, strict=True):
         span = wanted.get(row.index)
-        if span is None:
+        got = None if span is None else read.get(row.index)
+        if span is None or not got:
             out.append(None)
             continue
-        start, _stop, _run = span
-        got = read.get(row.index, [])
-        backers, hashes = credit_leaf_hashes(dict(got))
+        units = got
+        backers, hashes = credit_leaf_hashes(units)
         if backer not in backers:
             out.append(None)
             continue
+        start = span[0]
         at = start + backers.index(backer)
+        count = int(leaf["credits_count"])
+        group = start >> GROUP_HEIGHT
         try:
-            count = int(leaf["credits_count"])
-            runs = runs_tree(row.credits_tiles, count)
-            proof, root = grouped_inclusion(at, count, hashes, runs, TILE_HEIGHT), runs.root()
+            upper, root = stored_inclusion(row.credits_tiles, -(-count >> GROUP_HEIGHT), group)
         except ValueError as e:
             raise LogCorrupt(f"{plant}: mint {row.index + 1}'s credits: {e}") from None
+        inner = edge_levels(hashes)
+        stored = row.credits_tiles[group * HASH_SIZE : (group + 1) * HASH_SIZE]
+        if inner[-1][0] != stored:
+            raise LogCorrupt(
+                f"{plant}: mint {row.index + 1}'s credits: the leaves read for group {group} "
+                "do not hash to its stored root"
+            )
         if root.hex() != leaf["credits_root"]:
             raise LogCorrupt(f"{plant}: mint {row.index + 1}'s credits tiles differ from its leaf")
-        units = dict(got)[backer]
-        out.append(Placed(units, at, proof))
+        out.append(_placed("units", units[backer], at, edge_inclusion(inner, at - start) + upper))
     return out
 
 
@@ -167,29 +205,25 @@ def _read_runs(
     conn: Connection,
     plant: str,
     rows: Sequence[log_repo.LeafRow],
-    wanted: dict[int, tuple[int, int, int]],
-) -> dict[int, list[tuple[str, int]]]:
-    """(backer, units) of each wanted run: by id where the mint's credits have
+    wanted: dict[int, tuple[int, int]],
+) -> dict[int, dict[str, int]]:
+    """Backer -> units of each wanted group: by id where the mint's credits have
     consecutive ids, else sorted by backer."""
     spans: list[tuple[int, int]] = []
-    owner: list[tuple[int, int, int]] = []  # (first id, stop id, leaf index)
-    out: dict[int, list[tuple[str, int]]] = {}
+    owners: list[int] = []  # the leaf index of each span
+    out: dict[int, dict[str, int]] = {}
     for row in rows:
         span = wanted.get(row.index)
         if span is None:
             continue
-        start, stop, _run = span
+        start, stop = span
         if row.credits_first_id is None:
-            out[row.index] = _run_by_order(conn, plant, row.index + 1, start, stop)
+            out[row.index] = dict(_run_by_order(conn, plant, row.index + 1, start, stop))
             continue
-        a, b = row.credits_first_id + start, row.credits_first_id + stop
-        spans.append((a, b))
-        owner.append((a, b, row.index))
-    owner.sort()
-    firsts = [o[0] for o in owner]
-    for row_id, who, units in log_repo.credit_runs(conn, spans):
-        at = bisect_right(firsts, row_id) - 1
-        out.setdefault(owner[at][2], []).append((who, units))
+        spans.append((row.credits_first_id + start, row.credits_first_id + stop))
+        owners.append(row.index)
+    for index, got in zip(owners, log_repo.credit_runs(conn, spans), strict=True):
+        out[index] = {str(b): int(u) for _id, b, u in got}
     return out
 
 

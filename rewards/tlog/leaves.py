@@ -216,22 +216,27 @@ class StoredTree:
     height: int
     upper: list[list[bytes]]  # upper[0]: the group roots; upper[-1]: [root] (or [] if empty)
 
+    def blob(self) -> bytes:
+        """The levels concatenated, as the log's rows store them (docs/storage.md)."""
+        return b"".join(h for level in self.upper for h in level)
 
-def _stored(hashes: list[bytes], height: int) -> StoredTree:
+
+def stored_tree(hashes: list[bytes], height: int = GROUP_HEIGHT) -> StoredTree:
+    """The tree of these leaf hashes as a store keeps it."""
     upper = MerkleTree(group_roots(hashes, height))
     return StoredTree(upper.root(), len(hashes), height, upper.levels)
 
 
 def stored_credits_tree(credits: Mapping[str, int], height: int = GROUP_HEIGHT) -> StoredTree:
     """One mint's credits tree as a store keeps it."""
-    return _stored(credit_leaf_hashes(credits)[1], height)
+    return stored_tree(credit_leaf_hashes(credits)[1], height)
 
 
 def stored_register_tree(
     weights: Mapping[str, Decimal | int], height: int = GROUP_HEIGHT
 ) -> StoredTree:
     """A register tree as a store keeps it (once per register, shared by its mints)."""
-    return _stored(register_leaf_hashes(weights)[1], height)
+    return stored_tree(register_leaf_hashes(weights)[1], height)
 
 
 def _prove(index: int, group_hashes: list[bytes], tree: StoredTree) -> list[bytes]:

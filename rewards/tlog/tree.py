@@ -5,8 +5,10 @@ the gateway proves and the bytes a backer checks are computed by the same lines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
-from heliod.rewards.tlog.verify import EMPTY_ROOT, node_hash
+from heliod.rewards.tlog.verify import EMPTY_ROOT, HASH_SIZE, node_hash
 
 
 def _split(n: int) -> int:
@@ -171,3 +173,131 @@ def grouped_inclusion(
     if inner.root() != upper.levels[0][g]:
         raise ValueError(f"the leaves of group {g} do not give its stored root")
     return inner.inclusion(index - g * width) + upper.inclusion(g)
+
+
+def edge_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of RFC 9162's tree, from the leaves up to `[root]`, where a level's
+    unpaired last node is carried up unhashed: the tree the RFC's recursion defines, drawn
+    level by level. Leaf `i`'s inclusion proof is then `edge_inclusion(levels, i)`."""
+    level = list(leaf_hashes)
+    levels = [level]
+    while len(level) > 1:
+        up = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        levels.append(up)
+        level = up
+    return levels
+
+
+def edge_inclusion(levels: Sequence[Sequence[Any]], index: int) -> list[Any]:
+    """Leaf `index`'s inclusion proof (RFC 9162, 2.1.3.1) from `edge_levels` (or the same
+    levels as hex strings): the sibling of its node at each level that has one."""
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        index >>= 1
+    return path
+
+
+def stored_inclusion(blob: bytes, count: int, index: int) -> tuple[list[bytes], bytes]:
+    """Leaf `index`'s inclusion proof in a tree of `count` leaves, and the tree's root,
+    from `blob`: the tree's `MerkleTree.levels` concatenated (perfect subtrees only, as
+    a store keeps them). Hashes only the right edge, at most one node per level;
+    ValueError when the blob is not the levels of a tree of `count` leaves."""
+    length, steps = _stored_plan(count, index)
+    if len(blob) != length:
+        raise ValueError(f"the stored levels do not fit a tree of {count} leaves")
+    path: list[bytes] = []
+    edge = b""  # the current level's right-edge node (not a perfect subtree)
+    for at, left, right in steps:  # offsets in the blob, -1: the right-edge node
+        node = blob[left : left + HASH_SIZE] if left >= 0 else edge
+        if at == _PATH:
+            path.append(node)
+        elif at == _EDGE:
+            edge = node_hash(node, blob[right : right + HASH_SIZE] if right >= 0 else edge)
+        else:  # _CARRY: an unpaired last node goes up alone
+            edge = node
+    return path, edge if count > 1 else blob[:HASH_SIZE]
+
+
+_PATH, _EDGE, _CARRY = 0, 1, 2
+
+
+@lru_cache(maxsize=4096)
+def _stored_plan(count: int, index: int) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """The blob's length, and the steps of `stored_inclusion` for leaf `index` of `count`
+    (the same for every tree of that size): which stored nodes are the proof's, which
+    right-edge nodes to hash. The last step leaves the root as the right-edge node."""
+    starts: list[int] = []  # where each stored level begins in the blob
+    at, width = 0, count
+    while True:
+        starts.append(at)
+        at += width * HASH_SIZE
+        if width <= 1:
+            break
+        width //= 2
+    if count < 1:
+        raise ValueError(f"the stored levels do not fit a tree of {count} leaves")
+    if not 0 <= index < count:
+        raise ValueError(f"leaf index {index} is outside a tree of size {count}")
+
+    def node(h: int, j: int) -> int:  # node j of level h: its offset, -1 the right edge
+        return starts[h] + j * HASH_SIZE if j < count >> h else -1
+
+    steps: list[tuple[int, int, int]] = []
+    h, nodes = 0, count  # level, and its nodes counting the right-edge one
+    while nodes > 1:
+        sibling = (index >> h) ^ 1
+        if sibling < nodes:
+            steps.append((_PATH, node(h, sibling), 0))
+        up = (nodes + 1) // 2
+        if up > count >> (h + 1):
+            j = 2 * (count >> (h + 1))
+            if j + 1 < nodes:
+                steps.append((_EDGE, node(h, j), node(h, j + 1)))
+            else:
+                steps.append((_CARRY, node(h, j), 0))
+        h, nodes = h + 1, up
+    if count > 1 and (count >> h) >= 1:  # a perfect tree: its root is stored
+        steps.append((_CARRY, node(h, 0), 0))
+    return at, tuple(steps)
+
+
+class CompactRange:
+    """The perfect subtrees of a growing log, largest first (a *compact range*): appending
+    a leaf and the root of the new size cost O(log n) hashes, so a mint never rehashes its
+    plant's whole log."""
+
+    def __init__(self, leaf_hashes: Sequence[bytes] = ()) -> None:
+        self.size = 0
+        self._peaks: list[tuple[int, bytes]] = []  # (height, root), heights decreasing
+        for h in leaf_hashes:
+            self.append(h)
+
+    def copy(self) -> CompactRange:
+        """An independent copy (appending to it leaves this one as it is)."""
+        other = CompactRange()
+        other.size = self.size
+        other._peaks = list(self._peaks)
+        return other
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add the next leaf's hash."""
+        height, node = 0, leaf_hash
+        while self._peaks and self._peaks[-1][0] == height:
+            node = node_hash(self._peaks.pop()[1], node)
+            height += 1
+        self._peaks.append((height, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The root of the log as it stands (RFC 9162's MTH, folded from the right)."""
+        if not self._peaks:
+            return EMPTY_ROOT
+        root = self._peaks[-1][1]
+        for _height, node in reversed(self._peaks[:-1]):
+            root = node_hash(node, root)
+        return root

@@ -94,9 +94,8 @@ class Accountant:
         """What the daemon does for one MintDue, in the mint's transaction."""
         books = self.books[due.plant]
         pos = books.register.last_id
-        key, weights = books.register.weights_at(due.completed_at_us, pos)
-        books.allocator.use(key, weights)
-        credits = books.allocator.mint()
+        books.allocator.use(books.register.weights_at(due.completed_at_us, pos))
+        credits = dict(books.allocator.mint())
         record = MintRecord(
             due.plant,
             due.mwh_index,

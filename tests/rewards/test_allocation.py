@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from heliod.rewards.allocation import Allocator
-from heliod.rewards.register import BEGINNING_US, Register, ShareRow
+from heliod.rewards.register import BEGINNING_US, InForce, Register, ShareRow
 
 H = 3_600_000_000  # µs per hour
 
@@ -19,9 +19,8 @@ def credits_over(
     """Mint once per completion time with every stored row visible; credits of each mint."""
     out = []
     for t in times:
-        key, weights = register.weights_at(t, register.last_id)
-        allocator.use(key, weights)
-        out.append(allocator.mint())
+        allocator.use(register.weights_at(t, register.last_id))
+        out.append(dict(allocator.mint()))
     return out
 
 
@@ -86,7 +85,7 @@ def test_backer_joining_after_the_second_mwh() -> None:
         ({"ann": 1, "bob": 2, "cy": 4}, 1),
         ({"ann": 1, "bob": 2, "cy": 4}, 1),
     ]
-    assert allocator.credited == {"ann": 6, "bob": 13, "cy": 8}
+    assert allocator.balances() == {"ann": 6, "bob": 13, "cy": 8}
     assert allocator.entitlement("bob") == Fraction(40, 3)
 
 
@@ -95,8 +94,8 @@ def test_latest_row_with_valid_from_at_or_before_t_wins() -> None:
     register = Register(
         [ShareRow(1, "ann", Decimal(3), 10 * H), ShareRow(2, "ann", Decimal(1), BEGINNING_US)]
     )
-    assert register.weights_at(10 * H - 1, 2)[1] == {"ann": Decimal(1)}
-    assert register.weights_at(10 * H, 2)[1] == {"ann": Decimal(3)}  # valid_from ≤ T
+    assert register.weights_at(10 * H - 1, 2) == {"ann": Decimal(1)}
+    assert register.weights_at(10 * H, 2) == {"ann": Decimal(3)}  # valid_from ≤ T
 
 
 def test_weight_zero_row_is_an_exit() -> None:
@@ -108,7 +107,7 @@ def test_weight_zero_row_is_an_exit() -> None:
             ShareRow(3, "bob", Decimal(0), H + H // 2),
         ]
     )
-    assert register.weights_at(2 * H, 3)[1] == {"ann": Decimal(1)}
+    assert register.weights_at(2 * H, 3) == {"ann": Decimal(1)}
     allocator = Allocator(10)
     assert credits_over(allocator, register, [H, 2 * H]) == [{"ann": 5, "bob": 5}, {"ann": 10}]
 
@@ -118,9 +117,9 @@ def test_row_only_visible_to_mints_committed_after_it_was_stored() -> None:
     register = Register(
         [ShareRow(1, "ann", Decimal(1), BEGINNING_US), ShareRow(2, "bob", Decimal(1), 0)]
     )
-    assert register.weights_at(H, 1)[1] == {"ann": Decimal(1)}
-    assert register.weights_at(H, 2)[1] == {"ann": Decimal(1), "bob": Decimal(1)}
-    assert register.weights_at(H, 1)[0] != register.weights_at(H, 2)[0]
+    assert register.weights_at(H, 1) == {"ann": Decimal(1)}
+    assert register.weights_at(H, 2) == {"ann": Decimal(1), "bob": Decimal(1)}
+    assert register.weights_at(H, 1).key != register.weights_at(H, 2).key
 
 
 def test_no_share_in_force_leaves_all_of_u_undistributed() -> None:
@@ -148,7 +147,7 @@ def test_advance_equals_that_many_single_mints() -> None:
     # 3 equal backers, U = 1, 7 mints at once: each ⌊7/3⌋ = 2, undistributed 1.
     weights = {b: Decimal(1) for b in "abc"}
     allocator = Allocator(1)
-    allocator.use((1, 1), weights)
+    allocator.use(InForce.of((1, 1), weights))
     assert allocator.advance(7) == {"a": 2, "b": 2, "c": 2}
     assert allocator.undistributed == 1
     assert allocator.advance(0) == {}
@@ -162,4 +161,4 @@ def test_units_per_mint_must_be_positive() -> None:
 def test_negative_weight_is_refused() -> None:
     allocator = Allocator(1)
     with pytest.raises(ValueError):
-        allocator.use((1, 1), {"a": Decimal(-1)})
+        allocator.use(InForce.of((1, 1), {"a": Decimal(-1)}))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from heliod.rewards.allocation import Allocator
 from heliod.rewards.clocks import ClockReset
 from heliod.rewards.ledger import Decision, Ledger, LedgerState, Outcome
+from heliod.rewards.register import InForce
 from heliod.rewards.verify import verify_plant
 
 from .accountant import Books
@@ -281,7 +282,7 @@ def test_allocator_equals_exact_fractions_per_backer_per_mint(
     minted = 0
     for weights, count, at_once in runs:
         key = keys.setdefault(tuple(sorted(weights.items())), len(keys) + 1)
-        allocator.use((key, 0), weights)
+        allocator.use(InForce.of((key, 0), weights))
         total = sum((Fraction(w) for w in weights.values()), Fraction(0))
         expected_total: dict[str, int] = {}
         for _ in range(count):
@@ -299,7 +300,7 @@ def test_allocator_equals_exact_fractions_per_backer_per_mint(
         minted += units * count
         for b, a in exact.items():
             assert allocator.entitlement(b) == a
-            assert allocator.credited.get(b, 0) == floor(a)
+            assert allocator.credited_of(b) == floor(a)
         assert allocator.undistributed == minted - sum(floor(a) for a in exact.values())
 
 

@@ -62,8 +62,9 @@ def list_backers(ctx: Context, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--at: {exc}") from None
     with ctx.store.read() as conn:
-        register = Register(repo.share_rows(conn, plant.id))
-    _, weights = register.weights_at(to_us(when), register.last_id)
+        register = Register()
+        register.extend(repo.share_rows_stream(conn, plant.id))
+    weights = register.weights_at(to_us(when), register.last_id)
     total = _exact_sum(weights.values())
     items = []
     for backer in sorted(weights):

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heliod.rewards.allocation import Allocator
+from heliod.rewards.register import InForce
 from heliod.rewards.tlog.verify import Failure, check_bundle
 
 from .ledger import Key, Log
@@ -37,9 +38,9 @@ def allocated_log(
     allocator = Allocator(units)
     for era, weights in enumerate(eras):
         positive = {b: w for b, w in weights.items() if w > 0}
-        allocator.use((era, 0), positive)
+        allocator.use(InForce.of((era, 0), positive))
         for _ in range(mints_per_era):
-            log.mint(weights, credits=allocator.mint())
+            log.mint(weights, credits=dict(allocator.mint()))
     return log, allocator
 
 
@@ -52,7 +53,7 @@ def test_the_live_allocators_credits_verify_for_every_backer(
     for backer in BACKERS:
         bundle = json.loads(json.dumps(log.bundle(backer), ensure_ascii=False))
         result = check_bundle(bundle, log.key.vkey)
-        assert result.balance_units == allocator.credited.get(backer, 0)
+        assert result.balance_units == allocator.credited_of(backer)
         assert result.entitlement == allocator.entitlement(backer)
 
 
