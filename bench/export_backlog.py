@@ -158,7 +158,11 @@ def bench_config(devices: int, batch_size: int) -> SimpleNamespace:
     plant = SimpleNamespace(
         id="brassemonte", devices=[SimpleNamespace(id=f"inv{d:02d}") for d in range(devices)]
     )
-    return SimpleNamespace(plants=[plant], influxdb=SimpleNamespace(batch_size=batch_size))
+    return SimpleNamespace(
+        plants=[plant],
+        devices=lambda: [(plant, d) for d in plant.devices],
+        influxdb=SimpleNamespace(batch_size=batch_size),
+    )
 
 
 class Victoria:
