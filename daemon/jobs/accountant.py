@@ -56,16 +56,6 @@ class Unbacked:
     completed_at_us: int
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One item of a plant's outbox as committed: mint `mwh_index`, or the goal event
-    stored in row `event_row` that follows that mint."""
-
-    plant: str
-    mwh_index: int
-    event_row: int | None = None
-
-
 @dataclass(slots=True)
 class BatchResult:
     """What one batch committed."""
@@ -73,7 +63,6 @@ class BatchResult:
     readings: int = 0
     anomalies: int = 0
     mints: list[tuple[str, int]] = field(default_factory=list)
-    outbox: list[Sent] = field(default_factory=list)  # mints and goal events, in order
     caught_up: bool = True
     position: int = 0
     minted: list[Minted] = field(default_factory=list)
@@ -120,7 +109,6 @@ class Accountant:
             total.readings += result.readings
             total.anomalies += result.anomalies
             total.mints.extend(result.mints)
-            total.outbox.extend(result.outbox)
             total.position = result.position
             total.caught_up = result.caught_up
             if result.caught_up or (max_batches is not None and batches >= max_batches):
@@ -228,15 +216,14 @@ class Accountant:
                 )
                 result.mints.append((due.plant, due.mwh_index))
                 result.minted.append(minted)
-                result.outbox.append(Sent(due.plant, due.mwh_index))
                 book = goal_books.get(due.plant)
                 if book is not None:
                     events = book.mint(due.mwh_index, due.completed_at_us)
-                    result.outbox += _store_events(conn, events, due.mwh_index, now_us)
+                    _store_events(conn, events, due.mwh_index, now_us)
         state.position = max(state.position, scanned)
         if caught_up:
             for book in goal_books.values():
-                result.outbox += _settle(conn, book, ledger, now_us)
+                _settle(conn, book, ledger, now_us)
         # The balances rows of the backers credited in this batch, and of those in force
         # at a mint for the first time, 0 when it credited them nothing (docs/accounting.md,
         # "Balances").
@@ -318,31 +305,28 @@ def _store_events(
     after_mint: int,
     now_us: int,
     placement_at: tuple[int, int] | None = None,
-) -> list[Sent]:
+) -> None:
     """Store goal events after mint `after_mint`; `placement_at` (position, decision id)
     marks challenges missed by the clock, for replays."""
-    out = []
     for event in events:
         placement = None
         if placement_at is not None and isinstance(event, ChallengeSettled):
             placement = Placement(event.plant, event.challenge.id, *placement_at)
-        row = goals_repo.insert_event(
+        goals_repo.insert_event(
             conn, event, after_mint=after_mint, now_us=now_us, placement=placement
         )
-        out.append(Sent(event.plant, after_mint, row))
-    return out
 
 
-def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> list[Sent]:
+def _settle(conn: Connection, book: GoalBook, ledger: Ledger, now_us: int) -> None:
     """At the end of a run that reached the newest reading: the events of goals configured
     after their mint, then the challenges whose deadline passed (docs/milestones.md)."""
     state = ledger.state
     done = state.plants[book.plant].mwh_completed
     times = goals_repo.completion_times(conn, book.plant, book.awaiting(done))
-    out = _store_events(conn, book.catch_up(times), done, now_us)
+    _store_events(conn, book.catch_up(times), done, now_us)
     missed = book.deadline_check(now_us, lambda until: ledger.in_reach(book.plant, until))
     at = (state.position, state.last_decision_id)
-    return out + _store_events(conn, missed, done, now_us, placement_at=at)
+    _store_events(conn, missed, done, now_us, placement_at=at)
 
 
 def result_plants(result: BatchResult) -> list[str]:
