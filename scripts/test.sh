@@ -2,7 +2,8 @@
 # The whole check, as CI runs it: system packages, venv, lint, types, import contracts, tests.
 #   ./scripts/test.sh                 everything
 #   ./scripts/test.sh -x -q tests/rewards   extra arguments go to pytest
-# Environment: HELIOD_NO_APT=1 skips the Debian step; HELIOD_REQUIRE_SERVICES=1 (CI) turns
+# Environment: HELIOD_NO_APT=1 skips the Debian step; HELIOD_PYTEST_ONLY=1 runs pytest
+# without the lint, type, import and bench checks; HELIOD_REQUIRE_SERVICES=1 (CI) turns
 # "service missing" skips into failures; HELIOD_TEST_POSTGRES_URL picks the test server.
 set -euo pipefail
 
@@ -116,21 +117,25 @@ postgres_url
 export PATH="$VENV/bin:$PATH"
 TREE="$("$PY" scripts/srctree.py tree)"
 
-check "ruff check" "fix the findings (many: .venv/bin/ruff check --fix .)" \
-    "$VENV/bin/ruff" check .
-check "ruff format --check" "run .venv/bin/ruff format ." \
-    "$VENV/bin/ruff" format --check .
-check "mypy (heliod.daemon, heliod.adapters, heliod.rewards, heliod.profiles)" \
-    "mypy is strict over every package; see [tool.mypy] in pyproject.toml" \
-    "$PY" scripts/srctree.py mypy
-check "lint-imports (import contracts)" "see [tool.importlinter] in pyproject.toml" \
-    env PYTHONPATH="$TREE" "$VENV/bin/lint-imports" --no-cache
-# A short run of the Modbus bench (10 devices, about 25 s): its ratio is printed; it fails
-# only above 3× the bare pymodbus loop's CPU per poll, a regression as large as the
-# thread-per-waiting-link one (4.3×) that once landed unseen (docs/performance.md).
-check "Modbus CPU per poll against the bare loop (short bench, fails above 3×)" \
-    "profile the poll path: bench/modbus_poll.py, docs/performance.md (Modbus polling)" \
-    "$PY" bench/modbus_poll.py --devices 10 --seconds 4 --warmup 1 --rounds 3 --max-ratio 3
+# HELIOD_PYTEST_ONLY=1 (CI's second step) runs pytest alone: the checks below ran in the
+# first step on the same tree.
+if [ "${HELIOD_PYTEST_ONLY:-0}" != 1 ]; then
+    check "ruff check" "fix the findings (many: .venv/bin/ruff check --fix .)" \
+        "$VENV/bin/ruff" check .
+    check "ruff format --check" "run .venv/bin/ruff format ." \
+        "$VENV/bin/ruff" format --check .
+    check "mypy (heliod.daemon, heliod.adapters, heliod.rewards, heliod.profiles)" \
+        "mypy is strict over every package; see [tool.mypy] in pyproject.toml" \
+        "$PY" scripts/srctree.py mypy
+    check "lint-imports (import contracts)" "see [tool.importlinter] in pyproject.toml" \
+        env PYTHONPATH="$TREE" "$VENV/bin/lint-imports" --no-cache
+    # A short run of the Modbus bench (10 devices, about 25 s): its ratio is printed; it fails
+    # only above 3× the bare pymodbus loop's CPU per poll, a regression as large as the
+    # thread-per-waiting-link one (4.3×) that once landed unseen (docs/performance.md).
+    check "Modbus CPU per poll against the bare loop (short bench, fails above 3×)" \
+        "profile the poll path: bench/modbus_poll.py, docs/performance.md (Modbus polling)" \
+        "$PY" bench/modbus_poll.py --devices 10 --seconds 4 --warmup 1 --rounds 3 --max-ratio 3
+fi
 check "pytest" "see the failures above" run_pytest "$@"
 
 printf '\nall checks passed in %d s\n' "$((SECONDS - STARTED))" >&2

@@ -22,6 +22,27 @@ def _pg_admin_connect():  # type: ignore[no-untyped-def]
     )
 
 
+# Tests that run heliod as whole processes, or Hypothesis over the real accountant and
+# store: CI runs them as a step of their own after the rest (`-m long`, see
+# docs/development.md), so that each step stays within its time.
+LONG = (
+    "tests/e2e/",
+    "tests/daemon/cli/test_tlog_cli.py",
+    "tests/daemon/cli/test_ledger_cli.py",
+    "tests/daemon/cli/test_clock_cli.py",
+    "tests/daemon/jobs/test_accountant_reference.py",
+    "tests/daemon/jobs/test_accountant_goal_properties.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where.startswith(LONG):
+            item.add_marker(pytest.mark.long)
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A throwaway PostgreSQL database, dropped after the test."""
