@@ -14,16 +14,21 @@ that never sends a byte, or sends one a second, is kept forever, and its
 `limit_concurrency` only answers 503 to requests that already hold a connection. So the
 cap and the request deadline are enforced here, in a subclass of uvicorn's h11 protocol:
 at the cap, the connection that has waited longest for its request is closed to make
-room (an idle or slow client never locks out `/healthz`); if every connection is busy
-answering, the new one is closed.
+room (an idle or slow client never locks out `/healthz`), unless its request already
+waits unread in its socket (a loop that fell behind accepts a burst of connections
+before it reads any of them); if every connection is busy answering, the new one is
+closed.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import logging
 import resource
 import socket
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -107,9 +112,24 @@ def _make_room(newcomer: Any, connections: set[Any], cap: int) -> None:
     open_ = [c for c in connections if not c.transport.is_closing()]
     if len(open_) <= cap:
         return
-    idle = [c for c in open_ if c is not newcomer and c.waiting()]
-    victim = min(idle, key=lambda c: c.waiting_since) if idle else newcomer
+    idle = sorted(
+        (c for c in open_ if c is not newcomer and c.waiting()), key=lambda c: c.waiting_since
+    )
+    victim = next((c for c in idle if not _unread(c.transport)), newcomer)
     victim.transport.close()
+
+
+def _unread(transport: asyncio.BaseTransport) -> bool:
+    """True when bytes the client sent wait in the socket, not yet read by the loop."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count, True)
+    except OSError:
+        return False
+    return count[0] > 0
 
 
 class HttpServer:

@@ -25,14 +25,14 @@ def _low_open_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
 
 
-def _healthz(url: str) -> tuple[int, float]:
+def _healthz(url: str) -> tuple[int | str, float]:
     started = time.monotonic()
     try:
         with urllib.request.urlopen(url + "/healthz", timeout=5) as answer:
             answer.read()
             return answer.status, time.monotonic() - started
-    except OSError:
-        return 0, time.monotonic() - started
+    except OSError as exc:
+        return repr(exc), time.monotonic() - started
 
 
 class Watch:
@@ -42,7 +42,7 @@ class Watch:
         self.pid = daemon.proc.pid
         self.url = daemon.api
         self.peak_fds = 0
-        self.answers: list[tuple[int, float]] = []
+        self.answers: list[tuple[int | str, float]] = []
         self.stop = threading.Event()
         threading.Thread(target=self._fds, daemon=True).start()
         threading.Thread(target=self._health, daemon=True).start()
@@ -116,7 +116,7 @@ def test_idle_and_slow_clients_cannot_exhaust_the_daemon(tmp_path: Path) -> None
             f"slow client: {slow}"
         )
         assert len(answers) >= 10
-        assert all(status == 200 and took < 1.0 for status, took in answers), answers
+        assert [a for a in answers if a[0] != 200 or a[1] >= 1.0] == []
         # The same length of time, give or take the connections' making: one line of
         # asyncio's (2 KiB with its traceback) at most.
         assert attack_bytes <= quiet_bytes * attack_s / WINDOW_S + 2048, daemon.log()[-3000:]

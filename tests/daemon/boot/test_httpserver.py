@@ -27,8 +27,12 @@ class App:
 
     def __init__(self) -> None:
         self.release = threading.Event()
+        self.stalled = threading.Event()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/stall":  # holds the whole event loop: nothing is read or accepted
+            self.stalled.set()
+            time.sleep(1.0)
         if scope["path"] == "/slow":
             while not self.release.is_set():
                 await asyncio.sleep(0.02)
@@ -139,6 +143,28 @@ def test_at_the_cap_the_longest_waiting_connection_makes_room(app: App) -> None:
         for sock in idle:
             sock.close()
     finally:
+        server.stop()
+
+
+def test_a_request_already_received_is_not_closed_to_make_room(app: App) -> None:
+    # While the loop stalls, a client connects and sends its request, then four idle
+    # connections queue behind it: when the loop resumes, all five are accepted before
+    # anything is read, and the request that waits unread in its socket must be answered.
+    server = serve(app, max_connections=4, request_timeout_s=30.0)
+    stalling = threading.Thread(target=get, args=(server, "/stall"))
+    try:
+        stalling.start()
+        assert app.stalled.wait(5.0)
+        with connect(server) as client:
+            client.sendall(REQUEST)
+            idle = [connect(server) for _ in range(4)]
+            stalling.join()
+            assert client.recv(65536).split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK"
+        assert closed_by_server(idle[0], 2.0) is not None  # the oldest idle one made room
+        for sock in idle:
+            sock.close()
+    finally:
+        stalling.join()
         server.stop()
 
 
