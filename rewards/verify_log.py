@@ -103,7 +103,6 @@ class _Roots:
 def verify_log(
     plant: str,
     *,
-    origin: str,
     vkeys: Sequence[str],
     mints: Sequence[MintRecord],
     credits: Mapping[int, Mapping[str, int]],
@@ -150,18 +149,19 @@ def verify_log(
         except ValueError as e:
             problems.append(f"{plant}: verifier key {text!r} is malformed: {e}")
     for cp in checkpoints:
-        problems += _check_checkpoint(plant, origin, keys, cp, roots)
+        problems += _check_checkpoint(plant, keys, cp, roots)
     return problems
 
 
 def _check_checkpoint(
     plant: str,
-    origin: str,
     keys: Sequence[tuple[str, bytes]],
     cp: StoredCheckpoint,
     roots: Mapping[int, bytes],
 ) -> list[str]:
-    text = None
+    # A checkpoint names its log by its origin, which is also the name of the key that
+    # signs it: after `[log] origin_prefix` changed, older checkpoints keep the old name.
+    text, name = None, ""
     for name, public_key in keys:
         try:
             text = open_note(cp.note, name, public_key)
@@ -175,7 +175,7 @@ def _check_checkpoint(
         found_origin, size, root = parse_checkpoint(text)
     except ValueError as e:
         return [f"{where} is malformed: {e}"]
-    if found_origin != origin or size != cp.size or root != cp.root:
+    if found_origin != name or size != cp.size or root != cp.root:
         return [f"{where} says origin {found_origin!r}, size {size}: not what is stored with it"]
     want = roots.get(cp.size)
     if want is None:

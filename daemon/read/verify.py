@@ -54,7 +54,8 @@ def verify_ledger(
     """(problems, per-plant summary) of the ledger in `conn`'s snapshot; no problem: valid.
 
     `logs`: per plant, its log's origin and the gateway's verifier key (None: no key
-    file), to check the verifiable log too (docs/verification.md)."""
+    file), to check the verifiable log too (docs/verification.md); each stored
+    checkpoint is checked with the recorded key that signed it, under that key's name."""
     problems: list[str] = []
     summary: dict[str, Any] = {}
     stored = repo.load_state(conn)
@@ -87,7 +88,8 @@ def verify_ledger(
             {m.mwh_index: m.completed_at_us for m in mints},
         )
         if logs is not None and plant in logs:
-            problems += _verify_log(conn, plant, *logs[plant], mints=mints, credits=credits)
+            vkey = logs[plant][1]
+            problems += _verify_log(conn, plant, vkey, mints=mints, credits=credits)
         summary[plant] = {
             "mints": len(mints),
             "credits": sum(len(c) for c in credits.values()),
@@ -99,7 +101,6 @@ def verify_ledger(
 def _verify_log(
     conn: Connection,
     plant: str,
-    origin: str,
     vkey: str | None,
     *,
     mints: Sequence[Any],
@@ -114,7 +115,6 @@ def _verify_log(
     ]
     return verify_log(
         plant,
-        origin=origin,
         vkeys=vkeys,
         mints=mints,
         credits=credits,

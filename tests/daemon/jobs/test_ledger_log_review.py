@@ -14,11 +14,12 @@ from heliod.adapters.signing import SigningKey
 from heliod.adapters.store import log_repo
 from heliod.adapters.store import schema as t
 from heliod.daemon.boot.settings import log_signer, plant_books
+from heliod.daemon.config import load_config
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogMismatch
 from heliod.daemon.read import tlog
 from heliod.rewards.tlog.note import signed_note
-from heliod.rewards.tlog.verify import canonical_json, check_bundle, leaf_hash
+from heliod.rewards.tlog.verify import Failure, canonical_json, check_bundle, leaf_hash
 from tests.daemon.jobs.test_ledger_log import FailingKey, counts, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
@@ -207,3 +208,32 @@ def test_a_crash_while_building_the_log_of_older_mints_leaves_none_of_it(
     with ledger.store.read() as conn:
         assert [r.index for r in log_repo.leaf_rows(conn, "alpha")] == [0, 1, 2, 3]
     assert verified(ledger) == []
+
+
+def test_a_new_origin_prefix_is_a_key_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`[log] origin_prefix` is part of each plant's verifier key (docs/configuration.md):
+    changed after mints, the log goes on under the new name, as after a key change; the
+    warning names both verifier keys, `ledger verify` checks the older checkpoints under
+    the old one, and a new bundle verifies with the new one only."""
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 2)
+    old = log_signer(ledger.config, create=False).vkey("alpha")
+    path = tmp_path / "heliod.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("[api]", '[log]\norigin_prefix = "plantco"\n\n[api]', 1))
+    ledger.config = load_config(path, env={})
+    new = log_signer(ledger.config, create=False).vkey("alpha")
+    assert new.startswith("plantco/alpha+") and old.startswith("heliod/alpha+")
+    with caplog.at_level(logging.WARNING, logger="heliod.log"):
+        ledger.produce("alpha", 1)
+    warned = [r.getMessage() for r in caplog.records if r.name == "heliod.log"]
+    assert any(old in m and new in m and "size 3" in m for m in warned), warned
+    assert verified(ledger) == []
+    with ledger.store.read() as conn:
+        b = tlog.bundle(conn, "alpha", "alice", "plantco/alpha")
+    assert check_bundle(b, new).tree_size == 3
+    with pytest.raises(Failure) as refused:
+        check_bundle(b, old)
+    assert refused.value.args[0] == "unsigned"
