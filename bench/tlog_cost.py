@@ -1,15 +1,17 @@
 """What the verifiable ledger costs (docs/performance.md, "The verifiable ledger").
 
   python bench/tlog_cost.py credit [--backers 10000 100000]
-  python bench/tlog_cost.py bundle [--mints 10000] [--backers 1000]
+  python bench/tlog_cost.py bundle [--mints 10000] [--backers 1000] [--keep DIR] [--repeat N]
 
 `credit`: one MWh minted and credited to N backers, with the log (register and credits
 trees, the leaf, the signed checkpoint and their rows) and without it (the same
 accountant with no log: the code before the log), each in a fresh subprocess, in the
 same run. `bundle`: a plant with M mints credited to B backers (its mints, credits and
 log written by the real allocator and the real log code, without readings), then one
-backer's bundle built as the API builds it, checked by `python3 verify.py`, and the
-log's bytes per mint.
+backer's bundle built as the API builds it (N times: wall and CPU time of each, then
+of its JSON as a file and as the API's body), checked by `python3 verify.py`, and the
+log's bytes per mint. `--keep DIR` builds the store in DIR once (its key beside it) and
+reuses it on later runs, so that old and new code read the same store.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from heliod.adapters.signing import SigningKey
+from heliod.adapters.signing import SigningKey, load_signing_key
 from heliod.adapters.store import Store
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogSigner, MintLog
 from heliod.daemon.read import tlog
+from heliod.rewards import exact_json
 from heliod.rewards.allocation import Allocator
 from heliod.rewards.events import mint_body
 from heliod.rewards.register import BEGINNING_US, Register
@@ -123,16 +126,19 @@ def _log_bytes(conn: object) -> int:
     return total
 
 
-def case_bundle(mints: int, backers: int) -> dict[str, float]:
-    """M mints to B backers written directly, then one backer's bundle and its check."""
-    tmp = tempfile.mkdtemp()
-    store = Store.open(f"sqlite:///{tmp}/h.db")
+def _build(path: Path, mints: int, backers: int) -> float:
+    """Write a plant's M mints to B backers into a fresh SQLite store at `path` (renamed
+    there once whole), its signing key beside it; the seconds it took."""
+    part = path.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    store = Store.open(f"sqlite:///{part}")
     with store.write() as conn:
         conn.execute(insert(t.shares), _shares(backers, 4))
     units = 10**8
     key = SigningKey.generate()
-    signer = LogSigner("heliod", key)
-    mint_log = MintLog(signer)
+    path.with_suffix(".key").write_bytes(key.pem())
+    path.with_suffix(".key").chmod(0o600)
+    mint_log = MintLog(LogSigner("heliod", key))
     with store.read() as conn:
         register = Register(repo.share_rows(conn, "p"))
     alloc = Allocator(units)
@@ -158,20 +164,48 @@ def case_bundle(mints: int, backers: int) -> dict[str, float]:
                 )
                 mint_log.append(conn, entry, T0_US)
     build = time.perf_counter() - build_start
+    store.close()
+    part.rename(path)
+    return build
+
+
+def case_bundle(mints: int, backers: int, keep: str | None, repeat: int) -> dict[str, object]:
+    """M mints to B backers written directly (or read from the store `keep` holds, built
+    there the first time), then one backer's bundle, `repeat` times, and its check."""
+    tmp = Path(keep or tempfile.mkdtemp())
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / f"bundle-{mints}x{backers}.db"
+    build = None if keep and path.exists() else _build(path, mints, backers)
+    key = load_signing_key(path.with_suffix(".key"), create=False)
+    store = Store.open(f"sqlite:///{path}")
     backer = f"b{backers // 2:04d}"
-    start = time.perf_counter()
+    origin = LogSigner("heliod", key).origin("p")
+    cpu: list[float] = []
+    wall: list[float] = []
+    json_cpu: list[float] = []
+    api_cpu: list[float] = []
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        with store.read() as conn:
+            bundle = tlog.bundle(conn, "p", backer, origin)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+        start_cpu = time.process_time()
+        text = json.dumps(bundle)
+        json_cpu.append(time.process_time() - start_cpu)
+        start_cpu = time.process_time()
+        exact_json.dumps(bundle).encode()  # the API's body (ExactJSON)
+        api_cpu.append(time.process_time() - start_cpu)
     with store.read() as conn:
-        bundle = tlog.bundle(conn, "p", backer, signer.origin("p"))
         log_bytes = _log_bytes(conn)
-    prove = time.perf_counter() - start
-    path = Path(tmp) / "bundle.json"
-    path.write_text(json.dumps(bundle))
+    out = tmp / "bundle.json"
+    out.write_text(text)
     start = time.perf_counter()
     check = subprocess.run(
         [
             "python3",
             str(ROOT / "rewards" / "tlog" / "verify.py"),
-            str(path),
+            str(out),
             "--key",
             vkey("heliod/p", key.public_key),
         ],
@@ -181,19 +215,24 @@ def case_bundle(mints: int, backers: int) -> dict[str, float]:
     )
     verify_s = time.perf_counter() - start
     assert check.returncode == 0, check.stdout + check.stderr
-    bundle_bytes = path.stat().st_size
+    bundle_bytes = out.stat().st_size
     store.close()
-    size = os.path.getsize(f"{tmp}/h.db")
-    subprocess.run(["rm", "-rf", tmp], check=True)
+    size = path.stat().st_size
+    if not keep:
+        subprocess.run(["rm", "-rf", str(tmp)], check=True)
     return {
         "mints": mints,
         "backers": backers,
         "build_seconds": build,
-        "bundle_seconds": prove,
+        "bundle_seconds": sorted(wall),
+        "bundle_cpu_seconds": sorted(cpu),
+        "json_cpu_seconds": sorted(json_cpu),
+        "api_json_cpu_seconds": sorted(api_cpu),
         "bundle_bytes": bundle_bytes,
         "verify_seconds": verify_s,
         "log_bytes_per_mint": log_bytes / mints,
         "db_bytes_per_mint": size / mints,
+        "load_average": os.getloadavg(),
     }
 
 
@@ -210,12 +249,17 @@ def main() -> None:
         if kind == "credit":
             print(json.dumps(case_credit(int(sys.argv[3]), sys.argv[4] == "log")))
         else:
-            print(json.dumps(case_bundle(int(sys.argv[3]), int(sys.argv[4]))))
+            keep = sys.argv[5] or None
+            print(
+                json.dumps(case_bundle(int(sys.argv[3]), int(sys.argv[4]), keep, int(sys.argv[6])))
+            )
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["credit", "bundle"])
     parser.add_argument("--backers", type=int, nargs="*")
     parser.add_argument("--mints", type=int, default=10_000)
+    parser.add_argument("--keep", help="bundle: build the store in this folder once, reuse it")
+    parser.add_argument("--repeat", type=int, default=1, help="bundle: build it N times")
     a = parser.parse_args()
     if a.what == "credit":
         print(
@@ -235,7 +279,7 @@ def main() -> None:
             )
     else:
         for n in a.backers or [1000]:
-            r = _child("bundle", str(a.mints), str(n))
+            r = _child("bundle", str(a.mints), str(n), a.keep or "", str(a.repeat))
             print(json.dumps(r, indent=1), flush=True)
 
 
