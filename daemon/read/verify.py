@@ -95,6 +95,10 @@ def verify_ledger(
             "credits": sum(len(c) for c in credits.values()),
             "energy_wh": mwh_to_wh(stored.plants[plant].e_mwh) if plant in stored.plants else 0,
         }
+        if logs is not None and plant in logs:  # which keys the checkpoints were checked with
+            summary[plant]["log_keys"] = [
+                {"vkey": v, "from_size": size} for v, size in log_repo.keys(conn, plant)
+            ]
     return problems, summary
 
 

@@ -109,6 +109,8 @@ def verify(ctx: Context, _args: argparse.Namespace) -> int:
     elif ok:
         for plant, s in summary.items():
             print(f"{plant}: {s['mints']} mints, {s['credits']} credits, E = {s['energy_wh']} Wh")
+            for key in s.get("log_keys", []):
+                print(f"  checkpoints from size {key['from_size']} signed by {key['vkey']}")
         print(
             "ledger verify: OK (conservation, bounds, fairness, no negative or double mint, "
             "replay, the verifiable log and its signed checkpoints)"

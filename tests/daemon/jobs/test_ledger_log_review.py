@@ -18,9 +18,10 @@ from heliod.daemon.config import load_config
 from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogMismatch
 from heliod.daemon.read import tlog
+from heliod.daemon.read.verify import verify_ledger
 from heliod.rewards.tlog.note import signed_note
 from heliod.rewards.tlog.verify import Failure, canonical_json, check_bundle, leaf_hash
-from tests.daemon.jobs.test_ledger_log import FailingKey, counts, verified
+from tests.daemon.jobs.test_ledger_log import FailingKey, counts, logs, verified
 from tests.daemon.ledger_fixture import DEVICES, STEP_WH, Ledger, make_ledger, now_us
 
 
@@ -230,9 +231,15 @@ def test_a_new_origin_prefix_is_a_key_change(
         ledger.produce("alpha", 1)
     warned = [r.getMessage() for r in caplog.records if r.name == "heliod.log"]
     assert any(old in m and new in m and "size 3" in m for m in warned), warned
-    assert verified(ledger) == []
     with ledger.store.read() as conn:
+        found, summary = verify_ledger(conn, plant_books(ledger.config), (), logs(ledger))
         b = tlog.bundle(conn, "alpha", "alice", "plantco/alpha")
+    assert found == []
+    # An auditor sees which keys the checkpoints were checked with (`ledger verify`).
+    assert summary["alpha"]["log_keys"] == [
+        {"vkey": old, "from_size": 1},
+        {"vkey": new, "from_size": 3},
+    ]
     assert check_bundle(b, new).tree_size == 3
     with pytest.raises(Failure) as refused:
         check_bundle(b, old)
