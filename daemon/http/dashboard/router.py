@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from heliod.adapters.store import Store
 from heliod.daemon.http.dashboard.page import language, render
 from heliod.daemon.http.settings import HttpSettings
 from heliod.daemon.read.dashboard import dashboard_data
+
+log = logging.getLogger("heliod.http")
 
 STATIC = Path(__file__).parent / "static"
 # Everything the page loads comes from here: no CDN, the gateway may have no internet.
@@ -54,11 +57,20 @@ def dashboard_router(
     def read_data() -> dict[str, Any]:
         return dashboard_data(store, settings.plants, clock_us(), health_provider)
 
+    def try_read_data() -> dict[str, Any] | None:
+        """The data, or None when the store cannot be read (logged): the page then shows
+        its loading state and keeps asking data.json, so it never breaks."""
+        try:
+            return read_data()
+        except Exception as exc:  # a store that cannot be read must not break the page
+            log.warning("dashboard: cannot read the store: %s", _one_line(exc))
+            return None
+
     @router.get("/")
     async def page(request: Request) -> HTMLResponse:
         # A public page carries its first data, so its first paint shows the plant; a
         # private one holds no data (it asks for a token) and shows a loading state.
-        data = await run_in_threadpool(read_data) if settings.dashboard_public else None
+        data = await run_in_threadpool(try_read_data) if settings.dashboard_public else None
         body = render(
             template,
             public=settings.dashboard_public,
@@ -71,8 +83,12 @@ def dashboard_router(
 
     @router.get("/dashboard/data.json", dependencies=guards)
     async def data() -> JSONResponse:
-        body = await run_in_threadpool(read_data)
-        return JSONResponse(body, headers={**_HEADERS, "Cache-Control": "no-store"})
+        body = await run_in_threadpool(try_read_data)
+        headers = {**_HEADERS, "Cache-Control": "no-store"}
+        if body is None:
+            error = {"error": "the store cannot be read now; see the daemon's log"}
+            return JSONResponse(error, status_code=503, headers={**headers, "Retry-After": "30"})
+        return JSONResponse(body, headers=headers)
 
     @router.get("/dashboard/static/{name:path}")
     def static(name: str) -> FileResponse:
@@ -86,3 +102,8 @@ def dashboard_router(
         )
 
     return router
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"

@@ -414,3 +414,19 @@ def test_the_french_page_from_the_server(goals_plant: Plant) -> None:
     # The data sits in an inert JSON block that cannot close its <script> element.
     block = re.search(r'<script id="heliod-data" type="application/json">(.*?)</script>', page.text)
     assert block is not None and "<" not in block.group(1)
+
+
+def test_a_store_that_cannot_be_read_leaves_the_page_loading(
+    public_plant: Plant, caplog: pytest.LogCaptureFixture
+) -> None:
+    with public_plant.store.write() as conn:
+        conn.exec_driver_sql("DROP TABLE mints")
+    with TestClient(dashboard_app(public_plant)) as client:
+        page = client.get("/")
+        data = client.get("/dashboard/data.json")
+    assert page.status_code == 200
+    assert 'id="heliod-data"' not in page.text  # no first data: the loading state, then data.json
+    assert data.status_code == 503 and data.headers["retry-after"] == "30"
+    assert data.json() == {"error": "the store cannot be read now; see the daemon's log"}
+    logged = [r.getMessage() for r in caplog.records if r.name == "heliod.http"]
+    assert logged and all("cannot read the store" in m and "mints" in m for m in logged)
