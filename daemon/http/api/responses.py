@@ -6,6 +6,7 @@ Every error is `{"error": "<what is wrong, naming the parameter>"}` with its sta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heliod.rewards.exact_json import dumps
+
+log = logging.getLogger("heliod.http")
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -71,6 +74,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
         return error_response(400, _validation_message(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        # A store that cannot be read, or a stored row that does not parse: the traceback
+        # goes to the daemon's log (the server logs it again as it re-raises).
+        log.error("API: %s", type(exc).__name__, exc_info=exc)
+        return error_response(
+            500, "internal error: the answer could not be built; see the daemon's log"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:

@@ -82,3 +82,14 @@ def test_key_checkpoint_entries_consistency_and_proof(ledger: Ledger, tmp_path: 
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "bob" in run.stdout
+
+
+def test_a_stored_leaf_that_does_not_parse_is_a_json_error(ledger: Ledger) -> None:
+    with ledger.store.write() as conn:
+        conn.exec_driver_sql("UPDATE log_leaves SET leaf = '{not json' WHERE plant = 'alpha'")
+    with TestClient(build_app(ledger), raise_server_exceptions=False) as client:
+        answer = client.get(f"{API_PREFIX}/plants/alpha/backers/bob/proof", headers=AUTH)
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "error": "internal error: the answer could not be built; see the daemon's log"
+    }
