@@ -15,12 +15,14 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from heliod.adapters.store import Connection, log_repo
+from heliod.rewards.allocation import Credits
 from heliod.rewards.register import Register, RegisterKey
 from heliod.rewards.tlog.leaves import (
     GROUP_HEIGHT,
     credit_leaf_hashes,
     mint_leaf,
     register_root,
+    sorted_credit_leaf_hashes,
     stored_tree,
 )
 from heliod.rewards.tlog.note import checkpoint_text, signed_note, vkey
@@ -209,7 +211,10 @@ class MintLog:
         credits: Mapping[str, int],
     ) -> LogEntry:
         """The leaf at `index` (not signed: root and checkpoint empty)."""
-        backers, hashes = credit_leaf_hashes(credits)
+        if isinstance(credits, Credits):  # a mint's own: sorted, no lookup per backer
+            backers, hashes = sorted_credit_leaf_hashes(credits.names(), credits.units)
+        else:
+            backers, hashes = credit_leaf_hashes(credits)
         stored = stored_tree(hashes)
         credits_root, blob = stored.root, stored.blob()
         leaf = mint_leaf(plant, *facts, *register, credits_root, len(hashes))

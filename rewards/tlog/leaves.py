@@ -14,7 +14,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation, Rounded
+from itertools import islice
 from json.encoder import encode_basestring  # JSON string as json.dumps(ensure_ascii=False)
+from operator import ge
 from typing import Any
 
 from heliod.rewards.tlog.tree import MerkleTree, group_roots, grouped_inclusion
@@ -87,6 +89,21 @@ def credit_leaf_hashes(credits: Mapping[str, int]) -> tuple[list[str], list[byte
     """The credits tree's backers and leaf hashes, in leaf order."""
     items = sorted((b, c) for b, c in credits.items() if c > 0)
     return [b for b, _ in items], [_credit_hash(b, c) for b, c in items]
+
+
+def sorted_credit_leaf_hashes(
+    backers: Iterable[str], units: Iterable[int]
+) -> tuple[list[str], list[bytes]]:
+    """`credit_leaf_hashes` of credits given already in leaf order (backers sorted, each
+    once, in step with their units, all > 0: what an allocator's mint returns), without
+    a lookup or a sort per backer. ValueError if they are not."""
+    names = list(backers)
+    amounts = list(units)
+    if len(names) != len(amounts):
+        raise ValueError("backers and units differ in length")
+    if any(map(ge, names, islice(names, 1, None))) or any(c <= 0 for c in amounts):
+        raise ValueError("credits not sorted by backer, each once, with units > 0")
+    return names, list(map(_credit_hash, names, amounts))
 
 
 @dataclass(frozen=True)

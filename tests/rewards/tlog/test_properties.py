@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from heliod.rewards.allocation import Allocator
+from heliod.rewards.register import InForce
 from heliod.rewards.tlog.leaves import (
     BackerTree,
     credit_leaf_hashes,
@@ -25,6 +27,7 @@ from heliod.rewards.tlog.leaves import (
     register_leaf_hashes,
     register_leaves,
     register_total,
+    sorted_credit_leaf_hashes,
     stored_credits_tree,
     stored_register_tree,
 )
@@ -221,6 +224,31 @@ def test_fast_credit_hashes_are_canonical_jsons(credits: dict[str, int]) -> None
 
 
 @PROPERTY
+@given(
+    st.dictionaries(backer_ids, weights, max_size=20),
+    st.sampled_from([1, 7, 10**8, 12345 * 10**18]),
+)
+def test_a_mints_credit_hashes_need_no_sort(register: dict[str, Decimal], units: int) -> None:
+    """The leaf hashes of a mint's credits taken in the allocator's order are those of
+    the credits sorted as a mapping; credits out of order or of 0 units are refused."""
+    alloc = Allocator(units)
+    alloc.use(InForce.of((0, 0), register))
+    credits = alloc.mint()
+    assert sorted_credit_leaf_hashes(credits.names(), credits.units) == credit_leaf_hashes(
+        dict(credits.pairs())
+    )
+    names, amounts = list(credits.names()), list(credits.units)
+    if len(names) > 1:
+        with pytest.raises(ValueError):
+            sorted_credit_leaf_hashes(names[::-1], amounts[::-1])
+        with pytest.raises(ValueError):
+            sorted_credit_leaf_hashes([names[0], *names], [amounts[0], *amounts])
+    if names:
+        with pytest.raises(ValueError):
+            sorted_credit_leaf_hashes(names, [0, *amounts[1:]])
+
+
+@PROPERTY
 @given(weights)
 def test_canonical_decimals_are_shortest_and_exact(value: Decimal) -> None:
     text = canonical_decimal(value)
@@ -249,6 +277,8 @@ def test_proofs_from_group_roots_are_the_whole_trees(
 ) -> None:
     tree, hashes = case
     roots = group_roots(hashes, height)
+    width = 1 << height
+    assert roots == [tree_root_of(hashes[i : i + width]) for i in range(0, len(hashes), width)]
     assert MerkleTree(roots).root() == tree.root()
     index = data.draw(st.integers(0, len(hashes) - 1))
     width = 1 << height
