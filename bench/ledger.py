@@ -1,12 +1,14 @@
 """Benchmarks of the accounting core (issue: foundation). Prints figures for docs/performance.md.
 
-  python bench/ledger.py credit  [--backers 0 10000 100000 1000000]
+  python bench/ledger.py credit  [--backers 0 10000 100000 1000000] [--log]
   python bench/ledger.py account [--months 1 3 12] [--devices 10] [--goals]
 
 Each case runs in a fresh subprocess so its peak RSS is its own. `credit` times one MWh
 minted and credited (allocation + commit of the mint, its credits and balances) with N
 backers in the register (the store is filled by a setup process first; 0 backers is the
-baseline: the same process with no register); `account` times `Accountant.run()` over one-minute readings of
+baseline: the same process with no register); with `--log`, the accountant also keeps
+the verifiable log, as the daemon does (register and credits trees, the leaf, the signed
+checkpoint). `account` times `Accountant.run()` over one-minute readings of
 D devices, after loading them (loading is not timed); with `--goals`, each case also
 runs with the default milestones and a challenge (their events committed with the
 mints), against the same case without them in the same command.
@@ -78,11 +80,17 @@ def setup_credit(path: str, backers: int) -> None:
     store.close()
 
 
-def case_credit(path: str, backers: int) -> dict[str, float]:
+def case_credit(path: str, backers: int, with_log: bool = False) -> dict[str, float]:
     """One MWh credited to the `backers` of the store at `path` (see `setup_credit`)."""
     store = Store.open(f"sqlite:///{path}")
     rss_open = _peak_mb()
-    acc = Accountant(store, [_book(["inv"], 100_000)], lambda: T0_US, batch_size=1)
+    log = None
+    if with_log:  # imported only then: the cases without the log keep their baseline RSS
+        from heliod.adapters.signing import SigningKey  # noqa: PLC0415 - see above
+        from heliod.daemon.jobs.ledger_log import LogSigner  # noqa: PLC0415
+
+        log = LogSigner("bench.example/heliod", SigningKey.generate())
+    acc = Accountant(store, [_book(["inv"], 100_000)], lambda: T0_US, batch_size=1, log=log)
     # The first batch loads the register and builds the allocator: what a daemon does
     # once at start; then the mint itself is timed.
     start = time.perf_counter()
@@ -186,10 +194,10 @@ def case_account(
 
 
 def _child(
-    kind: str, arg: int, devices: int, backers: int = 0, goals: bool = False
+    kind: str, arg: int, devices: int, backers: int = 0, option: bool = False
 ) -> dict[str, float]:
     cmd = [sys.executable, __file__, "_child", kind, str(arg), str(devices), str(backers)]
-    cmd.append("goals" if goals else "-")
+    cmd.append("on" if option else "-")  # account: --goals; credit: --log
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -202,14 +210,14 @@ def main() -> None:
             int(sys.argv[4]),
             int(sys.argv[5]),
         )
-        goals = sys.argv[6] == "goals"
+        option = sys.argv[6] == "on"
         if kind == "credit":
             with tempfile.TemporaryDirectory() as tmp:
                 path = f"{tmp}/h.db"
                 subprocess.run([sys.executable, __file__, "_setup", str(arg), path], check=True)
-                print(json.dumps(case_credit(path, arg)))
+                print(json.dumps(case_credit(path, arg, option)))
             return
-        print(json.dumps(case_account(arg, devices, backers, goals)))
+        print(json.dumps(case_account(arg, devices, backers, option)))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_setup":
         setup_credit(sys.argv[3], int(sys.argv[2]))
@@ -222,6 +230,7 @@ def main() -> None:
     parser.add_argument(
         "--goals", action="store_true", help="also with milestones and a challenge, to compare"
     )
+    parser.add_argument("--log", action="store_true", help="credit: with the verifiable log")
     parser.add_argument(
         "--register",
         type=int,
@@ -237,7 +246,7 @@ def main() -> None:
         )
         print("|---:|---:|---:|---:|---:|")
         for n in a.backers:
-            r = _child("credit", n, 0)
+            r = _child("credit", n, 0, option=a.log)
             print(
                 f"| {n:,} | {r['seconds']:.3f} s | {r['seconds_2']:.3f} s | "
                 f"{r['load_seconds']:.2f} s | "

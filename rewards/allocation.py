@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableSequence
 from fractions import Fraction
 from itertools import compress, repeat
 from math import gcd, lcm
@@ -24,6 +24,7 @@ from heliod.rewards.register import InForce
 
 _NO_ONE = InForce((-1, -1), [], [], 1, 0)
 _SLICE = 65_536  # backers per pass of a mint
+_Q = 2**63  # array('q') holds the integers below this
 
 
 class Credits(Mapping[str, int]):
@@ -31,7 +32,9 @@ class Credits(Mapping[str, int]):
 
     __slots__ = ("_backers", "_positions", "units")
 
-    def __init__(self, backers: list[str], positions: array[int], units: list[int]) -> None:
+    def __init__(
+        self, backers: list[str], positions: array[int], units: MutableSequence[int]
+    ) -> None:
         self._backers = backers  # the allocator's backers when it was made (never changed)
         self._positions = positions
         self.units = units
@@ -173,7 +176,8 @@ class Allocator:
     def advance(self, count: int) -> Credits:
         """Credit `count` consecutive mints under the same weights; total units per backer."""
         positions = array("q")  # 8 bytes per credit, not an int object
-        units: list[int] = []
+        # No credit exceeds what the mints give out: 8 bytes per credit too where that fits.
+        units: MutableSequence[int] = array("q") if count * self.units_per_mint < _Q else []
         if count <= 0:
             return Credits(self.backers, positions, units)
         self.minted += count * self.units_per_mint
@@ -205,14 +209,18 @@ class Allocator:
                         credited[p] += q
                         changed[p] = 1
                         positions.append(p)
-            units += compress(floors, floors)
+            units.extend(compress(floors, floors))
         self.credited_total += sum(units)
         return Credits(self.backers, positions, units)
 
-    def take_changed(self) -> tuple[Iterator[str], Iterator[int]]:
+    def take_changed(self, uncredited: bool = False) -> tuple[Iterator[str], Iterator[int]]:
         """The backers changed since the last time (sorted) and their credited totals, in
-        step; their marks are cleared."""
+        step; their marks are cleared. `uncredited`: only those whose total is still 0
+        (the backers in force for the first time that no mint credited yet)."""
         positions = array("q", compress(range(len(self.changed)), self.changed))
+        if uncredited:
+            credited = self.credited
+            positions = array("q", [p for p in positions if not credited[p]])
         self.changed = bytearray(len(self.backers))
         names = map(self.backers.__getitem__, positions)
         return names, map(self.credited.__getitem__, positions)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from itertools import islice, repeat
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.store import upsert
@@ -181,19 +181,22 @@ def insert_mint(
     state_before: str,
     now_us: int,
 ) -> None:
-    """A mint and its credits (balances are written once per batch by `set_balances`)."""
+    """A mint and its credits (`add_credits_to_balances` then adds them to the balances)."""
+    # The values as parameters, not in the statement: SQLAlchemy's compiled cache keeps
+    # the first statement of each shape, and with it a push body of tens of MB.
     conn.execute(
-        insert(t.mints).values(
-            plant=record.plant,
-            mwh_index=record.mwh_index,
-            completed_at_us=record.completed_at_us,
-            units=record.units,
-            register_pos=record.register_pos,
-            undistributed_after=record.undistributed_after,
-            committed_us=now_us,
-            event=event,
-            state_before=state_before,
-        )
+        insert(t.mints),
+        {
+            "plant": record.plant,
+            "mwh_index": record.mwh_index,
+            "completed_at_us": record.completed_at_us,
+            "units": record.units,
+            "register_pos": record.register_pos,
+            "undistributed_after": record.undistributed_after,
+            "committed_us": now_us,
+            "event": event,
+            "state_before": state_before,
+        },
     )
     if isinstance(credits, Credits):
         names, units = credits.names(), iter(credits.units)
@@ -224,6 +227,31 @@ def _executemany(conn: Connection, sql: str, rows: Iterator[tuple[object, ...]])
 
 
 _ROWS_PER_CALL = 10_000
+
+
+_SQLITE_INT_MAX = 2**63 - 1  # SQLite integer arithmetic is exact up to here, then floats
+
+
+def add_credits_to_balances(conn: Connection, plant: str, mwh_index: int, minted: int) -> bool:
+    """Add the stored credit rows of one mint to its backers' balances rows (inserted
+    when new), in one statement: the store reads back the rows just written instead of
+    a row per backer sent from here. False, nothing written, where the store's sum could
+    be inexact: on SQLite (units kept as decimal text) once the plant has `minted` more
+    units than a 64-bit integer holds, since every balance and credit is at most that."""
+    if conn.dialect.name == "postgresql":
+        total = "balances.units + excluded.units"  # NUMERIC(78, 0): exact
+    elif minted <= _SQLITE_INT_MAX:
+        total = "CAST(CAST(balances.units AS INTEGER) + CAST(excluded.units AS INTEGER) AS TEXT)"
+    else:
+        return False
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        "INSERT INTO balances (plant, backer, units) SELECT plant, backer, units FROM credits "  # noqa: S608 - fixed text
+        f"WHERE plant = {mark} AND mwh_index = {mark} ORDER BY id "
+        f"ON CONFLICT (plant, backer) DO UPDATE SET units = {total}",
+        (plant, mwh_index),
+    )
+    return True
 
 
 def set_balances(
@@ -283,11 +311,6 @@ def mint_events(conn: Connection, plant: str) -> dict[int, str]:
     m = t.mints.c
     stmt = select(m.mwh_index, m.event).where(m.plant == plant)
     return {int(k): str(event) for k, event in conn.execute(stmt)}
-
-
-def last_share_id(conn: Connection) -> int:
-    """Id of the newest register row of any plant (0: none)."""
-    return int(conn.execute(select(func.max(t.shares.c.id))).scalar() or 0)
 
 
 def mint_records(conn: Connection, plant: str, after: int = 0) -> list[MintRecord]:
@@ -372,16 +395,3 @@ def decide(conn: Connection, anomaly_id: int, accept: bool, now_us: int) -> None
             credited_mwh=int(row[0] or 0) if accept else 0,
         )
     )
-
-
-def reset_derived(conn: Connection) -> None:
-    """Drop everything the accountant derived (for tests rebuilding a ledger from readings)."""
-    for table in (t.credits, t.balances, t.mints, t.energy_buckets, t.energy_hourly, t.accountant):
-        conn.execute(delete(table))
-
-
-def mint_event(conn: Connection, plant: str, mwh_index: int) -> str | None:
-    """The push body stored with a mint (None: no such mint)."""
-    m = t.mints.c
-    event = conn.execute(select(m.event).where(m.plant == plant, m.mwh_index == mwh_index)).scalar()
-    return None if event is None else str(event)

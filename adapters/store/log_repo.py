@@ -54,16 +54,18 @@ def leaf_hashes(conn: Connection, plant: str, upto: int | None = None) -> list[b
 
 def insert_leaf(conn: Connection, plant: str, row: LeafRow) -> None:
     """Append one leaf (the primary key refuses a second leaf at the same index)."""
+    # As parameters (ledger_repo.insert_mint says why): the tiles of a large mint are MBs.
     conn.execute(
-        insert(t.log_leaves).values(
-            plant=plant,
-            leaf_index=row.index,
-            leaf=row.leaf,
-            leaf_hash=row.leaf_hash,
-            credits_tiles=row.credits_tiles,
-            credits_runs="\n".join(row.credits_runs),
-            credits_first_id=row.credits_first_id,
-        )
+        insert(t.log_leaves),
+        {
+            "plant": plant,
+            "leaf_index": row.index,
+            "leaf": row.leaf,
+            "leaf_hash": row.leaf_hash,
+            "credits_tiles": row.credits_tiles,
+            "credits_runs": "\n".join(row.credits_runs),
+            "credits_first_id": row.credits_first_id,
+        },
     )
 
 

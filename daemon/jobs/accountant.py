@@ -98,6 +98,7 @@ class Accountant:
         self._allocators: dict[str, Allocator] = {}
         self._unbacked: dict[str, Unbacked] = {}  # as committed
         self._backing_known: set[str] = set()  # plants whose _unbacked entry is up to date
+        self._unsummed: set[str] = set()  # plants with a mint the store did not add up
 
     def run(self, max_batches: int | None = None) -> BatchResult:
         """Account every reading the ledger allows now; returns the totals."""
@@ -190,6 +191,7 @@ class Accountant:
             if self._log is not None:
                 self._log.sync(conn, plant, self._registers[plant], now_us)
         goal_books = {p: g.book(goals_repo.event_ids(conn, p)) for p, g in self.goals.items()}
+        self._unsummed.clear()
         result = BatchResult(readings=len(rows), caught_up=caught_up)
         anomalies: list[tuple[str, Anomaly]] = []
         buckets: dict[tuple[str, str, int], int] = {}
@@ -224,11 +226,13 @@ class Accountant:
         if caught_up:
             for book in goal_books.values():
                 _settle(conn, book, ledger, now_us)
-        # The balances rows of the backers credited in this batch, and of those in force
-        # at a mint for the first time, 0 when it credited them nothing (docs/accounting.md,
-        # "Balances").
+        # Each mint's credits were added to the balances rows by the store; a row of 0 for
+        # each backer in force at a mint for the first time that none credited
+        # (docs/accounting.md, "Balances"). Where the store could not add exactly, the
+        # totals of every backer credited or new in this batch are written instead.
         for plant in result_plants(result):
-            repo.set_balances(conn, plant, *self._allocators[plant].take_changed())
+            changed = self._allocators[plant].take_changed(plant not in self._unsummed)
+            repo.set_balances(conn, plant, *changed)
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
         repo.add_energy_hourly(conn, hours)
@@ -291,6 +295,8 @@ class Accountant:
         repo.insert_mint(
             conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
         )
+        if not repo.add_credits_to_balances(conn, plant, k, alloc.minted):
+            self._unsummed.add(plant)
         if self._log is not None and entry is not None:
             self._log.append(conn, entry, now_us)
         minted = Minted(

@@ -15,12 +15,15 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from heliod.adapters.store import Connection, log_repo
-from heliod.rewards.register import Register, RegisterKey
+from heliod.rewards.allocation import Credits
+from heliod.rewards.register import InForce, Register, RegisterKey
 from heliod.rewards.tlog.leaves import (
     GROUP_HEIGHT,
     credit_leaf_hashes,
     mint_leaf,
     register_root,
+    sorted_credits_tree,
+    sorted_register_root,
     stored_tree,
 )
 from heliod.rewards.tlog.note import checkpoint_text, signed_note, vkey
@@ -194,7 +197,10 @@ class MintLog:
         cached = self._register_trees.get(plant)
         if key is not None and cached is not None and cached[0] == key:
             return cached[1]
-        found, total = register_root(weights)
+        if isinstance(weights, InForce):  # sorted and positive: no lookup per backer
+            found, total = sorted_register_root(weights.pairs())
+        else:
+            found, total = register_root(weights)
         tree = (found.root, found.count, total)
         if key is not None:
             self._register_trees[plant] = (key, tree)
@@ -209,15 +215,17 @@ class MintLog:
         credits: Mapping[str, int],
     ) -> LogEntry:
         """The leaf at `index` (not signed: root and checkpoint empty)."""
-        backers, hashes = credit_leaf_hashes(credits)
-        stored = stored_tree(hashes)
-        credits_root, blob = stored.root, stored.blob()
-        leaf = mint_leaf(plant, *facts, *register, credits_root, len(hashes))
+        if isinstance(credits, Credits):  # a mint's own: sorted, no lookup per backer
+            backers = list(credits.names())
+            stored = sorted_credits_tree(backers, credits.units)
+        else:
+            backers, hashes = credit_leaf_hashes(credits)
+            stored = stored_tree(hashes)
+        credits_root, blob, count = stored.root, stored.blob(), stored.count
+        leaf = mint_leaf(plant, *facts, *register, credits_root, count)
         data = canonical_json(leaf)
         starts = backers[:: 1 << GROUP_HEIGHT]
-        return LogEntry(
-            plant, index, data.decode(), leaf_hash(data), blob, starts, len(hashes), b"", ""
-        )
+        return LogEntry(plant, index, data.decode(), leaf_hash(data), blob, starts, count, b"", "")
 
     def _sign(self, plant: str, size: int, root: bytes) -> str:
         origin = self.signer.origin(plant)

@@ -11,10 +11,12 @@ the tests check with Hypothesis that both give the same bytes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation, Rounded
+from itertools import islice
 from json.encoder import encode_basestring  # JSON string as json.dumps(ensure_ascii=False)
+from operator import ge
 from typing import Any
 
 from heliod.rewards.tlog.tree import MerkleTree, group_roots, grouped_inclusion
@@ -101,6 +103,33 @@ def register_root(weights: Mapping[str, Decimal | int]) -> tuple[TreeRoot, str]:
     """The register tree's root and size, and W (the mint leaf's register fields)."""
     _, hashes = register_leaf_hashes(weights)
     return TreeRoot(tree_root_of(hashes), len(hashes)), register_total(weights)
+
+
+def sorted_register_root(weights: Iterable[tuple[str, Decimal]]) -> tuple[TreeRoot, str]:
+    """`register_root` of weights in force given in leaf order ((backer, weight) sorted by
+    backer, each once, weights > 0: what `InForce.pairs()` gives), without a lookup or a
+    sort per backer, a slice of leaves at a time (each slice's root, a perfect subtree,
+    then the tree over them). ValueError if they are not."""
+    pairs = iter(weights)
+    height = _SLICE.bit_length() - 1  # _SLICE is a power of two
+    roots: list[bytes] = []
+    count, total, last = 0, _EXACT.create_decimal(0), None
+    while chunk := list(islice(pairs, _SLICE)):
+        backers = [b for b, _ in chunk]
+        amounts = [w for _, w in chunk]
+        if (
+            (last is not None and backers[0] <= last)
+            or any(map(ge, backers, islice(backers, 1, None)))
+            or min(amounts) <= 0
+        ):
+            raise ValueError("weights not sorted by backer, each once, all > 0")
+        last = backers[-1]
+        for w in amounts:
+            total = _EXACT.add(total, w)
+        hashes = list(map(_register_hash, backers, map(decimal_text, amounts)))
+        roots += group_roots(hashes, height)
+        count += len(chunk)
+    return TreeRoot(MerkleTree(roots).root(), count), canonical_decimal(total)
 
 
 def credits_root(credits: Mapping[str, int]) -> TreeRoot:
@@ -225,6 +254,29 @@ def stored_tree(hashes: list[bytes], height: int = GROUP_HEIGHT) -> StoredTree:
     """The tree of these leaf hashes as a store keeps it."""
     upper = MerkleTree(group_roots(hashes, height))
     return StoredTree(upper.root(), len(hashes), height, upper.levels)
+
+
+def sorted_credits_tree(
+    backers: Sequence[str], units: Sequence[int], height: int = GROUP_HEIGHT
+) -> StoredTree:
+    """`stored_credits_tree` of credits given already in leaf order (backers sorted, each
+    once, in step with their units, all > 0: what an allocator's mint returns), without a
+    lookup or a sort per backer, and without every leaf hash at once: they are made and
+    folded into their groups' roots a slice at a time. ValueError if they are not."""
+    if len(backers) != len(units):
+        raise ValueError("backers and units differ in length")
+    if any(map(ge, backers, islice(backers, 1, None))) or min(units, default=1) <= 0:
+        raise ValueError("credits not sorted by backer, each once, with units > 0")
+    step = max(1 << height, _SLICE)  # a multiple of the group width: no group in two slices
+    roots: list[bytes] = []
+    for a in range(0, len(backers), step):
+        hashes = list(map(_credit_hash, backers[a : a + step], units[a : a + step]))
+        roots += group_roots(hashes, height)
+    upper = MerkleTree(roots)
+    return StoredTree(upper.root(), len(backers), height, upper.levels)
+
+
+_SLICE = 1 << 16  # leaves hashed per slice (a power of two) by the two `sorted_` builders above
 
 
 def stored_credits_tree(credits: Mapping[str, int], height: int = GROUP_HEIGHT) -> StoredTree:

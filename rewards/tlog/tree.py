@@ -148,7 +148,15 @@ def group_roots(leaf_hashes: Sequence[bytes], height: int) -> list[bytes]:
     store that keeps them rebuilds any leaf's proof from its group's leaves alone
     (`grouped_inclusion`), as C2SP tlog-tiles keeps tiles of hashes."""
     width = 1 << height
-    return [tree_root(leaf_hashes[i : i + width]) for i in range(0, len(leaf_hashes), width)]
+    full = len(leaf_hashes) - len(leaf_hashes) % width
+    # The full groups level by level over all of them at once: pairs never straddle two
+    # groups, since each group starts at a multiple of its (even) width.
+    level = list(leaf_hashes[:full])
+    for _ in range(height):
+        level = list(map(node_hash, level[0::2], level[1::2]))
+    if full < len(leaf_hashes):
+        level.append(tree_root(leaf_hashes[full:]))
+    return level
 
 
 def grouped_inclusion(

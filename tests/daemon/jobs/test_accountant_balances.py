@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, select
 
 from heliod.adapters.store import Store
 from heliod.adapters.store import schema as t
@@ -52,14 +52,16 @@ def store(db_url: str) -> Iterator[Store]:
 
 
 def _balance_writes(store: Store) -> list[int]:
-    """Counts the balances rows each INSERT … ON CONFLICT statement sends (a list the
-    test reads), observed on the engine, the database doing the writing."""
+    """Counts the balances rows each INSERT … ON CONFLICT statement writes (a list the
+    test reads), observed on the engine, the database doing the writing: the rows sent
+    to an executemany, the rows a single statement inserted or updated (the mint's
+    credits added by the store)."""
     writes: list[int] = []
 
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def count(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+    @event.listens_for(store.engine, "after_cursor_execute")
+    def count(_c: Any, cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO BALANCES"):
-            writes.append(len(params) if many else 1)
+            writes.append(len(params) if many else cur.rowcount)
 
     return writes
 
@@ -91,3 +93,49 @@ def test_a_mint_that_credits_nobody_rewrites_no_balance(store: Store) -> None:
     assert per_mint[0] == BACKERS
     # U = 1 over 2,000 equal shares: mints 2 and 3 change nobody's credited total.
     assert per_mint[1:] == [0, 0], per_mint
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_balances_stay_exact_past_64_bits(db_url: str, batch_size: int) -> None:
+    """U = 5·10^18 to weights 1 and 2: the second mint takes the plant's minted units past
+    2^63 - 1, the third b's balance (10^19). The store adds each mint's credits where its
+    sum is exact, and the accountant writes the totals where it could not be (SQLite's
+    integers): one batch per mint, or the three mints in one batch."""
+    store = Store.open(db_url)
+    with store.write() as conn:
+        conn.execute(
+            insert(t.shares),
+            [
+                {"plant": "p", "backer": b, "weight": w, "valid_from_us": BEGINNING_US}
+                | {"stored_us": 0}
+                for b, w in (("a", "1"), ("b", "2"))
+            ],
+        )
+    rules = PlantRules("p", Bound.of(Decimal(10**6), Decimal("1.2")), frozenset({"inv"}), None)
+    units = 5 * 10**18
+    accountant = Accountant(store, [PlantBook(rules, units, "SLR", 18)], lambda: 0, batch_size)
+    values = [0, 1, 1_000_001, 2_000_001, 3_000_001, 4_000_001]
+    now = int((T0 + timedelta(days=1)).timestamp() * 1e6)
+    store.ingest(
+        [
+            Reading("inv", T0 + timedelta(minutes=i), {ENERGY: Decimal(v)})
+            for i, v in enumerate(values)
+        ],
+        now,
+    )
+    seen: list[dict[str, int]] = []
+    while True:
+        result = accountant.batch()
+        if result.mints:
+            with store.read() as conn:
+                rows = conn.execute(select(t.balances.c.backer, t.balances.c.units)).all()
+            seen.append({str(b): int(u) for b, u in rows})
+        if result.caught_up and not result.readings:
+            break
+    # After n mints, the floors of the exact entitlements: n·U/3 and 2·n·U/3.
+    expected = [{"a": n * units // 3, "b": 2 * n * units // 3} for n in (1, 2, 3)]
+    assert seen == (expected if batch_size == 1 else expected[-1:])
+    with store.read() as conn:
+        text = conn.execute(select(t.balances.c.units).where(t.balances.c.backer == "b")).scalar()
+    assert int(text) == 10**19
+    store.close()

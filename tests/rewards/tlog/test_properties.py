@@ -15,7 +15,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from heliod.rewards.allocation import Allocator
+from heliod.rewards.register import InForce
+from heliod.rewards.tlog import leaves
 from heliod.rewards.tlog.leaves import (
+    GROUP_HEIGHT,
     BackerTree,
     credit_leaf_hashes,
     credit_leaves,
@@ -24,7 +28,10 @@ from heliod.rewards.tlog.leaves import (
     prove_weight,
     register_leaf_hashes,
     register_leaves,
+    register_root,
     register_total,
+    sorted_credits_tree,
+    sorted_register_root,
     stored_credits_tree,
     stored_register_tree,
 )
@@ -221,6 +228,62 @@ def test_fast_credit_hashes_are_canonical_jsons(credits: dict[str, int]) -> None
 
 
 @PROPERTY
+@given(
+    st.dictionaries(backer_ids, weights, max_size=20),
+    st.sampled_from([1, 7, 10**8, 12345 * 10**18]),
+)
+def test_a_mints_tree_hashes_need_no_sort(register: dict[str, Decimal], units: int) -> None:
+    """The leaf hashes of a mint's credits taken in the allocator's order are those of
+    the credits sorted as a mapping, the register root of the weights in force in their
+    order that of the mapping; input out of order or not positive is refused."""
+    alloc = Allocator(units)
+    alloc.use(InForce.of((0, 0), register))
+    credits = alloc.mint()
+    in_force = InForce.of((0, 0), register)
+    assert sorted_register_root(in_force.pairs()) == register_root(register)
+    pairs = list(in_force.pairs())
+    if len(pairs) > 1:
+        with pytest.raises(ValueError):
+            sorted_register_root(pairs[::-1])
+    if pairs:
+        with pytest.raises(ValueError):
+            sorted_register_root([(pairs[0][0], Decimal(0)), *pairs[1:]])
+    names, amounts = list(credits.names()), list(credits.units)
+    for height in (0, 1, GROUP_HEIGHT):
+        assert sorted_credits_tree(names, amounts, height) == stored_credits_tree(
+            dict(credits.pairs()), height
+        )
+    if len(names) > 1:
+        with pytest.raises(ValueError):
+            sorted_credits_tree(names[::-1], amounts[::-1])
+        with pytest.raises(ValueError):
+            sorted_credits_tree([names[0], *names], [amounts[0], *amounts])
+    if names:
+        with pytest.raises(ValueError):
+            sorted_credits_tree(names, [0, *amounts[1:]])
+
+
+@pytest.mark.parametrize("slice_size", [1, 16, 32, 1 << 16])
+def test_trees_hashed_slice_by_slice_are_the_whole(
+    monkeypatch: pytest.MonkeyPatch, slice_size: int
+) -> None:
+    names = [f"b{i:03d}" for i in range(229)]
+    amounts = [1 + i % 7 for i in range(229)]
+    monkeypatch.setattr(leaves, "_SLICE", slice_size)
+    for height in (0, 2, GROUP_HEIGHT, 6):
+        whole = stored_credits_tree(dict(zip(names, amounts, strict=True)), height)
+        assert sorted_credits_tree(names, amounts, height) == whole
+        assert sorted_credits_tree(names[:-13], amounts[:-13], height).count == 216
+    register = {b: Decimal(w) / 3 for b, w in zip(names, amounts, strict=True)}
+    in_force = InForce.of((0, 0), register)
+    assert sorted_register_root(in_force.pairs()) == register_root(register)
+    if slice_size < len(names):
+        pairs = list(in_force.pairs())
+        with pytest.raises(ValueError):  # out of order across two slices
+            sorted_register_root([*pairs[slice_size:], *pairs[:slice_size]])
+
+
+@PROPERTY
 @given(weights)
 def test_canonical_decimals_are_shortest_and_exact(value: Decimal) -> None:
     text = canonical_decimal(value)
@@ -249,6 +312,8 @@ def test_proofs_from_group_roots_are_the_whole_trees(
 ) -> None:
     tree, hashes = case
     roots = group_roots(hashes, height)
+    width = 1 << height
+    assert roots == [tree_root_of(hashes[i : i + width]) for i in range(0, len(hashes), width)]
     assert MerkleTree(roots).root() == tree.root()
     index = data.draw(st.integers(0, len(hashes) - 1))
     width = 1 << height
