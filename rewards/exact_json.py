@@ -23,7 +23,9 @@ def _refuse(value: object) -> object:
 
 
 def dumps(data: Any) -> str:
-    """JSON text of `data`, Decimals written as exact numbers."""
+    """JSON text of `data`, Decimals written as exact numbers; keys are str or int (as
+    every body of the API and the CLI has them: a bool or None key would be written
+    `true`/`null` by the fast path and `True`/`None` by the exact one)."""
     try:  # the standard library's C encoder, for data without a Decimal (a proof bundle)
         return json.dumps(data, default=_refuse)
     except (_HasDecimal, TypeError):  # a Decimal, or a key json refuses and str() writes

@@ -180,8 +180,8 @@ def insert_mint(
     event: str,
     state_before: str,
     now_us: int,
-) -> None:
-    """A mint and its credits (`add_credits_to_balances` then adds them to the balances)."""
+) -> int:
+    """A mint and its credits; returns the largest credit row id before them."""
     # The values as parameters, not in the statement: SQLAlchemy's compiled cache keeps
     # the first statement of each shape, and with it a push body of tens of MB.
     conn.execute(
@@ -198,6 +198,7 @@ def insert_mint(
             "state_before": state_before,
         },
     )
+    before = conn.execute(select(func.max(t.credits.c.id))).scalar() or 0
     if isinstance(credits, Credits):
         names, units = credits.names(), iter(credits.units)
     else:
@@ -207,6 +208,7 @@ def insert_mint(
         "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)",
         zip(repeat(record.plant), repeat(record.mwh_index), names, _units(conn, units)),
     )
+    return int(before)
 
 
 def _units(conn: Connection, units: Iterator[int]) -> Iterator[object]:
@@ -232,12 +234,12 @@ _ROWS_PER_CALL = 10_000
 _SQLITE_INT_MAX = 2**63 - 1  # SQLite integer arithmetic is exact up to here, then floats
 
 
-def add_credits_to_balances(conn: Connection, plant: str, mwh_index: int, minted: int) -> bool:
-    """Add the stored credit rows of one mint to its backers' balances rows (inserted
-    when new), in one statement: the store reads back the rows just written instead of
-    a row per backer sent from here. False, nothing written, where the store's sum could
-    be inexact: on SQLite (units kept as decimal text) once the plant has `minted` more
-    units than a 64-bit integer holds, since every balance and credit is at most that."""
+def add_credits_to_balances(
+    conn: Connection, plant: str, mwh_index: int, minted: int, after_id: int
+) -> bool:
+    """Add the credit rows one mint just wrote (ids past `after_id`, from `insert_mint`)
+    to its backers' balances, in one statement. False, nothing written, where the sum
+    could be inexact: SQLite (decimal text) once the plant minted more than 2^63 - 1."""
     if conn.dialect.name == "postgresql":
         total = "balances.units + excluded.units"  # NUMERIC(78, 0): exact
     elif minted <= _SQLITE_INT_MAX:
@@ -247,9 +249,9 @@ def add_credits_to_balances(conn: Connection, plant: str, mwh_index: int, minted
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         "INSERT INTO balances (plant, backer, units) SELECT plant, backer, units FROM credits "  # noqa: S608 - fixed text
-        f"WHERE plant = {mark} AND mwh_index = {mark} ORDER BY id "
+        f"WHERE plant = {mark} AND mwh_index = {mark} AND id > {mark} ORDER BY id "
         f"ON CONFLICT (plant, backer) DO UPDATE SET units = {total}",
-        (plant, mwh_index),
+        (plant, mwh_index, after_id),
     )
     return True
 

@@ -292,10 +292,10 @@ class Accountant:
             undistributed=alloc.undistributed,
             log=None if entry is None else entry.push_field(),
         )
-        repo.insert_mint(
+        before = repo.insert_mint(
             conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
         )
-        if not repo.add_credits_to_balances(conn, plant, k, alloc.minted):
+        if not repo.add_credits_to_balances(conn, plant, k, alloc.minted, before):
             self._unsummed.add(plant)
         if self._log is not None and entry is not None:
             self._log.append(conn, entry, now_us)

@@ -39,12 +39,18 @@ def prove(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _one_mint_a_line(body: dict[str, Any]) -> str:
-    """The bundle's JSON with each mint on a line of its own: readable, and written by the
-    standard library's C encoder (an indented dump of 10,000 mints takes 4 times longer)."""
-    head = {k: v for k, v in body.items() if k != "mints"}
-    mints = ",\n".join(json.dumps(m, ensure_ascii=False) for m in body["mints"])
-    opening = json.dumps(head, ensure_ascii=False)[:-1] + (", " if head else "")
-    return f'{opening}"mints": [\n{mints}\n]}}\n'
+    """The bundle's JSON, its keys in their order, each mint on a line of its own:
+    readable, and written by the standard library's C encoder (an indented dump of
+    10,000 mints takes 4 times longer)."""
+    parts = []
+    for key, value in body.items():
+        if key == "mints":
+            mints = ",\n".join(json.dumps(m, ensure_ascii=False) for m in value)
+            text = f"[\n{mints}\n]"
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        parts.append(f"{json.dumps(key, ensure_ascii=False)}: {text}")
+    return "{" + ", ".join(parts) + "}\n"
 
 
 def check_proof(ctx: Context, args: argparse.Namespace) -> int:

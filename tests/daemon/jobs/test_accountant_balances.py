@@ -139,3 +139,32 @@ def test_balances_stay_exact_past_64_bits(db_url: str, batch_size: int) -> None:
         text = conn.execute(select(t.balances.c.units).where(t.balances.c.backer == "b")).scalar()
     assert int(text) == 10**19
     store.close()
+
+
+def test_stray_credit_rows_of_a_damaged_store_are_not_added_to_balances(store: Store) -> None:
+    """Rows in `credits` for a mint number not yet minted (an edited or damaged store):
+    the store adds only the rows the mint itself wrote, so balances stay the allocator's
+    (`ledger verify` names the stray rows)."""
+    rules = PlantRules("p", Bound.of(Decimal(10**6), Decimal("1.2")), frozenset({"inv"}), None)
+    accountant = Accountant(store, [PlantBook(rules, 4000, "SLR", 0)], lambda: 0, batch_size=1)
+    values = [0, 1, 1_000_001, 2_000_001, 3_000_001]  # mints 1 and 2 (the last confirms)
+    now = int((T0 + timedelta(days=1)).timestamp() * 1e6)
+    stray = {"plant": "p", "mwh_index": 2, "backer": "b00000", "units": "5"}
+    with store.write() as conn:
+        conn.execute(insert(t.credits), [stray, stray])  # the same row twice
+    store.ingest(
+        [
+            Reading("inv", T0 + timedelta(minutes=i), {ENERGY: Decimal(v)})
+            for i, v in enumerate(values)
+        ],
+        now,
+    )
+    while True:
+        result = accountant.batch()
+        if result.caught_up and not result.readings:
+            break
+    with store.read() as conn:
+        balances = dict(conn.execute(select(t.balances.c.backer, t.balances.c.units)).all())
+        minted = conn.execute(select(t.mints.c.mwh_index)).scalars().all()
+    assert sorted(minted) == [1, 2]
+    assert {int(u) for u in balances.values()} == {4}  # 2 × 4,000 units over 2,000 backers

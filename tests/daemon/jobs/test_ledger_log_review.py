@@ -104,6 +104,31 @@ def test_ledger_verify_names_a_checkpoint_signed_by_another_key(tmp_path: Path) 
     assert any("checkpoint of size 1" in p and "not signed" in p for p in found), found
 
 
+def test_ledger_verify_names_a_checkpoint_whose_origin_is_not_its_keys_name(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint must name its log by the name of the key that signed it: one signed
+    by the plant's own key but naming another log is a problem."""
+    ledger = make_ledger(tmp_path)
+    ledger.produce("alpha", 2)
+    signer = log_signer(ledger.config, create=False)
+    with ledger.store.write() as conn:
+        cp = log_repo.checkpoint(conn, "alpha", 1)
+        assert cp is not None
+        text = cp.note[: cp.note.index("\n\n") + 1].replace("heliod/alpha\n", "heliod/beta\n", 1)
+        key = signer.key
+        forged = signed_note(text, "heliod/alpha", key.public_key, key.sign)
+        c = t.log_checkpoints.c
+        conn.execute(
+            update(t.log_checkpoints).where(c.plant == "alpha", c.size == 1).values(note=forged)
+        )
+    found = verified(ledger)
+    assert found == [
+        "alpha: the checkpoint of size 1 says origin 'heliod/beta', size 1: not what is stored "
+        "with it"
+    ], found
+
+
 @pytest.mark.parametrize("rehash", [False, True])
 def test_ledger_verify_names_the_mint_of_an_edited_leaf(tmp_path: Path, rehash: bool) -> None:
     ledger = make_ledger(tmp_path)
