@@ -66,19 +66,21 @@ def _balance_writes(store: Store) -> list[int]:
     return writes
 
 
+def _ingest(store: Store, values: list[int]) -> None:
+    """Device inv's counter (Wh), a reading a minute from T0."""
+    readings = [
+        Reading("inv", T0 + timedelta(minutes=i), {ENERGY: Decimal(v)})
+        for i, v in enumerate(values)
+    ]
+    store.ingest(readings, int((T0 + timedelta(days=1)).timestamp() * 1e6))
+
+
 def test_a_mint_that_credits_nobody_rewrites_no_balance(store: Store) -> None:
     rules = PlantRules("p", Bound.of(Decimal(10**6), Decimal("1.2")), frozenset({"inv"}), None)
     accountant = Accountant(store, [PlantBook(rules, 1, "SLR", 0)], lambda: 0, batch_size=1)
     # 0, 1 Wh, then one MWh per reading: each reading confirms the one before it.
     values = [0, 1, 1_000_001, 2_000_001, 3_000_001, 4_000_001]
-    now = int((T0 + timedelta(days=1)).timestamp() * 1e6)
-    store.ingest(
-        [
-            Reading("inv", T0 + timedelta(minutes=i), {ENERGY: Decimal(v)})
-            for i, v in enumerate(values)
-        ],
-        now,
-    )
+    _ingest(store, values)
     writes = _balance_writes(store)
     per_mint: list[int] = []
     while True:
@@ -115,14 +117,7 @@ def test_balances_stay_exact_past_64_bits(db_url: str, batch_size: int) -> None:
     units = 5 * 10**18
     accountant = Accountant(store, [PlantBook(rules, units, "SLR", 18)], lambda: 0, batch_size)
     values = [0, 1, 1_000_001, 2_000_001, 3_000_001, 4_000_001]
-    now = int((T0 + timedelta(days=1)).timestamp() * 1e6)
-    store.ingest(
-        [
-            Reading("inv", T0 + timedelta(minutes=i), {ENERGY: Decimal(v)})
-            for i, v in enumerate(values)
-        ],
-        now,
-    )
+    _ingest(store, values)
     seen: list[dict[str, int]] = []
     while True:
         result = accountant.batch()
@@ -148,17 +143,10 @@ def test_stray_credit_rows_of_a_damaged_store_are_not_added_to_balances(store: S
     rules = PlantRules("p", Bound.of(Decimal(10**6), Decimal("1.2")), frozenset({"inv"}), None)
     accountant = Accountant(store, [PlantBook(rules, 4000, "SLR", 0)], lambda: 0, batch_size=1)
     values = [0, 1, 1_000_001, 2_000_001, 3_000_001]  # mints 1 and 2 (the last confirms)
-    now = int((T0 + timedelta(days=1)).timestamp() * 1e6)
     stray = {"plant": "p", "mwh_index": 2, "backer": "b00000", "units": "5"}
     with store.write() as conn:
         conn.execute(insert(t.credits), [stray, stray])  # the same row twice
-    store.ingest(
-        [
-            Reading("inv", T0 + timedelta(minutes=i), {ENERGY: Decimal(v)})
-            for i, v in enumerate(values)
-        ],
-        now,
-    )
+    _ingest(store, values)
     while True:
         result = accountant.batch()
         if result.caught_up and not result.readings:
