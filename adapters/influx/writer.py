@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from heliod.adapters.errors import PermanentError, RetryableError
+from heliod.adapters.tls import shared_context
 
 if TYPE_CHECKING:
     import httpx  # when the first writer is made: see the module's docstring
@@ -93,7 +94,10 @@ class InfluxWriter:
         if settings.token:
             headers["Authorization"] = f"Token {settings.token}"
         self._client = httpx.Client(
-            timeout=settings.timeout_s, headers=headers, follow_redirects=False
+            verify=shared_context(),
+            timeout=settings.timeout_s,
+            headers=headers,
+            follow_redirects=False,
         )
 
     def write(self, body: bytes) -> None:
