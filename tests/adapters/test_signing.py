@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from heliod.adapters.signing import SigningKey, SigningKeyError, load_signing_key, seed_of_pem
+from tests.support import require_binary
 
 
 def test_created_at_first_use_with_mode_0600_then_read_back(tmp_path: Path) -> None:
@@ -64,6 +66,15 @@ def test_our_file_is_what_cryptography_and_openssl_read_and_write(tmp_path: Path
     loaded = serialization.load_pem_private_key(ours.pem(), password=None)
     assert isinstance(loaded, Ed25519PrivateKey)
     assert loaded.sign(b"x") == ours.sign(b"x")
+
+
+def test_a_key_from_openssl_genpkey_is_read_without_cryptography(tmp_path: Path) -> None:
+    path = tmp_path / "openssl.pem"
+    openssl = require_binary("openssl")
+    subprocess.run([openssl, "genpkey", "-algorithm", "ed25519", "-out", path], check=True)
+    assert seed_of_pem(path.read_bytes()) is not None
+    key = load_signing_key(path, create=False)
+    assert key.pem() == path.read_bytes()
 
 
 def test_other_encodings_of_an_ed25519_key_are_read_through_cryptography(tmp_path: Path) -> None:
