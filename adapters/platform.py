@@ -33,6 +33,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from heliod.adapters.errors import PermanentError, RetryableError
+from heliod.adapters.tls import shared_context
 
 if TYPE_CHECKING:
     import httpx  # at the first request: a daemon without a platform never imports it
@@ -241,6 +242,7 @@ class PlatformClient:
             import httpx  # noqa: PLC0415 - see the module's imports
 
             self._http = httpx.AsyncClient(
+                verify=shared_context(),
                 timeout=self.settings.timeout_s,
                 follow_redirects=False,
                 transport=self._transport,

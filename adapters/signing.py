@@ -4,10 +4,20 @@ The key is a PEM file (PKCS#8, unencrypted), created once with mode 0600 when it
 absent and never overwritten: a new key would make every checkpoint the platform and
 the backers hold unverifiable against the one they were given. Under systemd it can be
 handed over read-only in `$CREDENTIALS_DIRECTORY` (docs/configuration.md, `[log]`).
+
+Signing is PyNaCl's (libsodium), which the daemon keeps loaded for every mint: 1 MB of
+memory where cryptography's bindings take 7 MB (docs/performance.md, "Daemon memory").
+The PKCS#8 encoding of an Ed25519 key is fixed (RFC 8410: 16 bytes, then the 32-byte
+seed), as heliod and `openssl genpkey -algorithm ed25519` write it, and is read here
+directly; any other file (a key with its public key attached, another algorithm, an
+encrypted key, not PEM at all) goes to cryptography, imported then only, which reads it
+or says what it is.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import os
@@ -15,15 +25,17 @@ import secrets
 import stat
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import nacl.signing
 
 from heliod.adapters.errors import PermanentError
 
 log = logging.getLogger("heliod.signing")
 
 _MAX_BYTES = 64 * 1024  # a PEM Ed25519 key is 119 bytes; anything this large is not one
+# PrivateKeyInfo v1 { version 0, AlgorithmIdentifier { id-Ed25519 }, OCTET STRING { seed } }
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+_PEM_BEGIN = b"-----BEGIN PRIVATE KEY-----"
+_PEM_END = b"-----END PRIVATE KEY-----"
 
 
 class SigningKeyError(PermanentError):
@@ -33,28 +45,37 @@ class SigningKeyError(PermanentError):
 class SigningKey:
     """An Ed25519 private key: its 32-byte public key, and signatures with it."""
 
-    def __init__(self, private: Ed25519PrivateKey) -> None:
-        self._private = private
-        self.public_key = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+    def __init__(self, seed: bytes) -> None:
+        self._private = nacl.signing.SigningKey(seed)
+        self.public_key = bytes(self._private.verify_key)
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of `message` (RFC 8032, pure Ed25519)."""
-        return self._private.sign(message)
+        return bytes(self._private.sign(message).signature)
 
     @classmethod
     def generate(cls) -> SigningKey:
         """A new random key (tests and benches; the daemon uses `load_signing_key`)."""
-        return cls(Ed25519PrivateKey.generate())
+        return cls(secrets.token_bytes(32))
 
     def pem(self) -> bytes:
-        """The private key as the key file holds it."""
-        return self._private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        """The private key as the key file holds it (PKCS#8 PEM, as OpenSSL writes it)."""
+        der = PKCS8_ED25519_PREFIX + bytes(self._private)
+        return b"%s\n%s\n%s\n" % (_PEM_BEGIN, base64.b64encode(der), _PEM_END)
+
+
+def seed_of_pem(data: bytes) -> bytes | None:
+    """The 32-byte seed of a PEM Ed25519 key in the fixed PKCS#8 encoding, else None."""
+    lines = data.strip().splitlines()
+    if len(lines) < 3 or lines[0].strip() != _PEM_BEGIN or lines[-1].strip() != _PEM_END:
+        return None
+    try:
+        der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+    except binascii.Error:
+        return None
+    if len(der) != len(PKCS8_ED25519_PREFIX) + 32 or not der.startswith(PKCS8_ED25519_PREFIX):
+        return None
+    return der[len(PKCS8_ED25519_PREFIX) :]
 
 
 def load_signing_key(path: Path, *, create: bool) -> SigningKey:
@@ -71,6 +92,22 @@ def load_signing_key(path: Path, *, create: bool) -> SigningKey:
         data = path.read_bytes()
     except OSError as e:
         raise SigningKeyError(f"cannot read {path}: {e.strerror or e}") from None
+    seed = seed_of_pem(data)
+    if seed is None:
+        seed = _seed_by_cryptography(path, data)
+    _warn_if_open(path)
+    return SigningKey(seed)
+
+
+def _seed_by_cryptography(path: Path, data: bytes) -> bytes:
+    """The seed of a key in any other encoding cryptography reads, or why it is not one."""
+    # Imported here only: its bindings weigh 7 MB that a daemon would keep for its life.
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PrivateKey,
+    )
+
     try:
         private = serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -82,8 +119,9 @@ def load_signing_key(path: Path, *, create: bool) -> SigningKey:
         ) from None
     if not isinstance(private, Ed25519PrivateKey):
         raise SigningKeyError(f"{path}: not an Ed25519 key ({type(private).__name__})")
-    _warn_if_open(path)
-    return SigningKey(private)
+    return private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
 
 
 def _create(path: Path) -> None:

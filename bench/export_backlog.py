@@ -1,4 +1,4 @@
-"""Draining an export backlog to VictoriaMetrics, against a bare influxdb-client loop (issue 6).
+"""Draining an export backlog to VictoriaMetrics, against a bare HTTP loop.
 
   python bench/export_backlog.py [--days 7] [--devices 20] [--batch-size 5000] [--rounds 1]
                                  [--gzip]
@@ -18,7 +18,7 @@ the rows it has sent):
    counted in the drain, `Exporter.trim()` deleting the sent outbox rows as the export
    does once idle (its time is printed as `outbox_delete_s`);
 2. bare: the same points, pre-built as line protocol in memory beforehand (not timed),
-   written batch by batch with influxdb-client's synchronous WriteApi and nothing else.
+   written batch by batch with bare httpx POSTs to `/api/v2/write` and nothing else.
 
 The two alternate which goes first from round to round. Prints one JSON object per round
 (points/s, CPU µs per point of this process and of VictoriaMetrics, RSS, the 1-minute
@@ -45,9 +45,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.domain.write_precision import WritePrecision
+import httpx
 
 from heliod.adapters.influx import InfluxSettings, InfluxWriter
 from heliod.adapters.store import Store
@@ -253,17 +251,18 @@ def prebuild(store: Store, devices: int, batch_size: int) -> list[bytes]:
 
 
 def run_bare(bodies: list[bytes], vm: Victoria) -> dict[str, float]:
-    """A bare influxdb-client loop over pre-built bodies."""
-    client = InfluxDBClient(url=vm.url, token="bench", org="solar")
-    api = client.write_api(write_options=SYNCHRONOUS)
+    """A bare HTTP loop over pre-built bodies: one httpx POST to /api/v2/write each."""
+    client = httpx.Client(timeout=30, headers={"Authorization": "Token bench"})
+    url = vm.url + "/api/v2/write"
+    params = {"org": "solar", "bucket": "heliod", "precision": "us"}
     points = sum(b.count(b"\n") + 1 for b in bodies)
     cpu, vm_cpu = cpu_s(), cpu_s(vm.proc.pid)
     start = time.perf_counter()
     for body in bodies:
-        api.write(bucket="heliod", record=body, write_precision=WritePrecision.US)  # type: ignore[arg-type]
+        client.post(url, params=params, content=body).raise_for_status()
     elapsed = time.perf_counter() - start
     cpu, vm_cpu = cpu_s() - cpu, cpu_s(vm.proc.pid) - vm_cpu
-    client.close()  # type: ignore[no-untyped-call]
+    client.close()
     return {
         "points": points,
         "seconds": round(elapsed, 2),

@@ -1,4 +1,4 @@
-"""InfluxDB 2 export (docs/export.md): line protocol written with influxdb-client.
+"""InfluxDB 2 export (docs/export.md): line protocol POSTed to /api/v2/write.
 
 The batches come from the store (adapters/store/export_source.py); lines.py renders them."""
 

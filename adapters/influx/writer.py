@@ -1,15 +1,15 @@
-"""Writing line protocol with influxdb-client's low-level WriteService, errors sorted in two kinds.
+"""Writing line protocol to InfluxDB 2's write endpoint with httpx, errors sorted in two kinds.
 
-One `InfluxDBClient` per writer keeps one urllib3 pool, so every batch reuses the same
-HTTP connection. Bodies are already line protocol as bytes, so they go straight to the
-client's `WriteService.post_write` (the call its WriteApi ends in), without the WriteApi's
-record serialization. The client's own retries are off: the export loop decides when to
-try again (it alone knows the position), this module only says whether trying again can
-help.
+InfluxDB 2's write API is one request (docs/export.md): `POST /api/v2/write?org=&bucket=
+&precision=us` with `Authorization: Token <token>` and the line protocol as the body
+(lines.py renders it), answered 204 when every point was taken. One `httpx.Client` per
+writer keeps one connection pool, so every batch reuses the same HTTP connection. httpx
+is imported when the first writer is made: a daemon without `[influxdb]` never loads it.
+The export loop decides when to try again (it alone knows the position); this module only
+says whether trying again can help.
 
-`gzip` (off by default) compresses each body at zlib level 1 (the client's own option
-uses level 9, which costs about 6 µs of CPU per point): about 10× fewer bytes, for a
-slow uplink; on a LAN it only adds CPU on both sides (docs/performance.md).
+`gzip` (off by default) compresses each body at zlib level 1: about 10× fewer bytes, for
+a slow uplink; on a LAN it only adds CPU on both sides (docs/performance.md).
 
 | answer | error | the export loop |
 | --- | --- | --- |
@@ -22,24 +22,26 @@ slow uplink; on a LAN it only adds CPU on both sides (docs/performance.md).
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass, field
-from typing import cast
-
-from influxdb_client.client.exceptions import InfluxDBError
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.service.write_service import WriteService
-from urllib3.exceptions import HTTPError as Urllib3Error
+from typing import TYPE_CHECKING
 
 from heliod.adapters.errors import PermanentError, RetryableError
+from heliod.adapters.tls import shared_context
+
+if TYPE_CHECKING:
+    import httpx  # when the first writer is made: see the module's docstring
 
 REFUSED_DATA = frozenset({400, 413, 422})  # the server parsed the request and refused points
 MAX_DETAIL = 300  # characters of the server's message kept in errors and logs
+WRITE_PATH = "/api/v2/write"
 # The body's timestamps are µs since the epoch: the store's ts_us, as they are.
-_MICROSECONDS = cast(WritePrecision, WritePrecision.US)
+PRECISION = "us"
 _CONTENT_TYPE = "text/plain; charset=utf-8"
 GZIP_LEVEL = 1  # fastest: line protocol compresses about 10× even so
+# Where InfluxDB puts its message when the body has none (then the HTTP reason is used).
+_ERROR_HEADERS = ("X-Platform-Error-Code", "X-Influx-Error", "X-InfluxDb-Error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,49 +85,51 @@ class InfluxWriter:
     """Writes line-protocol bodies (precision µs) to one InfluxDB 2 bucket."""
 
     def __init__(self, settings: InfluxSettings) -> None:
+        import httpx  # noqa: PLC0415 - see the module's imports
+
         self.settings = settings
-        self._client = InfluxDBClient(
-            url=settings.url,
-            token=settings.token,
-            org=settings.org,
-            timeout=int(settings.timeout_s * 1000),
-            retries=False,
+        self._url = settings.url.rstrip("/") + WRITE_PATH
+        self._params = {"org": settings.org, "bucket": settings.bucket, "precision": PRECISION}
+        headers = {"Content-Type": _CONTENT_TYPE, "Accept": "application/json"}
+        if settings.token:
+            headers["Authorization"] = f"Token {settings.token}"
+        self._client = httpx.Client(
+            verify=shared_context(),
+            timeout=settings.timeout_s,
+            headers=headers,
+            follow_redirects=False,
         )
-        self._service = WriteService(self._client.api_client)  # type: ignore[no-untyped-call]
 
     def write(self, body: bytes) -> None:
         """Send one body; returns once the server has accepted every point in it."""
+        import httpx  # noqa: PLC0415 - see the module's imports
+
         if not body:
             return
         s = self.settings
-        extra = {}
+        headers = {}
         if s.gzip:
             # wbits 31: a gzip member, as Content-Encoding: gzip means.
             body = zlib.compress(body, GZIP_LEVEL, wbits=31)
-            extra["content_encoding"] = "gzip"
+            headers["Content-Encoding"] = "gzip"
         try:
-            self._service.post_write(  # type: ignore[no-untyped-call]
-                org=s.org,
-                bucket=s.bucket,
-                body=body,
-                precision=_MICROSECONDS,
-                content_type=_CONTENT_TYPE,
-                **extra,
+            answer = self._client.post(
+                self._url, params=self._params, content=body, headers=headers
             )
-        except InfluxDBError as exc:
-            raise classify(exc, s) from exc
-        except (Urllib3Error, OSError) as exc:
+        except (httpx.HTTPError, OSError) as exc:
             raise InfluxUnavailable(f"InfluxDB at {s.url} is unreachable: {exc}") from exc
+        if not answer.is_success:
+            raise classify(
+                answer.status_code, _detail(answer), answer.headers.get("Retry-After"), s
+            )
 
     def close(self) -> None:
         """Close the HTTP pool."""
-        self._client.close()  # type: ignore[no-untyped-call]
+        self._client.close()
 
 
-def classify(exc: InfluxDBError, s: InfluxSettings) -> Exception:
+def classify(status: int, detail: str, retry_after: str | None, s: InfluxSettings) -> Exception:
     """Our error for an HTTP error answer of the write endpoint."""
-    status = int(getattr(exc, "status", 0) or getattr(exc.response, "status", 0) or 0)
-    detail = _detail(exc)
     where = s.where()
     if status in (401, 403):
         what = "refused the token" if status == 401 else "does not let the token write"
@@ -140,7 +144,7 @@ def classify(exc: InfluxDBError, s: InfluxSettings) -> Exception:
     if status == 429 or status >= 500:
         return InfluxUnavailable(
             f"InfluxDB at {where} is unavailable (HTTP {status}: {detail})",
-            _seconds(exc.retry_after),
+            _seconds(retry_after),
         )
     if status == 404:
         return PermanentError(
@@ -150,15 +154,29 @@ def classify(exc: InfluxDBError, s: InfluxSettings) -> Exception:
     return PermanentError(f"InfluxDB at {where} answered HTTP {status}: {detail}")
 
 
-def _detail(exc: InfluxDBError) -> str:
-    message = exc.message
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    text = " ".join(str(message or "").split())
+def _detail(answer: httpx.Response) -> str:
+    """The server's message: the `message` of its JSON body, else the body, a header, the reason."""
+    message = ""
+    if answer.content:
+        message = answer.content.decode("utf-8", "replace")
+        try:
+            found = json.loads(message)["message"]
+        except (ValueError, TypeError, KeyError):
+            pass
+        else:
+            message = "" if found is None else str(found)
+    else:
+        for name in _ERROR_HEADERS:
+            if (value := answer.headers.get(name)) is not None:
+                message = value
+                break
+        else:
+            message = answer.reason_phrase
+    text = " ".join(message.split())
     return text[:MAX_DETAIL] + ("…" if len(text) > MAX_DETAIL else "")
 
 
-def _seconds(value: object) -> float | None:
+def _seconds(value: str | None) -> float | None:
     """Retry-After in seconds (the HTTP-date form is ignored: backoff applies then)."""
     try:
         return max(0.0, float(str(value)))

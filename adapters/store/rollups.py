@@ -19,14 +19,30 @@ plant's timezone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy.dialects import sqlite
 
 from heliod.adapters.store import schema as t
 
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
+
 BUCKET_US = 300_000_000  # 5 minutes, the same grid as the accountant's energy buckets
+
+
+def conflict_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ON CONFLICT, in the connection's dialect.
+
+    PostgreSQL's dialect package (2 MB with every driver's module) is imported only on
+    PostgreSQL: a gateway on SQLite never loads it.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415 - see the docstring
+
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def bucket_of(ts_us: int) -> int:
@@ -55,7 +71,7 @@ def add_power(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
     if not sums:
         return
     table = t.power_buckets
-    stmt = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    stmt = conflict_insert(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["device", "start_us"],
         set_={

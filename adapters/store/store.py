@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,7 +24,7 @@ from heliod.adapters.store.engine import (
     write_tx,
 )
 from heliod.adapters.store.migrate import upgrade
-from heliod.adapters.store.rollups import add_power
+from heliod.adapters.store.rollups import add_power, conflict_insert
 from heliod.adapters.store.status import Space, WriteHealth, space_of
 from heliod.rewards.ingest import check
 from heliod.rewards.readings import ENERGY, POWER, Reading
@@ -341,8 +340,7 @@ def upsert(
     """INSERT … ON CONFLICT DO UPDATE: `replace` columns take the new value, `add` ones sum."""
     if not rows:
         return
-    dialect = conn.dialect.name
-    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = conflict_insert(conn, table)
     changes: dict[str, ColumnElement[Any]] = {c: stmt.excluded[c] for c in replace}
     changes.update({c: table.c[c] + stmt.excluded[c] for c in add})
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes), rows)

@@ -5,9 +5,7 @@ intake (Modbus poller, MQTT subscriber) feeding the store, the outputs (MQTT sta
 InfluxDB export, platform push and register pull), the accountant, health, metrics and
 the HTTP app. A part that a restart must rebuild (the poller's scheduler and paho's
 loops cannot be started twice) is held by a `Holder` that builds a fresh one each time.
-Optional parts (MQTT, export, push) exist only when their table is configured, and
-their libraries are imported only then: influxdb-client, paho and httpx weigh some
-30 MB that a gateway without them keeps (docs/performance.md, "Daemon memory").
+Optional parts (MQTT, export, push) and httpx exist only when configured (performance.md).
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from heliod.adapters.store import Store, StoreError
 from heliod.daemon.boot.health import IngestMetrics, JobView, build_health
 from heliod.daemon.boot.httpserver import HttpServer
 from heliod.daemon.boot.logs import setup_logging
+from heliod.daemon.boot.memory import TRIM_INTERVAL_S, release_free_memory
 from heliod.daemon.boot.metrics import IntakeCounts, Metrics
 from heliod.daemon.boot.runtime import Options, Parts, Runtime, run_until_signal
 from heliod.daemon.boot.settings import Settings, secrets_of, settings_of
@@ -348,6 +347,7 @@ def compose(settings: Settings, store: Store, clock: Clock, options: Options) ->
         Job("heartbeat", lambda: watchdog.mark("heartbeat"), heartbeat_s, executor="core")
     )
     supervisor.add_job(Job("store-probe", probe_store, heartbeat_s))
+    supervisor.add_job(Job("memory-trim", release_free_memory, TRIM_INTERVAL_S, TRIM_INTERVAL_S))
     supervisor.add_job(Job("accountant", account, options.accountant_interval_s, 0.5, "core"))
     for job in outputs.jobs + options.extra_jobs:
         supervisor.add_job(job)

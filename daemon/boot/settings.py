@@ -32,7 +32,7 @@ from heliod.rewards.impact import ImpactRules
 from heliod.rewards.ledger import PlantBook, PlantRules
 from heliod.rewards.times import to_us
 
-# The optional parts' adapters import heavy libraries (paho, influxdb-client, httpx):
+# The optional parts' adapters import heavy libraries (paho, httpx):
 # their settings types are named here only for the type checker.
 if TYPE_CHECKING:
     from heliod.adapters.influx import InfluxSettings

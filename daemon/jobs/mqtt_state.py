@@ -11,9 +11,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from heliod.adapters.mqtt import MqttPublisher
 from heliod.adapters.store import Connection, Store, published
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.rollups import latest_power
@@ -21,6 +20,9 @@ from heliod.rewards.freshness import is_stale
 from heliod.rewards.impact import ImpactRules, plant_impact
 from heliod.rewards.times import rfc3339
 from heliod.rewards.units import mwh_to_wh
+
+if TYPE_CHECKING:  # paho is imported only where a publisher is built (daemon/boot/build.py)
+    from heliod.adapters.mqtt import MqttPublisher
 
 log = logging.getLogger("heliod.mqtt_state")
 

@@ -3,17 +3,23 @@ overwritten, read back; every unreadable or malformed file refused with its reas
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
-from heliod.adapters.signing import SigningKey, SigningKeyError, load_signing_key
+from heliod.adapters.signing import SigningKey, SigningKeyError, load_signing_key, seed_of_pem
+from tests.support import require_binary
 
 
 def test_created_at_first_use_with_mode_0600_then_read_back(tmp_path: Path) -> None:
@@ -37,6 +43,58 @@ def test_a_key_made_with_openssl_format_is_used_as_it_is(tmp_path: Path) -> None
     path = tmp_path / "given.pem"
     path.write_bytes(made.pem())
     assert load_signing_key(path, create=True).public_key == made.public_key
+
+
+def test_our_file_is_what_cryptography_and_openssl_read_and_write(tmp_path: Path) -> None:
+    """The fixed PKCS#8 encoding read without cryptography is the one cryptography writes."""
+    theirs = Ed25519PrivateKey.generate()
+    pem = theirs.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    raw_public = theirs.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    assert seed_of_pem(pem) is not None
+    path = tmp_path / "theirs.pem"
+    path.write_bytes(pem)
+    key = load_signing_key(path, create=False)
+    assert key.public_key == raw_public
+    assert key.pem() == pem  # written back byte for byte as cryptography (and OpenSSL) write it
+    # Same key, same deterministic signature (RFC 8032) from both libraries.
+    assert key.sign(b"checkpoint") == theirs.sign(b"checkpoint")
+    ours = SigningKey.generate()
+    loaded = serialization.load_pem_private_key(ours.pem(), password=None)
+    assert isinstance(loaded, Ed25519PrivateKey)
+    assert loaded.sign(b"x") == ours.sign(b"x")
+
+
+def test_a_key_from_openssl_genpkey_is_read_without_cryptography(tmp_path: Path) -> None:
+    path = tmp_path / "openssl.pem"
+    openssl = require_binary("openssl")
+    subprocess.run([openssl, "genpkey", "-algorithm", "ed25519", "-out", path], check=True)
+    assert seed_of_pem(path.read_bytes()) is not None
+    key = load_signing_key(path, create=False)
+    assert key.pem() == path.read_bytes()
+
+
+def test_other_encodings_of_an_ed25519_key_are_read_through_cryptography(tmp_path: Path) -> None:
+    """A key with its public key attached (PKCS#8 v2, RFC 8410's example) is not the fixed form."""
+    seed = bytes(range(32))
+    ref = SigningKey(seed)
+    v2 = (
+        bytes.fromhex("3051020101300506032b657004220420")
+        + seed
+        + bytes.fromhex("812100")
+        + ref.public_key
+    )
+    pem = b"-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n" % base64.b64encode(v2)
+    assert seed_of_pem(pem) is None
+    path = tmp_path / "v2.pem"
+    path.write_bytes(pem)
+    assert load_signing_key(path, create=False).public_key == ref.public_key
+    # Wrapped at 64 columns, with CRLF and surrounding blank lines: still the fixed form.
+    text = ref.pem().replace(b"\n", b"\r\n")
+    assert seed_of_pem(b"\r\n" + text + b"\r\n") == seed
 
 
 def test_absent_without_create_is_an_error(tmp_path: Path) -> None:
@@ -77,9 +135,9 @@ def test_other_algorithms_and_encrypted_keys_are_refused(tmp_path: Path) -> None
     with pytest.raises(SigningKeyError, match="not an Ed25519 key"):
         load_signing_key(path, create=True)
     locked = tmp_path / "locked.pem"
-    ed = SigningKey.generate()
+    ed = serialization.load_pem_private_key(SigningKey.generate().pem(), password=None)
     locked.write_bytes(
-        ed._private.private_bytes(
+        ed.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(b"pw"),
