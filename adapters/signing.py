@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import logging
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -35,6 +36,9 @@ _MAX_BYTES = 64 * 1024  # a PEM Ed25519 key is 119 bytes; anything this large is
 # PrivateKeyInfo v1 { version 0, AlgorithmIdentifier { id-Ed25519 }, OCTET STRING { seed } }
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 _PEM_BEGIN = b"-----BEGIN PRIVATE KEY-----"
+_FIXED_PEM = re.compile(  # OpenSSL's layout: 48 bytes of DER are one 64-character line
+    rb"-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/]{64})\r?\n-----END PRIVATE KEY-----"
+)
 _PEM_END = b"-----END PRIVATE KEY-----"
 
 
@@ -65,12 +69,14 @@ class SigningKey:
 
 
 def seed_of_pem(data: bytes) -> bytes | None:
-    """The 32-byte seed of a PEM Ed25519 key in the fixed PKCS#8 encoding, else None."""
-    lines = data.strip().splitlines()
-    if len(lines) < 3 or lines[0].strip() != _PEM_BEGIN or lines[-1].strip() != _PEM_END:
+    """The 32-byte seed of a PEM Ed25519 key in the fixed PKCS#8 encoding, written as
+    OpenSSL writes it (one line of 64 base64 characters), else None: any other file is
+    left to cryptography's stricter reading."""
+    found = _FIXED_PEM.fullmatch(data.strip())
+    if found is None:
         return None
     try:
-        der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+        der = base64.b64decode(found.group(1), validate=True)
     except binascii.Error:
         return None
     if len(der) != len(PKCS8_ED25519_PREFIX) + 32 or not der.startswith(PKCS8_ED25519_PREFIX):

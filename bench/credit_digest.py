@@ -21,8 +21,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from heliod.adapters.signing import SigningKey
 from heliod.adapters.store import Store
 from heliod.daemon.jobs.accountant import Accountant
@@ -78,7 +76,7 @@ def main() -> None:
         path = f"{tmp}/h.db"
         _fill(path, a.backers)
         store = Store.open(f"sqlite:///{path}")
-        key = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
+        key = SigningKey(bytes(range(32)))
         book = replace(_book(["inv"], 100_000), units_per_mwh=a.units)
         log = LogSigner("bench.example/heliod", key)
         Accountant(store, [book], lambda: T0_US, batch_size=a.batch, log=log).run()

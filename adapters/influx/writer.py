@@ -17,7 +17,10 @@ a slow uplink; on a LAN it only adds CPU on both sides (docs/performance.md).
 | connection error, timeout, 429, 5xx | `InfluxUnavailable` (retryable) | backs off, resends |
 | 401, 403 | `InfluxAuthError` (permanent) | stops and says so, retries slowly |
 | 400, 413, 422 | `InfluxRefused` (permanent, about the data) | bisects the batch |
-| 404 and other 4xx | `PermanentError` | stops and says so, retries slowly |
+| 404, other 4xx, 3xx (not followed) | `PermanentError` | stops and says so, retries slowly |
+
+The timeout applies to each connect, read and write, not to the whole request (as it did
+with influxdb-client): a server that trickles its answer holds the export, never a reading.
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ class InfluxWriter:
             )
         except (httpx.HTTPError, OSError) as exc:
             raise InfluxUnavailable(f"InfluxDB at {s.url} is unreachable: {exc}") from exc
+        if answer.is_redirect:
+            raise _moved(answer.status_code, answer.headers.get("Location"), s)
         if not answer.is_success:
             raise classify(
                 answer.status_code, _detail(answer), answer.headers.get("Retry-After"), s
@@ -154,6 +159,14 @@ def classify(status: int, detail: str, retry_after: str | None, s: InfluxSetting
     return PermanentError(f"InfluxDB at {where} answered HTTP {status}: {detail}")
 
 
+def _moved(status: int, location: str | None, s: InfluxSettings) -> Exception:
+    """A redirect, which the writer does not follow (the token must not go elsewhere)."""
+    return PermanentError(
+        f"InfluxDB at {s.where()} answered HTTP {status}, a redirect to {location or '?'}: "
+        "not followed; set influxdb.url to where it points if that is the server"
+    )
+
+
 def _detail(answer: httpx.Response) -> str:
     """The server's message: the `message` of its JSON body, else the body, a header, the reason."""
     message = ""
@@ -161,7 +174,7 @@ def _detail(answer: httpx.Response) -> str:
         message = answer.content.decode("utf-8", "replace")
         try:
             found = json.loads(message)["message"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             pass
         else:
             message = "" if found is None else str(found)

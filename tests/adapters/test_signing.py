@@ -7,6 +7,7 @@ import base64
 import os
 import stat
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -95,6 +96,38 @@ def test_other_encodings_of_an_ed25519_key_are_read_through_cryptography(tmp_pat
     # Wrapped at 64 columns, with CRLF and surrounding blank lines: still the fixed form.
     text = ref.pem().replace(b"\n", b"\r\n")
     assert seed_of_pem(b"\r\n" + text + b"\r\n") == seed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda pem: pem.replace(b"\n-----END", b"\n\n-----END"),  # a blank line inside
+        lambda pem: pem.replace(b"\n-----END", b"=\n-----END"),  # padding that is not there
+        lambda pem: pem.replace(b"\n", b"\r"),  # lone carriage returns
+        lambda pem: pem.replace(pem[28:60], pem[28:44] + b"\n" + pem[44:60]),  # wrapped
+    ],
+)
+def test_only_openssl_s_exact_layout_is_read_directly(change: object, tmp_path: Path) -> None:
+    """Anything but OpenSSL's own layout of the fixed form goes to cryptography, which
+    reads a key file as `openssl pkey` does (and may refuse it)."""
+    pem = SigningKey(bytes(range(32))).pem()
+    assert seed_of_pem(pem) == bytes(range(32))
+    assert seed_of_pem(change(pem)) is None  # type: ignore[operator]
+
+
+def test_a_daemon_s_key_is_loaded_without_importing_cryptography(tmp_path: Path) -> None:
+    """Its 7 MB of bindings are loaded only for a key file not in the fixed form."""
+    path = tmp_path / "log-signing.pem"
+    load_signing_key(path, create=True)
+    code = (
+        "import sys\n"
+        "import heliod.daemon.boot.build\n"
+        "from heliod.adapters.signing import load_signing_key\n"
+        f"load_signing_key(__import__('pathlib').Path({str(path)!r}), create=False)\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_absent_without_create_is_an_error(tmp_path: Path) -> None:

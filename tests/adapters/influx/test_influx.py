@@ -337,6 +337,21 @@ def test_error_classification(
         assert caught.value.status == status
 
 
+def test_a_redirect_is_not_followed_and_says_where_it_points(fake: FakeInflux) -> None:
+    moved = "https://influx.example/api/v2/write"
+    fake.answer = lambda _r: (307, {"Location": moved}, b"")
+    with pytest.raises(PermanentError) as caught:
+        _writer(fake.url).write(b"x f=1.0 1")
+    assert f"HTTP 307, a redirect to {moved}: not followed" in str(caught.value)
+    assert len(fake.requests) == 1  # the token went nowhere else
+
+
+def test_an_error_body_nested_too_deep_is_still_classified(fake: FakeInflux) -> None:
+    fake.answer = lambda _r: (500, {"Content-Type": "application/json"}, b"[" * 100_000)
+    with pytest.raises(InfluxUnavailable, match="HTTP 500"):
+        _writer(fake.url).write(b"x f=1.0 1")
+
+
 def test_429_keeps_retry_after(fake: FakeInflux) -> None:
     fake.answer = lambda _r: error(429, "slow down", {"Retry-After": "7"})
     with pytest.raises(InfluxUnavailable) as caught:
