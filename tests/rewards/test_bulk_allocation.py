@@ -11,6 +11,7 @@ writes and the push body must be exactly what the reference and `json.dumps` giv
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
 
@@ -125,24 +126,10 @@ def test_columnar_register_and_list_allocator_equal_the_reference(
     assert set(allocator.balances()) == ever_in_force
 
 
-@PROPERTY
-@given(st.sampled_from(UNITS), steps_st)
-def test_runs_of_mints_under_one_key_equal_single_mints(
-    units: int, steps: list[tuple[str, object]]
-) -> None:
-    # What a rebuild does (one `advance` per run of mints with the same weights) gives
-    # the same totals as minting one by one.
+def _weights_at_each_mint(steps: list[tuple[str, object]]) -> Iterator[InForce]:
+    """The register's weights in force at each "mint" step, its "rows" steps stored in order."""
     register = Register()
-    one, runs = Allocator(units), Allocator(units)
     row_id = 0
-    pending: list[InForce] = []
-
-    def flush() -> None:
-        if pending:
-            runs.use(pending[0])
-            runs.advance(len(pending))
-            pending.clear()
-
     for kind, what in steps:
         if kind == "rows":
             assert isinstance(what, list)
@@ -151,7 +138,26 @@ def test_runs_of_mints_under_one_key_equal_single_mints(
                 register.add(ShareRow(row_id, backer, weight, valid_from))
             continue
         assert isinstance(what, int)
-        in_force = register.weights_at(what, row_id)
+        yield register.weights_at(what, row_id)
+
+
+@PROPERTY
+@given(st.sampled_from(UNITS), steps_st)
+def test_runs_of_mints_under_one_key_equal_single_mints(
+    units: int, steps: list[tuple[str, object]]
+) -> None:
+    # What a rebuild does (one `advance` per run of mints with the same weights) gives
+    # the same totals as minting one by one.
+    one, runs = Allocator(units), Allocator(units)
+    pending: list[InForce] = []
+
+    def flush() -> None:
+        if pending:
+            runs.use(pending[0])
+            runs.advance(len(pending))
+            pending.clear()
+
+    for in_force in _weights_at_each_mint(steps):
         one.use(in_force)
         one.mint()
         if pending and pending[0].key != in_force.key:
@@ -193,17 +199,7 @@ def test_a_mint_split_in_slices_equals_one_pass(
     # with the in-force backers equal to every backer and a subset of them.
     whole = Allocator(units)
     sliced = Allocator(units)
-    register = Register()
-    row_id = 0
-    for kind, what in steps:
-        if kind == "rows":
-            assert isinstance(what, list)
-            for backer, weight, valid_from in what:
-                row_id += 1
-                register.add(ShareRow(row_id, backer, weight, valid_from))
-            continue
-        assert isinstance(what, int)
-        in_force = register.weights_at(what, row_id)
+    for in_force in _weights_at_each_mint(steps):
         whole.use(in_force)
         sliced.use(in_force)
         expected = dict(whole.mint().pairs())
