@@ -226,6 +226,7 @@ def export_parts(config: Config) -> ExportParts | None:
             org=section.org,
             bucket=section.bucket,
             token=config.secret("influxdb.token") or "",
+            gzip=section.gzip,
         ),
         lines=lines,
         plant_of=device_plants(config),

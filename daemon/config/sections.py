@@ -194,6 +194,7 @@ class InfluxSection(Section):
     bucket: NonEmptyStr
     token_file: OptionalFile = None
     batch_size: Annotated[int, between(1, 100_000)] = 5000
+    gzip: StrictBool = False  # compress each request (for a slow or metered uplink)
 
 
 def _loopback(host: str) -> bool:

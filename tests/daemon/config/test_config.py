@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from heliod.daemon.boot.settings import mqtt_parts
+from heliod.daemon.boot.settings import export_parts, mqtt_parts
 from heliod.daemon.config import (
     DEFAULT_PATH,
     Config,
@@ -169,6 +169,16 @@ def test_example_documents_every_key() -> None:
 def test_port_out_of_range(tmp_path: Path) -> None:
     assert problems(tmp_path, BASE + "port = 70000\n") == [
         "plants[0].devices[0].port: must be 1..65535, got 70000"
+    ]
+
+
+def test_influxdb_gzip_is_off_unless_set_true(tmp_path: Path) -> None:
+    influx = '[influxdb]\norg = "solar"\nbucket = "heliod"\n'
+    assert not export_parts(load(tmp_path, influx + "\n" + BASE)).influx.gzip  # type: ignore[union-attr]
+    gzip_on = load(tmp_path, influx + "gzip = true\n\n" + BASE)
+    assert export_parts(gzip_on).influx.gzip  # type: ignore[union-attr]
+    assert problems(tmp_path, influx + 'gzip = "yes"\n\n' + BASE) == [
+        'influxdb.gzip: must be true or false, got "yes"'
     ]
 
 
