@@ -9,10 +9,10 @@ the balances take the mint's credit rows in one statement.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice, repeat
+from json.encoder import encode_basestring  # as json.dumps(ensure_ascii=False)
 
 from sqlalchemy import Connection, func, select
 
@@ -39,15 +39,15 @@ def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mappin
         names, units = iter(sorted(credits)), iter([credits[b] for b in sorted(credits)])
     row_by_row = "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)"
     if credits_in_one_pass(conn):
-        # A JSON object of backer → units text per slice: json_each gives its members in
-        # the text's order (so row ids follow backer order, as row by row), keys and
-        # values as exact text; units as strings, never JSON numbers (no float on the way).
-        rows = zip(names, map(str, units), strict=True)
-        while chunk := dict(islice(rows, _ROWS_PER_STATEMENT)):
-            text = json.dumps(chunk, ensure_ascii=False)
+        # A JSON object of backer → units per slice, units as strings (never JSON numbers:
+        # no float on the way): json_each gives its members in the text's order (so row
+        # ids follow backer order, as row by row), keys and values as exact text.
+        while backers := list(islice(names, _ROWS_PER_STATEMENT)):
+            amounts = list(islice(units, len(backers)))
+            text = "{" + ",".join(map(_MEMBER, map(encode_basestring, backers), amounts)) + "}"
             if "\\u0000" in text:  # SQLite's JSON cuts a text at NUL: these row by row
-                pairs = zip(repeat(plant), repeat(mwh_index), chunk, chunk.values())
-                _executemany(conn, row_by_row, pairs)
+                rows = zip(repeat(plant), repeat(mwh_index), backers, map(str, amounts))
+                _executemany(conn, row_by_row, rows)
                 continue
             conn.exec_driver_sql(
                 "INSERT INTO credits (plant, mwh_index, backer, units) "
@@ -61,6 +61,7 @@ def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mappin
 
 
 _ROWS_PER_STATEMENT = 1 << 16
+_MEMBER = '{}:"{}"'.format  # a backer as a JSON string, then its units
 
 
 def _units(conn: Connection, units: Iterator[int]) -> Iterator[object]:

@@ -128,11 +128,13 @@ def sorted_register_root(
         raise ValueError("weights not sorted by backer, each once, all > 0")
     height = _SLICE.bit_length() - 1  # _SLICE is a power of two
     roots: list[bytes] = []
+    text_of: dict[int, str] = {}  # a register's weights repeat (the same amounts invested)
     for a in range(0, len(backers), _SLICE):
         amounts = weights[a : a + _SLICE]
-        if common != 1:
-            amounts = [w * common for w in amounts]
-        texts = map(scaled_text, amounts, repeat(places))
+        new = list(set(amounts).difference(text_of))
+        scaled = map(scaled_text, map(common.__mul__, new), repeat(places))
+        text_of.update(zip(new, scaled, strict=True))
+        texts = map(text_of.__getitem__, amounts)
         roots += group_roots(list(map(_register_hash, backers[a : a + _SLICE], texts)), height)
     total = scaled_text(sum(weights) * common, places)
     return TreeRoot(MerkleTree(roots).root(), len(backers)), total
