@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from heliod.adapters.signing import SigningKey, load_signing_key
-from heliod.adapters.store import Store
+from heliod.adapters.store import Store, credits_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store import schema as t
 from heliod.daemon.jobs.accountant import Accountant
@@ -159,9 +159,8 @@ def _build(path: Path, mints: int, backers: int) -> float:
                     "p", k, completed_at="x", symbol="SLR", decimals=8, units=units,
                     credits=credits, undistributed=alloc.undistributed, log=entry.push_field(),
                 )  # fmt: skip
-                repo.insert_mint(
-                    conn, record, credits=credits, event=body, state_before="{}", now_us=T0_US
-                )
+                credits_repo.insert_credits(conn, "p", k, credits)
+                repo.insert_mint(conn, record, event=body, state_before="{}", now_us=T0_US)
                 mint_log.append(conn, entry, T0_US)
     build = time.perf_counter() - build_start
     store.close()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from itertools import islice, repeat
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from heliod.adapters.store import schema as t
 from heliod.adapters.store.store import upsert
-from heliod.rewards.allocation import Credits
 from heliod.rewards.energy import Anomaly
 from heliod.rewards.ledger import Decision, LedgerState
 from heliod.rewards.register import ShareRow
@@ -173,15 +171,9 @@ def add_energy_hourly(conn: Connection, hours: dict[tuple[str, int], int]) -> No
 
 
 def insert_mint(
-    conn: Connection,
-    record: MintRecord,
-    *,
-    credits: Mapping[str, int],
-    event: str,
-    state_before: str,
-    now_us: int,
-) -> int:
-    """A mint and its credits; returns the largest credit row id before them."""
+    conn: Connection, record: MintRecord, *, event: str, state_before: str, now_us: int
+) -> None:
+    """A mint's row with its push body (its credits: `credits_repo.insert_credits`)."""
     # The values as parameters, not in the statement: SQLAlchemy's compiled cache keeps
     # the first statement of each shape, and with it a push body of tens of MB.
     conn.execute(
@@ -197,74 +189,6 @@ def insert_mint(
             "event": event,
             "state_before": state_before,
         },
-    )
-    before = conn.execute(select(func.max(t.credits.c.id))).scalar() or 0
-    if isinstance(credits, Credits):
-        names, units = credits.names(), iter(credits.units)
-    else:
-        names, units = iter(sorted(credits)), iter([credits[b] for b in sorted(credits)])
-    _executemany(
-        conn,
-        "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)",
-        zip(repeat(record.plant), repeat(record.mwh_index), names, _units(conn, units)),
-    )
-    return int(before)
-
-
-def _units(conn: Connection, units: Iterator[int]) -> Iterator[object]:
-    """Token units as the column keeps them (ExactInt: decimal text on SQLite)."""
-    return map(str, units) if conn.dialect.name == "sqlite" else units
-
-
-def _executemany(conn: Connection, sql: str, rows: Iterator[tuple[object, ...]]) -> None:
-    """Driver-level executemany fed by an iterator, in chunks, in the caller's transaction.
-
-    A mint may carry a million credit rows: per-row statement processing would cost more
-    than the write itself, and a list of them more memory than the ledger.
-    """
-    if conn.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
-    while chunk := list(islice(rows, _ROWS_PER_CALL)):
-        conn.exec_driver_sql(sql, chunk)
-
-
-_ROWS_PER_CALL = 10_000
-
-
-_SQLITE_INT_MAX = 2**63 - 1  # SQLite integer arithmetic is exact up to here, then floats
-
-
-def add_credits_to_balances(
-    conn: Connection, plant: str, mwh_index: int, minted: int, after_id: int
-) -> bool:
-    """Add the credit rows one mint just wrote (ids past `after_id`, from `insert_mint`)
-    to its backers' balances, in one statement. False, nothing written, where the sum
-    could be inexact: SQLite (decimal text) once the plant minted more than 2^63 - 1."""
-    if conn.dialect.name == "postgresql":
-        total = "balances.units + excluded.units"  # NUMERIC(78, 0): exact
-    elif minted <= _SQLITE_INT_MAX:
-        total = "CAST(CAST(balances.units AS INTEGER) + CAST(excluded.units AS INTEGER) AS TEXT)"
-    else:
-        return False
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        "INSERT INTO balances (plant, backer, units) SELECT plant, backer, units FROM credits "  # noqa: S608 - fixed text
-        f"WHERE plant = {mark} AND mwh_index = {mark} AND id > {mark} ORDER BY id "
-        f"ON CONFLICT (plant, backer) DO UPDATE SET units = {total}",
-        (plant, mwh_index, after_id),
-    )
-    return True
-
-
-def set_balances(
-    conn: Connection, plant: str, backers: Iterable[str], units: Iterable[int]
-) -> None:
-    """Write the credited totals `units` of `backers` (two iterables in step)."""
-    _executemany(
-        conn,
-        "INSERT INTO balances (plant, backer, units) VALUES (?, ?, ?) "
-        "ON CONFLICT (plant, backer) DO UPDATE SET units = excluded.units",
-        zip(repeat(plant), backers, _units(conn, iter(units))),
     )
 
 

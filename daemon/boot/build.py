@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from heliod.adapters.clock import SYSTEM_CLOCK, Clock
+from heliod.adapters.heap import TRIM_INTERVAL_S, release_free_memory
 from heliod.adapters.modbus.poller import Poller, PollerCounters
 from heliod.adapters.store import Store, StoreError
 from heliod.daemon.boot.health import IngestMetrics, JobView, build_health
 from heliod.daemon.boot.httpserver import HttpServer
 from heliod.daemon.boot.logs import setup_logging
-from heliod.daemon.boot.memory import TRIM_INTERVAL_S, release_free_memory
 from heliod.daemon.boot.metrics import IntakeCounts, Metrics
 from heliod.daemon.boot.runtime import Options, Parts, Runtime, run_until_signal
 from heliod.daemon.boot.settings import Settings, secrets_of, settings_of

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from heliod.adapters.store import Connection, Store, goals_repo
+from heliod.adapters.store import Connection, Store, credits_repo, goals_repo
 from heliod.adapters.store import ledger_repo as repo
 from heliod.adapters.store.clocks import clock_resets_after
+from heliod.daemon.jobs.crediting import write_credits
 from heliod.daemon.jobs.ledger_log import LogSigner, MintLog
 from heliod.rewards.allocation import Allocator, Credits
 from heliod.rewards.energy import Anomaly
@@ -232,7 +233,7 @@ class Accountant:
         # totals of every backer credited or new in this batch are written instead.
         for plant in result_plants(result):
             changed = self._allocators[plant].take_changed(plant not in self._unsummed)
-            repo.set_balances(conn, plant, *changed)
+            credits_repo.set_balances(conn, plant, *changed)
         repo.insert_anomalies(conn, anomalies, now_us)
         repo.add_energy(conn, buckets)
         repo.add_energy_hourly(conn, hours)
@@ -278,9 +279,10 @@ class Accountant:
         record = MintRecord(
             plant, k, t_us, book.units_per_mwh, register.last_id, alloc.undistributed
         )
-        entry = (
-            None if self._log is None else self._log.entry(record, in_force.key, in_force, credits)
-        )
+        log = self._log
+        entry, summed = write_credits(conn, log, record, in_force, credits, minted=alloc.minted)
+        if not summed:
+            self._unsummed.add(plant)
         event = mint_body(
             plant,
             k,
@@ -292,13 +294,9 @@ class Accountant:
             undistributed=alloc.undistributed,
             log=None if entry is None else entry.push_field(),
         )
-        before = repo.insert_mint(
-            conn, record, credits=credits, event=event, state_before=state_before, now_us=now_us
-        )
-        if not repo.add_credits_to_balances(conn, plant, k, alloc.minted, before):
-            self._unsummed.add(plant)
-        if self._log is not None and entry is not None:
-            self._log.append(conn, entry, now_us)
+        repo.insert_mint(conn, record, event=event, state_before=state_before, now_us=now_us)
+        if log is not None and entry is not None:
+            log.append(conn, entry, now_us)
         minted = Minted(
             plant, k, t_us, book.units_per_mwh, len(credits), alloc.undistributed, bool(in_force)
         )
@@ -392,5 +390,5 @@ def rebuild_allocator(conn: Connection, plant: str, units: int, register: Regist
         )
     # A ledger written before zero balances were kept: give its holders their row.
     missing = [b for b, h in zip(alloc.backers, has_row, strict=True) if not h]
-    repo.set_balances(conn, plant, missing, repeat(0, len(missing)))
+    credits_repo.set_balances(conn, plant, missing, repeat(0, len(missing)))
     return alloc

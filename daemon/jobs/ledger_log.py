@@ -198,7 +198,9 @@ class MintLog:
         if key is not None and cached is not None and cached[0] == key:
             return cached[1]
         if isinstance(weights, InForce):  # sorted and positive: no lookup per backer
-            found, total = sorted_register_root(weights.pairs())
+            found, total = sorted_register_root(
+                weights.backers, weights.weights, weights.common, weights.places
+            )
         else:
             found, total = register_root(weights)
         tree = (found.root, found.count, total)

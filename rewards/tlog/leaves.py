@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation, Rounded
-from itertools import islice
+from itertools import islice, repeat
 from json.encoder import encode_basestring  # JSON string as json.dumps(ensure_ascii=False)
 from operator import ge
 from typing import Any
@@ -70,13 +70,22 @@ def leaf_hash_of(leaf: Mapping[str, Any]) -> bytes:
 
 
 def _register_hash(backer: str, weight: str) -> bytes:
-    data = b'\x00{"backer":' + encode_basestring(backer).encode() + b',"weight":"'
-    return hashlib.sha256(data + weight.encode() + b'"}').digest()
+    data = '\x00{"backer":' + encode_basestring(backer) + ',"weight":"' + weight + '"}'
+    return hashlib.sha256(data.encode()).digest()
 
 
 def _credit_hash(backer: str, units: int) -> bytes:
-    data = b'\x00{"backer":' + encode_basestring(backer).encode() + b',"units":'
-    return hashlib.sha256(data + str(units).encode() + b"}").digest()
+    data = '\x00{"backer":' + encode_basestring(backer) + ',"units":' + str(units) + "}"
+    return hashlib.sha256(data.encode()).digest()
+
+
+def scaled_text(n: int, places: int) -> str:
+    """n × 10^-places (n ≥ 0) as `decimal_text` writes that decimal, without making it."""
+    if not places:
+        return str(n)
+    digits = str(n).rjust(places + 1, "0")
+    whole, fraction = digits[:-places], digits[-places:].rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
 
 
 def register_leaf_hashes(weights: Mapping[str, Decimal | int]) -> tuple[list[str], list[bytes]]:
@@ -105,31 +114,30 @@ def register_root(weights: Mapping[str, Decimal | int]) -> tuple[TreeRoot, str]:
     return TreeRoot(tree_root_of(hashes), len(hashes)), register_total(weights)
 
 
-def sorted_register_root(weights: Iterable[tuple[str, Decimal]]) -> tuple[TreeRoot, str]:
-    """`register_root` of weights in force given in leaf order ((backer, weight) sorted by
-    backer, each once, weights > 0: what `InForce.pairs()` gives), without a lookup or a
-    sort per backer, a slice of leaves at a time (each slice's root, a perfect subtree,
-    then the tree over them). ValueError if they are not."""
-    pairs = iter(weights)
+def sorted_register_root(
+    backers: Sequence[str], weights: Sequence[int], common: int = 1, places: int = 0
+) -> tuple[TreeRoot, str]:
+    """`register_root` of weights in force given as a register keeps them (`InForce`'s
+    columns): backer i's weight is weights[i] × common / 10^places, the backers sorted,
+    each once, the weights > 0; without a lookup, a sort or a Decimal per backer, a slice
+    of leaves at a time (each slice's root, a perfect subtree, then the tree over them).
+    ValueError if they are not."""
+    if len(backers) != len(weights) or common < 1 or places < 0:
+        raise ValueError("weights not in step with their backers, or not scaled")
+    if any(map(ge, backers, islice(backers, 1, None))) or min(weights, default=1) <= 0:
+        raise ValueError("weights not sorted by backer, each once, all > 0")
     height = _SLICE.bit_length() - 1  # _SLICE is a power of two
     roots: list[bytes] = []
-    count, total, last = 0, _EXACT.create_decimal(0), None
-    while chunk := list(islice(pairs, _SLICE)):
-        backers = [b for b, _ in chunk]
-        amounts = [w for _, w in chunk]
-        if (
-            (last is not None and backers[0] <= last)
-            or any(map(ge, backers, islice(backers, 1, None)))
-            or min(amounts) <= 0
-        ):
-            raise ValueError("weights not sorted by backer, each once, all > 0")
-        last = backers[-1]
-        for w in amounts:
-            total = _EXACT.add(total, w)
-        hashes = list(map(_register_hash, backers, map(decimal_text, amounts)))
-        roots += group_roots(hashes, height)
-        count += len(chunk)
-    return TreeRoot(MerkleTree(roots).root(), count), canonical_decimal(total)
+    text_of: dict[int, str] = {}  # a register's weights repeat (the same amounts invested)
+    for a in range(0, len(backers), _SLICE):
+        amounts = weights[a : a + _SLICE]
+        new = list(set(amounts).difference(text_of))
+        scaled = map(scaled_text, map(common.__mul__, new), repeat(places))
+        text_of.update(zip(new, scaled, strict=True))
+        texts = map(text_of.__getitem__, amounts)
+        roots += group_roots(list(map(_register_hash, backers[a : a + _SLICE], texts)), height)
+    total = scaled_text(sum(weights) * common, places)
+    return TreeRoot(MerkleTree(roots).root(), len(backers)), total
 
 
 def credits_root(credits: Mapping[str, int]) -> TreeRoot:

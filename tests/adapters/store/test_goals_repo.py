@@ -31,7 +31,7 @@ def test_events_are_stored_once_with_their_bodies_and_order(db_url: str) -> None
     with store.write() as conn:
         for k in (1, 2):
             record = MintRecord("p", k, T + k, 1, 0, 1)
-            repo.insert_mint(conn, record, credits={}, event="{}", state_before="{}", now_us=T)
+            repo.insert_mint(conn, record, event="{}", state_before="{}", now_us=T)
         events.insert_event(conn, first, after_mint=1, now_us=T)
         events.insert_event(
             conn, missed, after_mint=0, now_us=T, placement=Placement("p", "trees", 7, 2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal, Inexact, Rounded
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +23,7 @@ from heliod.rewards.tlog.leaves import (
     BackerTree,
     credit_leaf_hashes,
     credit_leaves,
+    decimal_text,
     leaf_hash_of,
     prove_credit,
     prove_weight,
@@ -30,6 +31,7 @@ from heliod.rewards.tlog.leaves import (
     register_leaves,
     register_root,
     register_total,
+    scaled_text,
     sorted_credits_tree,
     sorted_register_root,
     stored_credits_tree,
@@ -240,14 +242,17 @@ def test_a_mints_tree_hashes_need_no_sort(register: dict[str, Decimal], units: i
     alloc.use(InForce.of((0, 0), register))
     credits = alloc.mint()
     in_force = InForce.of((0, 0), register)
-    assert sorted_register_root(in_force.pairs()) == register_root(register)
-    pairs = list(in_force.pairs())
-    if len(pairs) > 1:
+    columns = (in_force.backers, in_force.weights, in_force.common, in_force.places)
+    assert sorted_register_root(*columns) == register_root(register)
+    backers, ints = in_force.backers, in_force.weights
+    if len(backers) > 1:
         with pytest.raises(ValueError):
-            sorted_register_root(pairs[::-1])
-    if pairs:
+            sorted_register_root(backers[::-1], ints[::-1], *columns[2:])
+    if backers:
         with pytest.raises(ValueError):
-            sorted_register_root([(pairs[0][0], Decimal(0)), *pairs[1:]])
+            sorted_register_root(backers, [0, *ints[1:]], *columns[2:])
+        with pytest.raises(ValueError):
+            sorted_register_root(backers, ints[1:], *columns[2:])
     names, amounts = list(credits.names()), list(credits.units)
     for height in (0, 1, GROUP_HEIGHT):
         assert sorted_credits_tree(names, amounts, height) == stored_credits_tree(
@@ -276,11 +281,26 @@ def test_trees_hashed_slice_by_slice_are_the_whole(
         assert sorted_credits_tree(names[:-13], amounts[:-13], height).count == 216
     register = {b: Decimal(w) / 3 for b, w in zip(names, amounts, strict=True)}
     in_force = InForce.of((0, 0), register)
-    assert sorted_register_root(in_force.pairs()) == register_root(register)
+    scale = (in_force.common, in_force.places)
+    assert sorted_register_root(in_force.backers, in_force.weights, *scale) == register_root(
+        register
+    )
     if slice_size < len(names):
-        pairs = list(in_force.pairs())
+        backers, ints = in_force.backers, in_force.weights
         with pytest.raises(ValueError):  # out of order across two slices
-            sorted_register_root([*pairs[slice_size:], *pairs[:slice_size]])
+            sorted_register_root(
+                [*backers[slice_size:], *backers[:slice_size]],
+                [*ints[slice_size:], *ints[:slice_size]],
+                *scale,
+            )
+
+
+@PROPERTY
+@given(st.integers(min_value=0, max_value=10**40), st.integers(min_value=0, max_value=40))
+def test_scaled_texts_are_the_decimals_texts(n: int, places: int) -> None:
+    """A weight kept as an integer and a scale is written as its Decimal would be."""
+    exact = Context(prec=MAX_PREC, traps=[Inexact, Rounded])
+    assert scaled_text(n, places) == decimal_text(Decimal(n).scaleb(-places, exact))
 
 
 @PROPERTY

@@ -1,4 +1,4 @@
-"""Freed heap memory goes back to the system (daemon/boot/memory.py)."""
+"""Freed heap memory goes back to the system (adapters/heap.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from heliod.daemon.boot.memory import release_free_memory
+from heliod.adapters.heap import release_free_memory
 
 
 def _rss_kb() -> int:
