@@ -131,6 +131,8 @@ def sorted_register_root(
     text_of: dict[int, str] = {}  # a register's weights repeat (the same amounts invested)
     for a in range(0, len(backers), _SLICE):
         amounts = weights[a : a + _SLICE]
+        if len(text_of) > _SLICE:  # weights mostly distinct: the memo would only grow
+            text_of.clear()
         new = list(set(amounts).difference(text_of))
         scaled = map(scaled_text, map(common.__mul__, new), repeat(places))
         text_of.update(zip(new, scaled, strict=True))
