@@ -72,7 +72,7 @@ def register_rows(rows: Iterable[RowText], tz: tzinfo) -> list[RegisterRow]:
             problems.append(f"{row.where}: {row.broken}")
             continue
         backer = row.values.get("backer", "")
-        if not BACKER_ID.match(backer):
+        if not BACKER_ID.fullmatch(backer):  # `$` alone would let a final newline through
             problems.append(f"{row.where}: backer: not a valid backer id: {brief(backer)!r}")
             continue
         try:

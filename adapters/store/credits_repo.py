@@ -9,6 +9,7 @@ the balances take the mint's credit rows in one statement.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice, repeat
@@ -19,14 +20,26 @@ from sqlalchemy import Connection, func, select
 from heliod.adapters.store import schema as t
 from heliod.rewards.allocation import Credits
 
-_JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38)  # json_each built into SQLite
+
+@functools.cache
+def _json_rows() -> bool:
+    """Whether this process's SQLite has json_each (built in since 3.38, unless compiled
+    out): asked once, of the library itself."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("SELECT key, value FROM json_each('{}')").fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def credits_in_one_pass(conn: Connection) -> bool:
     """Whether `insert_credits` hands each slice of rows to the database in one statement
     (the driver lets other threads run while it executes) rather than row by row (where
     a busy thread would make every row wait for its turn)."""
-    return conn.dialect.name == "sqlite" and _JSON_ROWS
+    return conn.dialect.name == "sqlite" and _json_rows()
 
 
 def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mapping[str, int]) -> int:
@@ -49,11 +62,10 @@ def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mappin
                 rows = zip(repeat(plant), repeat(mwh_index), backers, map(str, amounts))
                 _executemany(conn, row_by_row, rows)
                 continue
-            conn.exec_driver_sql(
-                "INSERT INTO credits (plant, mwh_index, backer, units) "
-                "SELECT ?, ?, key, value FROM json_each(?)",
-                (plant, mwh_index, text),
-            )
+            conn.exec_driver_sql(_FROM_JSON, (plant, mwh_index, text))
+        # The driver's statement cache keeps the last text bound until the statement runs
+        # again (megabytes between mints): bind an empty one, which inserts nothing.
+        conn.exec_driver_sql(_FROM_JSON, (plant, mwh_index, "{}"))
     else:
         rows_ = zip(repeat(plant), repeat(mwh_index), names, _units(conn, units))
         _executemany(conn, row_by_row, rows_)
@@ -61,6 +73,10 @@ def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mappin
 
 
 _ROWS_PER_STATEMENT = 1 << 16
+_FROM_JSON = (
+    "INSERT INTO credits (plant, mwh_index, backer, units) "
+    "SELECT ?, ?, key, value FROM json_each(?)"
+)
 _MEMBER = '{}:"{}"'.format  # a backer as a JSON string, then its units
 
 

@@ -28,14 +28,24 @@ def _rows(store: Store, mwh_index: int) -> list[tuple[int, str, int]]:
     c = t.credits.c
     with store.read() as conn:
         found = conn.execute(
-            select(c.id, c.backer, c.units).where(c.plant == "p", c.mwh_index == mwh_index)
+            select(c.id, c.backer, c.units)
+            .where(c.plant == "p", c.mwh_index == mwh_index)
+            .order_by(c.id)
         )
         return [(int(i), b, int(u)) for i, b, u in found]
 
 
-@pytest.fixture
-def store(db_url: str) -> Store:
+@pytest.fixture(params=["json", "row by row"])
+def store(db_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Each store both ways: on SQLite, as a JSON text per slice and, as where SQLite has
+    no JSON functions, row by row (PostgreSQL: row by row either way)."""
+    if request.param == "row by row":
+        monkeypatch.setattr(credits_repo, "_json_rows", lambda: False)
     return Store.open(db_url)
+
+
+def test_this_sqlite_has_json_rows() -> None:
+    assert credits_repo._json_rows()
 
 
 @settings(
