@@ -57,7 +57,11 @@ class Limits:
     max_connections: int
     request_timeout_s: float = 10.0
     keep_alive_s: int = 5
-    backlog: int = 16  # the kernel's accept queue, and accepts per loop turn (fds in transit)
+    backlog: int = 16  # accepts per loop turn: descriptors in transit at once
+    # Connections the kernel holds for us until accepted (they take none of our
+    # descriptors): a flood of connections fills a short queue, and a client whose
+    # connection finds it full waits a second for the kernel to retry, or is reset.
+    listen_queue: int = 128
 
     @classmethod
     def for_this_process(cls) -> Limits:
@@ -192,6 +196,9 @@ class HttpServer:
                 pause.wait(0.01)
             if not server.started:
                 raise RuntimeError(f"HTTP server did not start on {self.host}:{self.port}")
+            # asyncio listens with `backlog` and accepts as many per turn; the queue is
+            # made longer afterwards (listen again), the accepts per turn stay `backlog`.
+            sock.listen(max(limits.listen_queue, limits.backlog))
         except BaseException:
             # The supervisor starts a fresh one later: this one must not keep the port,
             # even if its thread is slow to end.

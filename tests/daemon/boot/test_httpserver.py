@@ -168,6 +168,29 @@ def test_a_request_already_received_is_not_closed_to_make_room(app: App) -> None
         server.stop()
 
 
+def test_a_flood_waits_in_the_kernels_queue_rather_than_being_dropped(app: App) -> None:
+    # While the loop stalls nothing is accepted: connections wait in the kernel's queue.
+    # With a queue as short as the accepts per turn (16), the 17th connection's handshake
+    # would be dropped (its client waits a second for a retry, or is reset); the queue is
+    # longer, so a flood of 60 all connect at once and the last one is answered.
+    server = serve(app, max_connections=64, request_timeout_s=30.0)
+    stalling = threading.Thread(target=get, args=(server, "/stall"))
+    flood: list[socket.socket] = []
+    try:
+        stalling.start()
+        assert app.stalled.wait(5.0)
+        for _ in range(60):
+            flood.append(socket.create_connection(("127.0.0.1", server.port), timeout=0.5))
+        flood[-1].sendall(REQUEST)
+        stalling.join()
+        assert flood[-1].recv(65536).split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK"
+    finally:
+        for sock in flood:
+            sock.close()
+        stalling.join()
+        server.stop()
+
+
 def test_when_every_connection_is_busy_the_newcomer_is_refused(app: App) -> None:
     server = serve(app, max_connections=2, request_timeout_s=30.0)
     busy = [connect(server) for _ in range(2)]
