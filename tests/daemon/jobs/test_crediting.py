@@ -41,7 +41,7 @@ ORDER = {
 }
 
 
-def _credited(url: str, key: SigningKey) -> dict[str, list[tuple[object, ...]]]:
+def _credited(url: str, key: SigningKey) -> dict[str, list[tuple[str, ...]]]:
     """Three MWh credited in two batches to a register that changes between them (new
     backers, a weight to zero), then every row written."""
     store = Store.open(url)
@@ -78,12 +78,18 @@ def _credited(url: str, key: SigningKey) -> dict[str, list[tuple[object, ...]]]:
             text(readings), [{"t": T0_US + (5 + i) * MINUTE_US, "e": e} for i, e in enumerate(more)]
         )
     acc.batch()
+    found = stored_rows(store)
+    store.close()
+    return found
+
+
+def stored_rows(store: Store) -> dict[str, list[tuple[str, ...]]]:
+    """Every row the accountant wrote, table by table, as text, in a fixed order."""
     found = {}
     with store.read() as conn:
         for table, columns in TABLES.items():
             query = f"SELECT {columns} FROM {table} ORDER BY {ORDER[table]}"
             found[table] = [tuple(str(v) for v in row) for row in conn.execute(text(query))]
-    store.close()
     return found
 
 

@@ -19,7 +19,7 @@ from heliod.daemon.jobs.ledger_log import LogSigner
 from heliod.rewards.energy import Bound
 from heliod.rewards.ledger import PlantRules
 from heliod.rewards.register import BEGINNING_US
-from tests.daemon.jobs.test_crediting import MINUTE_US, ORDER, T0_US, TABLES
+from tests.daemon.jobs.test_crediting import MINUTE_US, T0_US, stored_rows
 
 FAIL = (
     "CREATE TRIGGER fail BEFORE INSERT ON credits WHEN NEW.backer = 'b0150' "
@@ -64,11 +64,7 @@ def _run(url: str, key: SigningKey, *, fail: bool) -> dict[str, list[tuple[str, 
         with store.write() as conn:
             conn.exec_driver_sql("DROP TRIGGER fail")
     acc.batch()
-    found = {}
-    with store.read() as conn:
-        for table, columns in TABLES.items():
-            query = f"SELECT {columns} FROM {table} ORDER BY {ORDER[table]}"
-            found[table] = [tuple(str(v) for v in row) for row in conn.execute(text(query))]
+    found = stored_rows(store)
     store.close()
     return found
 
