@@ -27,25 +27,10 @@ from heliod.daemon.jobs.accountant import Accountant
 from heliod.daemon.jobs.ledger_log import LogSigner
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
 from ledger import MINUTE_US, T0_US, _book, setup_credit
 
-TABLES = {
-    "mints": "plant, mwh_index, completed_at_us, units, register_pos, undistributed_after, "
-    "committed_us, event, state_before",
-    "credits": "id, plant, mwh_index, backer, units",
-    "balances": "plant, backer, units",
-    "log_leaves": "*",
-    "log_checkpoints": "*",
-    "accountant": "*",
-}
-ORDER = {
-    "mints": "mwh_index",
-    "credits": "id",
-    "balances": "plant, backer",
-    "log_leaves": "plant, leaf_index",
-    "log_checkpoints": "plant, size",
-    "accountant": "id",
-}
+from tests.daemon.jobs.test_crediting import ORDER, TABLES  # the tables the accountant writes
 
 
 def _fill(path: str, backers: int) -> None:

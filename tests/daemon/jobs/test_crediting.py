@@ -31,13 +31,15 @@ TABLES = {  # what the accountant writes, in a fixed order, ids included
     "balances": "plant, backer, units",
     "log_leaves": "*",
     "log_checkpoints": "*",
+    "accountant": "*",
 }
 ORDER = {
-    "mints": "mwh_index",
+    "mints": "plant, mwh_index",
     "credits": "id",
-    "balances": "backer",
-    "log_leaves": "leaf_index",
-    "log_checkpoints": "size",
+    "balances": "plant, backer",
+    "log_leaves": "plant, leaf_index",
+    "log_checkpoints": "plant, size",
+    "accountant": "id",
 }
 
 
