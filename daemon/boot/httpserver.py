@@ -59,9 +59,11 @@ class Limits:
     keep_alive_s: int = 5
     backlog: int = 16  # accepts per loop turn: descriptors in transit at once
     # Connections the kernel holds for us until accepted (they take none of our
-    # descriptors): a flood of connections fills a short queue, and a client whose
-    # connection finds it full waits a second for the kernel to retry, or is reset.
-    listen_queue: int = 128
+    # descriptors; the kernel caps this at net.core.somaxconn, 4096 by default): a client
+    # whose connection finds the queue full waits a second for the kernel to retry, or is
+    # reset. A flood faster than the loop accepts fills a short queue at once; this one
+    # holds thousands (uvicorn's own default), drained `backlog` at a time.
+    listen_queue: int = 2048
 
     @classmethod
     def for_this_process(cls) -> Limits:
