@@ -102,11 +102,6 @@ class InForce(Mapping[str, Decimal]):
     def __len__(self) -> int:
         return len(self.backers)
 
-    def pairs(self) -> Iterator[tuple[str, Decimal]]:
-        """(backer, exact weight), sorted by backer: the cheap way through every weight."""
-        amount = self._amount
-        return ((b, amount(w)) for b, w in zip(self.backers, self.weights, strict=True))
-
     def _amount(self, w: int) -> Decimal:
         value = Decimal(w * self.common).scaleb(-self.places, _EXACT)
         return value.normalize(_EXACT) if value else _ZERO

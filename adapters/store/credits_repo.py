@@ -50,7 +50,6 @@ def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mappin
         names, units = credits.names(), iter(credits.units)
     else:
         names, units = iter(sorted(credits)), iter([credits[b] for b in sorted(credits)])
-    row_by_row = "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)"
     if credits_in_one_pass(conn):
         # A JSON object of backer → units per slice, units as strings (never JSON numbers:
         # no float on the way): json_each gives its members in the text's order (so row
@@ -60,19 +59,21 @@ def insert_credits(conn: Connection, plant: str, mwh_index: int, credits: Mappin
             text = "{" + ",".join(map(_MEMBER, map(encode_basestring, backers), amounts)) + "}"
             if "\\u0000" in text:  # SQLite's JSON cuts a text at NUL: these row by row
                 rows = zip(repeat(plant), repeat(mwh_index), backers, map(str, amounts))
-                _executemany(conn, row_by_row, rows)
+                _executemany(conn, _ROW_BY_ROW, rows)
                 continue
             conn.exec_driver_sql(_FROM_JSON, (plant, mwh_index, text))
         # The driver's statement cache keeps the last text bound until the statement runs
         # again (megabytes between mints): bind an empty one, which inserts nothing.
         conn.exec_driver_sql(_FROM_JSON, (plant, mwh_index, "{}"))
     else:
-        rows_ = zip(repeat(plant), repeat(mwh_index), names, _units(conn, units))
-        _executemany(conn, row_by_row, rows_)
+        _executemany(
+            conn, _ROW_BY_ROW, zip(repeat(plant), repeat(mwh_index), names, _units(conn, units))
+        )
     return int(before)
 
 
 _ROWS_PER_STATEMENT = 1 << 16
+_ROW_BY_ROW = "INSERT INTO credits (plant, mwh_index, backer, units) VALUES (?, ?, ?, ?)"
 _FROM_JSON = (
     "INSERT INTO credits (plant, mwh_index, backer, units) "
     "SELECT ?, ?, key, value FROM json_each(?)"

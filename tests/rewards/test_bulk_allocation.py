@@ -92,7 +92,7 @@ def test_columnar_register_and_list_allocator_equal_the_reference(
         mints.append((k, what, pos))
         in_force = register.weights_at(what, pos)
         expected_weights = reference_weights(stored, what, pos)
-        assert {b: Fraction(w) for b, w in in_force.pairs()} == expected_weights
+        assert {b: Fraction(w) for b, w in in_force.items()} == expected_weights
         assert list(in_force.backers) == sorted(expected_weights)
         allocator.use(in_force)
         credits = allocator.mint()
