@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/modbus_poll.py [--devices 100] [--seconds 20] [--interval 1]
     .venv/bin/python bench/modbus_poll.py --devices 10 --seconds 4 --warmup 1 --max-ratio 3
+    .venv/bin/python bench/modbus_poll.py --devices 40 --delay-ms 30 --rounds 1
 
 A child process serves N simulated SunSpec inverters (model 103), one pymodbus TCP
 server each on loopback, so the servers' CPU is not counted. This process then runs:
@@ -15,6 +16,8 @@ server each on loopback, so the servers' CPU is not counted. This process then r
 For each it prints the process CPU time per poll (user + system, all threads) and the
 latency from the poll's scheduled time to the value in hand (p50/p95/max), measured
 after a warm-up. Figures are recorded in docs/performance.md ("Modbus polling").
+With --delay-ms each device answers that late (an inverter on a real network answers in
+tens of milliseconds), to see that polls keep to their interval (skipped polls, latency).
 With --max-ratio R the exit status is 1 when the median ratio heliod / bare exceeds R (the
 test script runs a short round this way, to catch a regression as large as a few times).
 The simulated devices come from tests/adapters/modbus (needs the `test` extra: pysunspec2).
@@ -39,7 +42,7 @@ MODEL_ADDRESS = 40070  # model 103 after "SunS" and the 68-register common model
 READ_COUNT = 38  # what heliod reads of model 103: header up to Tmp_SF
 
 
-def serve(count: int) -> None:
+def serve(count: int, delay_s: float = 0.0) -> None:
     """Child process: serve `count` inverters, print their ports as JSON, run until stdin closes."""
     from pymodbus.server import ModbusTcpServer  # noqa: PLC0415 - child only
 
@@ -56,6 +59,7 @@ def serve(count: int) -> None:
         for _ in range(count):
             port = free_port()
             unit = FakeUnit(holding=image)
+            unit.delay_s = delay_s  # each answer this late (a device on a real network)
             server = ModbusTcpServer([unit.sim_device(1)], address=("127.0.0.1", port))
             await server.serve_forever(background=True)
             ports.append(port)
@@ -190,17 +194,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--workers", type=int, default=2, help="Poller's shared workers")
+    parser.add_argument("--workers", type=int, default=1, help="Poller's shared workers at start")
     parser.add_argument("--rounds", type=int, default=3, help="alternate bare/heliod runs")
     parser.add_argument("--metrics", action="store_true", help="the daemon's poll observer too")
     parser.add_argument("--max-ratio", type=float, help="exit 1 above this median ratio")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="each device answers this late")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.delay_ms / 1000)
         return
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(args.devices)],
+        [sys.executable, __file__, "--serve", str(args.devices), "--delay-ms", str(args.delay_ms)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -3,11 +3,14 @@
 Requests on one link (a gateway or a serial line) must go one at a time, so a link's
 polls run in order on one worker. Threads are costly when they are many: with CPython's
 GIL, a hundred threads waking at once spend more CPU handing the lock around than
-reading registers (docs/performance.md). So healthy links are served by a small shared
-pool, and a link that turns slow (a poll running longer than `slow_s`, or failing) is
-moved to a thread of its own, where its timeouts delay nobody else. A stuck pool worker is retired
-by `watch()` and replaced at once; a dedicated link returns to the pool after
-`recover_after` quick polls in a row.
+reading registers (docs/performance.md). So healthy links are served by a shared pool
+that starts with one worker and grows only when links wait: by one worker when a link has
+waited `slow_s` behind quick polls, by one per waiting link when every worker is held by
+one poll; a worker the pool grew for ends after `idle_s` without work. A link that turns
+slow (a poll running longer than `slow_s`, or failing) is moved to a thread of its own,
+where its timeouts delay nobody else. A stuck pool worker is retired by `watch()` and
+replaced at once; a dedicated link returns to the pool after `recover_after` quick polls
+in a row.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +30,13 @@ Task = Callable[[], object]  # returns False when it failed: its link then gets 
 class _Link:
     """A link's queued tasks and, while it is slow, its dedicated worker."""
 
-    __slots__ = ("fast_streak", "key", "pending", "scheduled", "worker")
+    __slots__ = ("fast_streak", "key", "pending", "queued_at", "scheduled", "worker")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
         self.pending: deque[tuple[str, Task]] = deque()
         self.scheduled = False  # queued on a worker or being drained
+        self.queued_at: float | None = None  # put on the shared queue, not yet taken
         self.worker: _Worker | None = None
         self.fast_streak = 0
 
@@ -49,12 +53,19 @@ class _Worker(threading.Thread):
         self.dedicated = False
 
     def run(self) -> None:
-        while (link := self.queue.get()) is not None:
-            self.executor._drain(self, link)
-            if self.dedicated:
-                if self.executor._release(self, link):
+        while True:
+            try:
+                # A shared worker wakes after `idle_s` without work, to end if the pool
+                # grew for a backlog that is gone.
+                link = self.queue.get(timeout=None if self.dedicated else self.executor.idle_s)
+            except Empty:
+                if self.executor._shrink(self):
                     return
-            elif self.executor._shrink(self):
+                continue
+            if link is None:
+                return
+            self.executor._drain(self, link)
+            if self.dedicated and self.executor._release(self, link):
                 return
 
 
@@ -68,9 +79,11 @@ class LinkExecutor:
         workers: int = 1,
         slow_s: float = 0.5,
         recover_after: int = 5,
+        idle_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slow_s = slow_s
+        self.idle_s = idle_s
         self.recover_after = recover_after
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -109,7 +122,11 @@ class LinkExecutor:
                 link.pending.append((task_id, task))
                 if not link.scheduled:
                     link.scheduled = True
-                    (link.worker.queue if link.worker else self._pool_queue).put(link)
+                    if link.worker is None:
+                        link.queued_at = self._monotonic()
+                        self._pool_queue.put(link)
+                    else:
+                        link.worker.queue.put(link)
         return refused
 
     def watch(self) -> None:
@@ -118,6 +135,14 @@ class LinkExecutor:
         with self._lock:
             if self._stopping:
                 return
+            # Behind: a link has waited `slow_s` on the shared queue while the workers were
+            # getting through it (many devices that each answer in tens of milliseconds).
+            # One more worker per check; it stays while it finds work (_shrink). One
+            # worker while the polls are quick: every extra one hands the interpreter
+            # lock back and forth at each request (docs/performance.md, "Modbus polling").
+            waited = [now - x.queued_at for x in self._links.values() if x.queued_at is not None]
+            if waited and max(waited) >= self.slow_s and len(self._pool) < self.MAX_POOL:
+                self._spawn_pool_worker()
             # Blocked: every shared worker has been on one task for half of slow_s. Links
             # queued behind workers that are getting through them are the normal state
             # after each poll tick, and a thread per waiting link then costs more than
@@ -141,9 +166,9 @@ class LinkExecutor:
                     self._spawn_pool_worker()
             if not (stuck or blocked):
                 return
-            # Many links turning slow at once would otherwise be freed two per watch
-            # while a healthy link waits behind them: give every waiting link a worker
-            # now; the extra workers leave once the pool is idle again (_shrink).
+            # Many links turning slow at once would otherwise be freed one or two per
+            # watch while a healthy link waits behind them: give every waiting link a
+            # worker now; the extra workers leave once idle for `idle_s` (_shrink).
             # Counted from the links, not the queue: a worker that has just taken a link
             # off the queue is not busy yet, and would be counted as idle and not waiting.
             waiting = sum(1 for x in self._links.values() if x.scheduled and x.worker is None)
@@ -181,6 +206,7 @@ class LinkExecutor:
         # Two lock sections per task: the end of one task and the start of the next
         # share one (this runs for every poll).
         with self._lock:
+            link.queued_at = None
             item = self._take(worker, link)
         while item is not None:
             task_id, task = item
@@ -223,9 +249,7 @@ class LinkExecutor:
             dedicated.start()
 
     def _shrink(self, worker: _Worker) -> bool:
-        """End a shared worker the pool grew for, once its link is drained; True to end."""
-        if len(self._pool) <= self._size:
-            return False  # the usual case, read without the lock: the pool did not grow
+        """End an idle shared worker the pool grew for; True to end."""
         with self._lock:
             if len(self._pool) <= self._size or worker not in self._pool:
                 return False

@@ -130,7 +130,7 @@ class Poller:
         flush_interval_s: float = 1.0,
         pool: ConnectionPool | None = None,
         max_buffer: int = 100_000,
-        workers: int = 2,
+        workers: int = 1,
         slow_s: float = 0.5,
         log_interval_s: float = LOG_INTERVAL_S,
         on_poll: PollObserver | None = None,

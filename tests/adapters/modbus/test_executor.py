@@ -109,6 +109,52 @@ def test_links_queued_behind_busy_workers_get_no_thread_until_the_pool_is_blocke
         ex.shutdown(2)
 
 
+def test_links_waiting_long_behind_a_busy_worker_add_one_worker_at_a_time() -> None:
+    now = [100.0]
+    ex = LinkExecutor(workers=1, slow_s=0.5, idle_s=0.3, monotonic=lambda: now[0])
+    ex.start()
+    gates = [threading.Event() for _ in range(20)]
+    started: list[int] = []
+
+    def poll(i: int) -> Callable[[], None]:
+        def task() -> None:
+            started.append(i)
+            gates[i].wait()
+
+        return task
+
+    def pool_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("modbus-pool-"))
+
+    try:
+        for i in range(20):  # a tick of devices that each answer in tens of milliseconds
+            ex.submit(f"link{i}", f"dev{i}", poll(i))
+        wait_for(lambda: started == [0])
+        for i in range(2):  # the worker getting through: a new poll every 0.2 s
+            now[0] += 0.2
+            ex.watch()
+            assert pool_threads() == 1  # waited less than slow_s: no other worker
+            gates[i].set()
+            wait_for(lambda n=i + 2: len(started) == n)
+        now[0] += 0.1  # the worker on a poll for 0.1 s, the links behind it queued 0.5 s ago
+        ex.watch()
+        assert pool_threads() == 2  # one more worker, not one per waiting link
+        wait_for(lambda: len(started) == 4)
+        ex.watch()
+        assert pool_threads() == 3
+        for gate in gates:
+            gate.set()
+        wait_for(lambda: len(started) == 20)
+        assert pool_threads() == 3  # kept while there is work: the next tick needs them too
+        wait_for(lambda: pool_threads() == 1)  # idle for idle_s: back to one worker
+        ex.watch()
+        assert pool_threads() == 1  # nothing waits any more
+    finally:
+        for gate in gates:
+            gate.set()
+        ex.shutdown(2)
+
+
 def test_a_slow_link_gets_a_thread_then_returns_to_the_pool(executor: LinkExecutor) -> None:
     log: list[str] = []
     executor.submit("gw", "slow", recorder(log, "s", 0.25))

@@ -241,7 +241,12 @@ def test_stop_is_quick_and_flushes(serve: Serve, running: Running) -> None:
         sink,
         flush_interval_s=60,  # only stop() flushes
     )
-    time.sleep(0.5)
+    # One shared worker at start: "fine" may wait behind the silent device's first read
+    # until the pool grows for it (a check every 0.5 s, the worker held for 0.25 s).
+    deadline = time.monotonic() + 3.0
+    while poller.health()["fine"].polls < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sink.readings()  # buffered until stop
     started = time.monotonic()
     poller.stop(timeout_s=3)
     assert time.monotonic() - started < 1.5  # bounded by one in-flight timeout
