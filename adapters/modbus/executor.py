@@ -6,8 +6,9 @@ GIL, a hundred threads waking at once spend more CPU handing the lock around tha
 reading registers (docs/performance.md). So healthy links are served by a shared pool
 that starts with one worker and grows only when links wait: by one worker when a link has
 waited `slow_s` behind quick polls, by one per waiting link when every worker is held by
-one poll; a worker the pool grew for ends after `idle_s` without work. A link that turns
-slow (a poll running longer than `slow_s`, or failing) is moved to a thread of its own,
+one poll; it shrinks by half its extra workers after QUIET_CHECKS checks in a row in
+which no link waited `slow_s / 4`. A link that turns slow (a poll running longer than
+`slow_s / 2`, or failing) is moved to a thread of its own,
 where its timeouts delay nobody else. A stuck pool worker is retired by `watch()` and
 replaced at once; a dedicated link returns to the pool after `recover_after` quick polls
 in a row.
@@ -15,6 +16,7 @@ in a row.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -53,19 +55,23 @@ class _Worker(threading.Thread):
         self.dedicated = False
 
     def run(self) -> None:
+        executor = self.executor
         while True:
             try:
-                # A shared worker wakes after `idle_s` without work, to end if the pool
-                # grew for a backlog that is gone.
-                link = self.queue.get(timeout=None if self.dedicated else self.executor.idle_s)
+                # A shared worker without work wakes every `idle_s`, in case the pool
+                # should shrink; after a link it asks at once.
+                link = self.queue.get(timeout=None if self.dedicated else executor.idle_s)
             except Empty:
-                if self.executor._shrink(self):
+                if executor._shrink(self):
                     return
                 continue
             if link is None:
                 return
-            self.executor._drain(self, link)
-            if self.dedicated and self.executor._release(self, link):
+            executor._drain(self, link)
+            if self.dedicated:
+                if executor._release(self, link):
+                    return
+            elif executor._shrink(self):
                 return
 
 
@@ -73,13 +79,14 @@ class LinkExecutor:
     """Per-link serial execution over a small pool, with dedicated threads for slow links."""
 
     MAX_POOL = 64  # shared workers at most, while links wait behind stuck ones
+    QUIET_CHECKS = 4  # checks in a row in which no link waited slow_s / 4, before shrinking
 
     def __init__(
         self,
         workers: int = 1,
         slow_s: float = 0.5,
         recover_after: int = 5,
-        idle_s: float = 60.0,
+        idle_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slow_s = slow_s
@@ -93,6 +100,10 @@ class LinkExecutor:
         self._pool: list[_Worker] = []
         self._threads: list[_Worker] = []
         self._size = workers
+        self._longest_wait = 0.0  # of the links taken off the shared queue since the last watch
+        self._ending = 0  # shared workers to end, as they finish a link or find none
+        self._quiet = 0  # checks in a row in which no link waited slow_s / 4
+        self._names = itertools.count()
         self._stopping = False
         self.retired = 0  # pool workers taken out because a link got stuck on them
         self.dedicated = 0  # links moved to a thread of their own
@@ -130,19 +141,11 @@ class LinkExecutor:
         return refused
 
     def watch(self) -> None:
-        """Retire pool workers stuck past `slow_s`; grow the pool while links wait behind them."""
+        """Retire stuck pool workers; grow the pool while links wait, shrink it when none do."""
         now = self._monotonic()
         with self._lock:
             if self._stopping:
                 return
-            # Behind: a link has waited `slow_s` on the shared queue while the workers were
-            # getting through it (many devices that each answer in tens of milliseconds).
-            # One more worker per check; it stays while it finds work (_shrink). One
-            # worker while the polls are quick: every extra one hands the interpreter
-            # lock back and forth at each request (docs/performance.md, "Modbus polling").
-            waited = [now - x.queued_at for x in self._links.values() if x.queued_at is not None]
-            if waited and max(waited) >= self.slow_s and len(self._pool) < self.MAX_POOL:
-                self._spawn_pool_worker()
             # Blocked: every shared worker has been on one task for half of slow_s. Links
             # queued behind workers that are getting through them are the normal state
             # after each poll tick, and a thread per waiting link then costs more than
@@ -164,16 +167,35 @@ class LinkExecutor:
                 self._dedicate(worker, link)
                 if len(self._pool) < self._size:
                     self._spawn_pool_worker()
-            if not (stuck or blocked):
-                return
-            # Many links turning slow at once would otherwise be freed one or two per
-            # watch while a healthy link waits behind them: give every waiting link a
-            # worker now; the extra workers leave once idle for `idle_s` (_shrink).
-            # Counted from the links, not the queue: a worker that has just taken a link
-            # off the queue is not busy yet, and would be counted as idle and not waiting.
-            waiting = sum(1 for x in self._links.values() if x.scheduled and x.worker is None)
-            for _ in range(min(waiting, self.MAX_POOL) - len(self._pool)):
-                self._spawn_pool_worker()
+            waited = [now - x.queued_at for x in self._links.values() if x.queued_at is not None]
+            longest = max([self._longest_wait, *waited])
+            self._longest_wait = 0.0
+            if stuck or blocked:
+                # Many links turning slow at once would otherwise be freed one or two per
+                # watch while a healthy link waits behind them: give every waiting link a
+                # worker now. Counted from the links, not the queue: a worker that has
+                # just taken a link off the queue is not busy yet, and would be counted
+                # as idle and not waiting.
+                waiting = sum(1 for x in self._links.values() if x.scheduled and x.worker is None)
+                for _ in range(min(waiting, self.MAX_POOL) - len(self._pool)):
+                    self._spawn_pool_worker()
+                self._quiet = self._ending = 0
+            elif waited and max(waited) >= self.slow_s:
+                # Behind: a link has waited slow_s while the workers were getting through
+                # the queue (many devices that each answer in tens of milliseconds).
+                if len(self._pool) < self.MAX_POOL:
+                    self._spawn_pool_worker()
+                self._quiet = self._ending = 0
+            elif longest < self.slow_s / 4:
+                # Quiet for QUIET_CHECKS checks in a row: half the extra workers end. One
+                # worker while the polls are quick, for every extra one hands the
+                # interpreter lock back and forth at each request.
+                self._quiet += 1
+                if self._quiet >= self.QUIET_CHECKS and len(self._pool) > self._size:
+                    self._ending = max(1, (len(self._pool) - self._size) // 2)
+                    self._quiet = 0
+            else:
+                self._quiet = self._ending = 0
 
     def shutdown(self, timeout_s: float) -> None:
         """Run no new task; wait up to `timeout_s` for the running ones."""
@@ -190,7 +212,7 @@ class LinkExecutor:
                 worker.join(max(0.0, deadline - self._monotonic()))
 
     def _spawn_pool_worker(self) -> None:
-        worker = _Worker(self, self._pool_queue, f"modbus-pool-{len(self._threads)}")
+        worker = _Worker(self, self._pool_queue, f"modbus-pool-{next(self._names)}")
         self._pool.append(worker)
         self._threads.append(worker)
         worker.start()
@@ -206,7 +228,10 @@ class LinkExecutor:
         # Two lock sections per task: the end of one task and the start of the next
         # share one (this runs for every poll).
         with self._lock:
-            link.queued_at = None
+            if link.queued_at is not None:
+                waited = self._monotonic() - link.queued_at
+                self._longest_wait = max(self._longest_wait, waited)
+                link.queued_at = None
             item = self._take(worker, link)
         while item is not None:
             task_id, task = item
@@ -234,14 +259,17 @@ class LinkExecutor:
 
     def _done(self, worker: _Worker, link: _Link, task_id: str, failed: bool) -> None:
         # A failed poll counts as slow: the next one may well time out, and it must not
-        # do so on a shared worker (a dead device keeps failing).
-        slow = failed or self._monotonic() - (worker.busy_since or 0) >= self.slow_s
+        # do so on a shared worker (a dead device keeps failing). So does a poll that held
+        # its worker for half of slow_s, as long as the blocked rule of watch() takes
+        # to give every waiting link a worker: a link that does so at every tick gets its
+        # own thread instead.
+        slow = failed or self._monotonic() - (worker.busy_since or 0) >= self.slow_s / 2
         worker.busy_since = worker.link = None
         self._tasks.discard(task_id)
         link.fast_streak = 0 if slow else link.fast_streak + 1
         if slow and link.worker is None and not self._stopping:
             # Finished, but too slow to share a worker next time.
-            dedicated = _Worker(self, SimpleQueue(), f"modbus-link-{len(self._threads)}")
+            dedicated = _Worker(self, SimpleQueue(), f"modbus-link-{next(self._names)}")
             dedicated.dedicated = True
             link.worker = dedicated
             self.dedicated += 1
@@ -249,10 +277,13 @@ class LinkExecutor:
             dedicated.start()
 
     def _shrink(self, worker: _Worker) -> bool:
-        """End an idle shared worker the pool grew for; True to end."""
+        """End a shared worker the pool grew for, when watch() asked for it; True to end."""
+        if not self._ending:
+            return False  # the usual case, read without the lock
         with self._lock:
-            if len(self._pool) <= self._size or worker not in self._pool:
+            if self._ending <= 0 or len(self._pool) <= self._size or worker not in self._pool:
                 return False
+            self._ending -= 1
             self._pool.remove(worker)
             self._threads.remove(worker)
             return True

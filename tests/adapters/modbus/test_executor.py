@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 
@@ -17,6 +18,26 @@ def executor() -> Iterator[LinkExecutor]:
     ex.start()
     yield ex
     ex.shutdown(2)
+
+
+Clocked = Callable[..., tuple[LinkExecutor, list[float]]]
+
+
+@pytest.fixture
+def clocked() -> Iterator[Clocked]:
+    """Started executors on a clock the test moves (`now[0]`), shut down after the test."""
+    made: list[LinkExecutor] = []
+
+    def make(**options: float) -> tuple[LinkExecutor, list[float]]:
+        now = [100.0]
+        ex = LinkExecutor(monotonic=lambda: now[0], **options)  # type: ignore[arg-type]
+        ex.start()
+        made.append(ex)
+        return ex, now
+
+    yield make
+    for ex in made:
+        ex.shutdown(2)
 
 
 def recorder(log: list[str], name: str, seconds: float = 0.0) -> Callable[[], None]:
@@ -33,6 +54,21 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def pool_threads() -> int:
+    """Shared workers alive in this process."""
+    return sum(1 for t in threading.enumerate() if t.name.startswith("modbus-pool-"))
+
+
+def held(started: list[int], i: int, gate: threading.Event) -> Callable[[], None]:
+    """A poll that records its start, then waits for `gate`."""
+
+    def task() -> None:
+        started.append(i)
+        gate.wait()
+
+    return task
 
 
 def test_tasks_of_one_link_run_one_at_a_time_in_order(executor: LinkExecutor) -> None:
@@ -72,26 +108,15 @@ def test_a_stuck_link_never_blocks_the_others(executor: LinkExecutor) -> None:
     release.set()
 
 
-def test_links_queued_behind_busy_workers_get_no_thread_until_the_pool_is_blocked() -> None:
-    now = [100.0]
-    ex = LinkExecutor(workers=2, slow_s=0.5, monotonic=lambda: now[0])
-    ex.start()
+def test_links_queued_behind_busy_workers_get_no_thread_until_the_pool_is_blocked(
+    clocked: Clocked,
+) -> None:
+    ex, now = clocked(workers=2, slow_s=0.5)
     gate = threading.Event()
     started: list[int] = []
-
-    def poll(i: int) -> Callable[[], None]:
-        def task() -> None:
-            started.append(i)
-            gate.wait()
-
-        return task
-
-    def pool_threads() -> int:
-        return sum(1 for t in threading.enumerate() if t.name.startswith("modbus-pool-"))
-
     try:
         for i in range(20):  # a poll tick: every link queued at once
-            ex.submit(f"link{i}", f"dev{i}", poll(i))
+            ex.submit(f"link{i}", f"dev{i}", held(started, i, gate))
         wait_for(lambda: len(started) == 2)
         now[0] += 0.2  # both workers on one task for less than slow_s / 2: getting through
         ex.watch()
@@ -106,29 +131,17 @@ def test_links_queued_behind_busy_workers_get_no_thread_until_the_pool_is_blocke
         assert ex.retired == 2
     finally:
         gate.set()
-        ex.shutdown(2)
 
 
-def test_links_waiting_long_behind_a_busy_worker_add_one_worker_at_a_time() -> None:
-    now = [100.0]
-    ex = LinkExecutor(workers=1, slow_s=0.5, idle_s=0.3, monotonic=lambda: now[0])
-    ex.start()
+def test_links_waiting_long_behind_a_busy_worker_add_one_worker_at_a_time(
+    clocked: Clocked,
+) -> None:
+    ex, now = clocked(workers=1, slow_s=0.5, idle_s=0.2)
     gates = [threading.Event() for _ in range(20)]
     started: list[int] = []
-
-    def poll(i: int) -> Callable[[], None]:
-        def task() -> None:
-            started.append(i)
-            gates[i].wait()
-
-        return task
-
-    def pool_threads() -> int:
-        return sum(1 for t in threading.enumerate() if t.name.startswith("modbus-pool-"))
-
     try:
         for i in range(20):  # a tick of devices that each answer in tens of milliseconds
-            ex.submit(f"link{i}", f"dev{i}", poll(i))
+            ex.submit(f"link{i}", f"dev{i}", held(started, i, gates[i]))
         wait_for(lambda: started == [0])
         for i in range(2):  # the worker getting through: a new poll every 0.2 s
             now[0] += 0.2
@@ -145,14 +158,55 @@ def test_links_waiting_long_behind_a_busy_worker_add_one_worker_at_a_time() -> N
         for gate in gates:
             gate.set()
         wait_for(lambda: len(started) == 20)
-        assert pool_threads() == 3  # kept while there is work: the next tick needs them too
-        wait_for(lambda: pool_threads() == 1)  # idle for idle_s: back to one worker
+        ex.watch()  # the links taken since the last check had waited slow_s: not quiet
+        for _ in range(ex.QUIET_CHECKS - 1):
+            ex.watch()  # quiet, but not for long enough
+        time.sleep(0.5)  # idle_s and more
+        assert pool_threads() == 3
+        for expected in (2, 1):  # quiet long enough: half the extra workers, at least one
+            ex.watch()
+            wait_for(lambda n=expected: pool_threads() == n)
+            for _ in range(ex.QUIET_CHECKS - 1):
+                ex.watch()
         ex.watch()
-        assert pool_threads() == 1  # nothing waits any more
+        time.sleep(0.5)
+        assert pool_threads() == 1  # never below the pool's size
     finally:
         for gate in gates:
             gate.set()
-        ex.shutdown(2)
+
+
+def test_the_pool_shrinks_once_links_no_longer_wait_though_every_worker_has_work(
+    clocked: Clocked,
+) -> None:
+    ex, now = clocked(workers=1, slow_s=0.5, idle_s=0.5)
+    gate = threading.Event()
+    started: list[int] = []
+    done: list[int] = []
+    try:
+        for i in range(10):  # an outage: the one worker held, every link waiting
+            ex.submit(f"link{i}", f"dev{i}", held(started, i, gate))
+        wait_for(lambda: len(started) == 1)
+        now[0] += 0.3
+        ex.watch()
+        wait_for(lambda: len(started) == 10)  # a worker per waiting link
+        assert pool_threads() == 10
+        gate.set()
+        # Quick polls again, ten links at every tick (ticks 20 ms apart, less than idle_s):
+        # every worker may find work at every tick, yet no link waits. Back to one.
+        for tick in range(1, 40):
+            done.clear()
+            for i in range(10):
+                ex.submit(f"link{i}", f"dev{i}-{tick}", partial(done.append, i))
+            wait_for(lambda: len(done) == 10)
+            now[0] += 0.5
+            ex.watch()
+            time.sleep(0.02)
+            if pool_threads() == 1:
+                break
+        assert pool_threads() == 1
+    finally:
+        gate.set()
 
 
 def test_a_slow_link_gets_a_thread_then_returns_to_the_pool(executor: LinkExecutor) -> None:
@@ -166,6 +220,24 @@ def test_a_slow_link_gets_a_thread_then_returns_to_the_pool(executor: LinkExecut
         executor.submit("gw", f"quick{i}", recorder(log, "q"))
         wait_for(lambda: log == ["q+", "q-"])
     wait_for(lambda: not any(t.name.startswith("modbus-link-") for t in threading.enumerate()))
+
+
+def test_a_poll_holding_the_worker_for_half_of_slow_s_gets_its_link_a_thread() -> None:
+    # As long as the blocked rule waits before giving every waiting link a worker: a link
+    # doing that at every tick would start a burst of threads at every tick.
+    ex = LinkExecutor(workers=1, slow_s=1.0)
+    ex.start()
+    log: list[str] = []
+    try:
+        ex.submit("rtu", "slowish", recorder(log, "s", 0.6))
+        wait_for(lambda: log == ["s+", "s-"])
+        wait_for(lambda: ex.dedicated == 1)
+        ex.submit("tcp", "quick", recorder(log, "q", 0.3))  # under half: shared
+        wait_for(lambda: log[-1] == "q-")
+        time.sleep(0.05)
+        assert ex.dedicated == 1
+    finally:
+        ex.shutdown(2)
 
 
 def test_shutdown_waits_a_bounded_time() -> None:
