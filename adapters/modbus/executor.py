@@ -80,6 +80,7 @@ class LinkExecutor:
 
     MAX_POOL = 64  # shared workers at most, while links wait behind stuck ones
     QUIET_CHECKS = 4  # checks in a row in which no link waited slow_s / 4, before shrinking
+    IDLE_CHECKS = 120  # checks without a poll before they count as quiet (60 s)
 
     def __init__(
         self,
@@ -103,6 +104,8 @@ class LinkExecutor:
         self._longest_wait = 0.0  # of the links taken off the shared queue since the last watch
         self._ending = 0  # shared workers to end, as they finish a link or find none
         self._quiet = 0  # checks in a row in which no link waited slow_s / 4
+        self._taken = 0  # links taken off the shared queue since the last check
+        self._idle_checks = 0  # checks in a row with no link taken or waiting
         self._names = itertools.count()
         self._stopping = False
         self.retired = 0  # pool workers taken out because a link got stuck on them
@@ -170,6 +173,8 @@ class LinkExecutor:
             waited = [now - x.queued_at for x in self._links.values() if x.queued_at is not None]
             longest = max([self._longest_wait, *waited])
             self._longest_wait = 0.0
+            took, self._taken = self._taken, 0
+            self._idle_checks = 0 if (took or waited) else self._idle_checks + 1
             if stuck or blocked:
                 # Many links turning slow at once would otherwise be freed one or two per
                 # watch while a healthy link waits behind them: give every waiting link a
@@ -180,16 +185,22 @@ class LinkExecutor:
                 for _ in range(min(waiting, self.MAX_POOL) - len(self._pool)):
                     self._spawn_pool_worker()
                 self._quiet = self._ending = 0
-            elif waited and max(waited) >= self.slow_s:
-                # Behind: a link has waited slow_s while the workers were getting through
-                # the queue (many devices that each answer in tens of milliseconds).
+            elif longest >= self.slow_s:
+                # Behind: a link has waited slow_s (taken since the last check, or still
+                # waiting) while the workers were getting through the queue (many devices
+                # that each answer in tens of milliseconds).
                 if len(self._pool) < self.MAX_POOL:
                     self._spawn_pool_worker()
                 self._quiet = self._ending = 0
             elif longest < self.slow_s / 4:
                 # Quiet for QUIET_CHECKS checks in a row: half the extra workers end. One
                 # worker while the polls are quick, for every extra one hands the
-                # interpreter lock back and forth at each request.
+                # interpreter lock back and forth at each request. A check between two
+                # polls (no link taken, none waiting: a 10 s interval) counts only once
+                # the pool has been idle IDLE_CHECKS checks, or the pool would shrink
+                # between polls and grow again at each.
+                if not (took or waited) and self._idle_checks < self.IDLE_CHECKS:
+                    return
                 self._quiet += 1
                 if self._quiet >= self.QUIET_CHECKS and len(self._pool) > self._size:
                     self._ending = max(1, (len(self._pool) - self._size) // 2)
@@ -221,6 +232,7 @@ class LinkExecutor:
         """Make `worker` (possibly still running one of link's tasks) the link's own thread."""
         worker.queue = SimpleQueue()
         worker.dedicated = True
+        worker.name = f"modbus-link-{next(self._names)}"
         link.worker = worker
         link.fast_streak = 0
 
@@ -231,6 +243,7 @@ class LinkExecutor:
             if link.queued_at is not None:
                 waited = self._monotonic() - link.queued_at
                 self._longest_wait = max(self._longest_wait, waited)
+                self._taken += 1
                 link.queued_at = None
             item = self._take(worker, link)
         while item is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,19 +159,49 @@ def test_links_waiting_long_behind_a_busy_worker_add_one_worker_at_a_time(
         for gate in gates:
             gate.set()
         wait_for(lambda: len(started) == 20)
-        ex.watch()  # the links taken since the last check had waited slow_s: not quiet
-        for _ in range(ex.QUIET_CHECKS - 1):
-            ex.watch()  # quiet, but not for long enough
+        ex.watch()  # the links taken since the last check had waited slow_s: one more
+        assert pool_threads() == 4
+        for _ in range(2 * ex.QUIET_CHECKS):
+            ex.watch()  # between two polls (none taken, none waiting): neither quiet nor busy
         time.sleep(0.5)  # idle_s and more
-        assert pool_threads() == 3
-        for expected in (2, 1):  # quiet long enough: half the extra workers, at least one
-            ex.watch()
-            wait_for(lambda n=expected: pool_threads() == n)
-            for _ in range(ex.QUIET_CHECKS - 1):
+        assert pool_threads() == 4
+        for _ in range(ex.IDLE_CHECKS + ex.QUIET_CHECKS):
+            ex.watch()  # no poll for a minute: quiet
+        wait_for(lambda: pool_threads() == 3)
+        ids = itertools.count()
+        done: list[int] = []
+        for expected in (2, 1):  # quick polls, none waiting: half the extra workers end
+            for _ in range(ex.QUIET_CHECKS):
+                done.clear()
+                for i in range(20):
+                    ex.submit(f"link{i}", f"quick{next(ids)}", partial(done.append, i))
+                wait_for(lambda: len(done) == 20)
                 ex.watch()
+            wait_for(lambda n=expected: pool_threads() == n)
         ex.watch()
         time.sleep(0.5)
         assert pool_threads() == 1  # never below the pool's size
+    finally:
+        for gate in gates:
+            gate.set()
+
+
+def test_a_blocked_pool_gives_every_waiting_link_a_worker_though_links_waited_long(
+    clocked: Clocked,
+) -> None:
+    ex, now = clocked(workers=1, slow_s=0.5)
+    gates = [threading.Event() for _ in range(20)]
+    started: list[int] = []
+    try:
+        for i in range(20):
+            ex.submit(f"link{i}", f"dev{i}", held(started, i, gates[i]))
+        wait_for(lambda: started == [0])
+        now[0] += 0.2
+        gates[0].set()
+        wait_for(lambda: started == [0, 1])
+        now[0] += 0.3  # the worker held 0.3 s by one poll, the others queued 0.5 s ago
+        ex.watch()
+        wait_for(lambda: len(started) == 20)  # blocked: a worker each, not one more
     finally:
         for gate in gates:
             gate.set()
@@ -232,9 +263,8 @@ def test_a_poll_holding_the_worker_for_half_of_slow_s_gets_its_link_a_thread() -
         ex.submit("rtu", "slowish", recorder(log, "s", 0.6))
         wait_for(lambda: log == ["s+", "s-"])
         wait_for(lambda: ex.dedicated == 1)
-        ex.submit("tcp", "quick", recorder(log, "q", 0.3))  # under half: shared
-        wait_for(lambda: log[-1] == "q-")
-        time.sleep(0.05)
+        ex.submit("tcp", "quick", recorder(log, "q", 0.2))  # under half: shared
+        wait_for(lambda: ex.submit("tcp", "quick", lambda: None))  # its id freed: done
         assert ex.dedicated == 1
     finally:
         ex.shutdown(2)
