@@ -8,10 +8,9 @@ that starts with one worker and grows only when links wait: by one worker when a
 waited `slow_s` behind quick polls, by one per waiting link when every worker is held by
 one poll; it shrinks by half its extra workers after QUIET_CHECKS checks in a row in
 which no link waited `slow_s / 4`. A link that turns slow (a poll running longer than
-`slow_s / 2`, or failing) is moved to a thread of its own,
-where its timeouts delay nobody else. A stuck pool worker is retired by `watch()` and
-replaced at once; a dedicated link returns to the pool after `recover_after` quick polls
-in a row.
+`slow_s / 2`, or failing) is moved to a thread of its own, where its timeouts delay
+nobody else. A stuck pool worker is retired by `watch()` and replaced at once; a
+dedicated link returns to the pool after `recover_after` quick polls in a row.
 """
 
 from __future__ import annotations
@@ -104,7 +103,7 @@ class LinkExecutor:
         self._longest_wait = 0.0  # of the links taken off the shared queue since the last watch
         self._ending = 0  # shared workers to end, as they finish a link or find none
         self._quiet = 0  # checks in a row in which no link waited slow_s / 4
-        self._taken = 0  # links taken off the shared queue since the last check
+        self._took = False  # a link taken off the shared queue since the last check
         self._idle_checks = 0  # checks in a row with no link taken or waiting
         self._names = itertools.count()
         self._stopping = False
@@ -173,8 +172,9 @@ class LinkExecutor:
             waited = [now - x.queued_at for x in self._links.values() if x.queued_at is not None]
             longest = max([self._longest_wait, *waited])
             self._longest_wait = 0.0
-            took, self._taken = self._taken, 0
-            self._idle_checks = 0 if (took or waited) else self._idle_checks + 1
+            polled = self._took or bool(waited)  # a poll since the last check, or one due
+            self._took = False
+            self._idle_checks = 0 if polled else self._idle_checks + 1
             if stuck or blocked:
                 # Many links turning slow at once would otherwise be freed one or two per
                 # watch while a healthy link waits behind them: give every waiting link a
@@ -199,7 +199,7 @@ class LinkExecutor:
                 # polls (no link taken, none waiting: a 10 s interval) counts only once
                 # the pool has been idle IDLE_CHECKS checks, or the pool would shrink
                 # between polls and grow again at each.
-                if not (took or waited) and self._idle_checks < self.IDLE_CHECKS:
+                if not polled and self._idle_checks < self.IDLE_CHECKS:
                     return
                 self._quiet += 1
                 if self._quiet >= self.QUIET_CHECKS and len(self._pool) > self._size:
@@ -243,7 +243,7 @@ class LinkExecutor:
             if link.queued_at is not None:
                 waited = self._monotonic() - link.queued_at
                 self._longest_wait = max(self._longest_wait, waited)
-                self._taken += 1
+                self._took = True
                 link.queued_at = None
             item = self._take(worker, link)
         while item is not None:
